@@ -1,0 +1,5 @@
+//! iamplan: plan and apply AWS IAM roles, policies, users and access keys from TOML files.
+
+pub mod model;
+pub mod policy;
+pub mod spec;

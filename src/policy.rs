@@ -1,0 +1,479 @@
+//! Policy documents: decode what IAM returns, normalise to a canonical form so that
+//! equivalent documents compare equal, and pretty-print for display.
+//!
+//! The rules follow `shared/iam-facts.md`, "When two policy documents are the same".
+
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+/// The policy language version IAM assumes when `Version` is omitted.
+pub const DEFAULT_VERSION: &str = "2008-10-17";
+
+/// A policy document as the user wrote it (or as IAM returned it), plus its canonical form.
+#[derive(Debug, Clone)]
+pub struct PolicyDocument {
+    /// The document as written, parsed; used for display and for writing to IAM.
+    pub value: Value,
+    /// Canonical form: equal for equivalent documents.
+    pub canonical: Value,
+}
+
+impl PartialEq for PolicyDocument {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical == other.canonical
+    }
+}
+
+impl PolicyDocument {
+    /// Parses a document the user wrote. `partition` resolves bare account principals.
+    pub fn parse(text: &str, partition: &str) -> Result<Self, serde_json::Error> {
+        let value: Value = serde_json::from_str(text)?;
+        Ok(Self::from_value(value, partition))
+    }
+
+    pub fn from_value(value: Value, partition: &str) -> Self {
+        let canonical = canonicalize(&value, partition);
+        PolicyDocument { value, canonical }
+    }
+
+    /// Decodes a document as IAM (or an emulator) returns it: URL-encoded or plain JSON.
+    pub fn from_live(raw: &str, partition: &str) -> Result<Self, String> {
+        let text = decode_live(raw)?;
+        PolicyDocument::parse(&text, partition).map_err(|e| format!("invalid JSON: {e}"))
+    }
+
+    /// Compact JSON to send to IAM.
+    pub fn to_wire(&self) -> String {
+        serde_json::to_string(&self.value).expect("a JSON value always serialises")
+    }
+
+    pub fn pretty(&self) -> String {
+        pretty(&self.value)
+    }
+
+    /// The live document re-arranged for display next to `desired`: a live statement that is
+    /// equivalent to a desired one is shown in the desired statement's words and position,
+    /// so that a diff shows only real differences.
+    pub fn aligned_to(&self, desired: &PolicyDocument, partition: &str) -> Value {
+        let (Some(live_stmts), Some(want_stmts)) = (
+            statements(&self.value).map(|s| s.into_owned()),
+            statements(&desired.value).map(|s| s.into_owned()),
+        ) else {
+            return self.value.clone();
+        };
+        let mut remaining: Vec<(Value, Value)> = live_stmts
+            .into_iter()
+            .map(|s| (canonical_statement(&s, partition), s))
+            .collect();
+        let mut out = Vec::new();
+        for want in &want_stmts {
+            let canon = canonical_statement(want, partition);
+            if let Some(i) = remaining.iter().position(|(c, _)| *c == canon) {
+                remaining.remove(i);
+                out.push(want.clone());
+            }
+        }
+        out.extend(remaining.into_iter().map(|(_, s)| s));
+        let mut doc = match &self.value {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        if doc.get("Version") == desired.value.get("Version") {
+            // keep
+        }
+        doc.insert("Statement".into(), Value::Array(out));
+        let mut ordered = Map::new();
+        // Display keys in the desired document's order where possible.
+        if let Value::Object(want) = &desired.value {
+            for k in want.keys() {
+                if let Some(v) = doc.remove(k) {
+                    ordered.insert(k.clone(), v);
+                }
+            }
+        }
+        ordered.extend(doc);
+        Value::Object(ordered)
+    }
+}
+
+/// Decodes an RFC 3986 URL-encoded document; plain JSON passes through unchanged.
+/// `+` is not a space here: IAM encodes a space as `%20`.
+pub fn decode_live(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim_start();
+    if trimmed.starts_with('{') {
+        return Ok(raw.to_string());
+    }
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|e| format!("not valid UTF-8 after URL-decoding: {e}"))
+}
+
+pub fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).expect("a JSON value always serialises")
+}
+
+fn statements(doc: &Value) -> Option<std::borrow::Cow<'_, [Value]>> {
+    match doc.get("Statement")? {
+        Value::Array(a) => Some(std::borrow::Cow::Borrowed(a.as_slice())),
+        v @ Value::Object(_) => Some(std::borrow::Cow::Owned(vec![v.clone()])),
+        _ => None,
+    }
+}
+
+/// The canonical form of a whole document.
+pub fn canonicalize(doc: &Value, partition: &str) -> Value {
+    let Value::Object(map) = doc else {
+        return doc.clone();
+    };
+    let mut out = Map::new();
+    for (k, v) in map {
+        match k.as_str() {
+            "Statement" => {
+                let mut stmts: Vec<Value> = statements(doc)
+                    .map(|s| s.iter().map(|s| canonical_statement(s, partition)).collect())
+                    .unwrap_or_else(|| vec![v.clone()]);
+                // Statement order carries no meaning: sort by canonical text.
+                stmts.sort_by_cached_key(|s| s.to_string());
+                out.insert(k.clone(), Value::Array(stmts));
+            }
+            "Id" => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out.entry("Version")
+        .or_insert_with(|| Value::String(DEFAULT_VERSION.into()));
+    Value::Object(out)
+}
+
+fn canonical_statement(stmt: &Value, partition: &str) -> Value {
+    let Value::Object(map) = stmt else {
+        return stmt.clone();
+    };
+    let mut out = Map::new();
+    for (k, v) in map {
+        let canon = match k.as_str() {
+            "Sid" if v.as_str() == Some("") => continue,
+            "Action" | "NotAction" => string_set(v, |s| s.to_ascii_lowercase()),
+            "Resource" | "NotResource" => string_set(v, str::to_string),
+            "Principal" | "NotPrincipal" => canonical_principal(v, partition),
+            "Condition" => canonical_condition(v),
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), canon);
+    }
+    Value::Object(out)
+}
+
+/// A string or array of scalars as a sorted, de-duplicated array.
+fn string_set(v: &Value, f: impl Fn(&str) -> String) -> Value {
+    let set: BTreeSet<String> = match v {
+        Value::Array(items) => items.iter().map(|i| f(&scalar_text(i))).collect(),
+        other => std::iter::once(f(&scalar_text(other))).collect(),
+    };
+    Value::Array(set.into_iter().map(Value::String).collect())
+}
+
+/// `true` equals `"true"` and numbers equal their string form.
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+fn canonical_principal(v: &Value, partition: &str) -> Value {
+    match v {
+        // "*" equals {"AWS": "*"} for comparison (never rewritten when sent).
+        Value::String(s) if s == "*" => {
+            let mut m = Map::new();
+            m.insert("AWS".into(), Value::Array(vec![Value::String("*".into())]));
+            Value::Object(m)
+        }
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (kind, ids) in map {
+                let canon = if kind == "AWS" {
+                    string_set(ids, |s| account_principal(s, partition))
+                } else {
+                    string_set(ids, str::to_string)
+                };
+                out.insert(kind.clone(), canon);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// A bare 12-digit account ID equals `arn:<partition>:iam::<id>:root`.
+pub fn account_principal(s: &str, partition: &str) -> String {
+    if is_account_id(s) {
+        format!("arn:{partition}:iam::{s}:root")
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn canonical_condition(v: &Value) -> Value {
+    let Value::Object(ops) = v else {
+        return v.clone();
+    };
+    let mut out = Map::new();
+    for (op, keys) in ops {
+        let Value::Object(keys) = keys else {
+            out.insert(op.clone(), keys.clone());
+            continue;
+        };
+        let ignore_case = op.to_ascii_lowercase().contains("ignorecase");
+        let mut canon_keys = Map::new();
+        for (key, values) in keys {
+            // Condition-key names are case-insensitive; values depend on the operator.
+            let values = if ignore_case {
+                string_set(values, |s| s.to_lowercase())
+            } else {
+                string_set(values, str::to_string)
+            };
+            canon_keys.insert(key.to_ascii_lowercase(), values);
+        }
+        out.insert(op.clone(), Value::Object(canon_keys));
+    }
+    Value::Object(out)
+}
+
+/// Structural checks IAM would reject at apply time, reported at plan time instead.
+pub fn validate(doc: &Value, trust: bool) -> Result<(), String> {
+    let Value::Object(map) = doc else {
+        return Err("a policy document must be a JSON object".into());
+    };
+    for k in map.keys() {
+        if !matches!(k.as_str(), "Version" | "Id" | "Statement") {
+            return Err(format!(
+                "unknown top-level key `{k}` (expected Version, Id or Statement)"
+            ));
+        }
+    }
+    if let Some(v) = map.get("Version") {
+        match v.as_str() {
+            Some("2012-10-17") | Some("2008-10-17") => {}
+            _ => return Err(format!("Version must be \"2012-10-17\" or \"2008-10-17\", found {v}")),
+        }
+    }
+    let Some(stmts) = statements(doc) else {
+        return Err("a policy document needs a Statement (an object or an array)".into());
+    };
+    if stmts.is_empty() {
+        return Err("Statement is empty".into());
+    }
+    let mut sids = BTreeSet::new();
+    for (i, s) in stmts.iter().enumerate() {
+        let Value::Object(st) = s else {
+            return Err(format!("Statement[{i}] must be an object"));
+        };
+        for k in st.keys() {
+            if !matches!(
+                k.as_str(),
+                "Sid"
+                    | "Effect"
+                    | "Action"
+                    | "NotAction"
+                    | "Resource"
+                    | "NotResource"
+                    | "Principal"
+                    | "NotPrincipal"
+                    | "Condition"
+            ) {
+                return Err(format!("Statement[{i}]: unknown key `{k}`"));
+            }
+        }
+        match st.get("Effect").and_then(Value::as_str) {
+            Some("Allow") | Some("Deny") => {}
+            _ => return Err(format!("Statement[{i}]: Effect must be \"Allow\" or \"Deny\"")),
+        }
+        if let Some(sid) = st.get("Sid").and_then(Value::as_str)
+            && !sid.is_empty()
+            && !sids.insert(sid.to_string())
+        {
+            return Err(format!("Statement[{i}]: Sid \"{sid}\" is used twice"));
+        }
+        if !st.contains_key("Action") && !st.contains_key("NotAction") {
+            return Err(format!("Statement[{i}]: needs Action or NotAction"));
+        }
+        let has_principal = st.contains_key("Principal") || st.contains_key("NotPrincipal");
+        if trust && !has_principal {
+            return Err(format!("Statement[{i}]: a trust policy statement needs a Principal"));
+        }
+        if !trust && has_principal {
+            return Err(format!(
+                "Statement[{i}]: an identity policy cannot have a Principal"
+            ));
+        }
+        if !trust && !st.contains_key("Resource") && !st.contains_key("NotResource") {
+            return Err(format!("Statement[{i}]: needs Resource or NotResource"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn same(a: Value, b: Value) -> bool {
+        PolicyDocument::from_value(a, "aws") == PolicyDocument::from_value(b, "aws")
+    }
+
+    #[test]
+    fn statement_and_value_order_do_not_matter() {
+        let a = json!({"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"*"},
+            {"Effect":"Deny","Action":"iam:*","Resource":["b","a"]}]});
+        let b = json!({"Version":"2012-10-17","Statement":[
+            {"Effect":"Deny","Action":["iam:*"],"Resource":["a","b"]},
+            {"Resource":["*"],"Action":["s3:PutObject","s3:GetObject"],"Effect":"Allow"}]});
+        assert!(same(a, b));
+    }
+
+    #[test]
+    fn single_statement_object_equals_array() {
+        let a = json!({"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"a:b","Resource":"*"}});
+        let b = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["a:b"],"Resource":["*"]}]});
+        assert!(same(a, b));
+    }
+
+    #[test]
+    fn account_id_equals_root_arn_but_not_other_account() {
+        let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"203461409171"},"Action":"sts:AssumeRole"}]});
+        let b = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::203461409171:root"]},"Action":"sts:AssumeRole"}]});
+        let c = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::203461409172:root"},"Action":"sts:AssumeRole"}]});
+        assert!(same(a.clone(), b));
+        assert!(!same(a, c));
+    }
+
+    #[test]
+    fn unique_id_principal_is_not_the_role_arn() {
+        let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/x"},"Action":"sts:AssumeRole"}]});
+        let b = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"AROAEXAMPLEID"},"Action":"sts:AssumeRole"}]});
+        assert!(!same(a, b));
+    }
+
+    #[test]
+    fn version_omitted_is_2008() {
+        let a = json!({"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]});
+        let b = json!({"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]});
+        let c = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]});
+        assert!(same(a.clone(), b));
+        assert!(!same(a, c));
+    }
+
+    #[test]
+    fn action_and_condition_key_case_do_not_matter_but_values_do() {
+        let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"STS:AssumeRole","Principal":{"AWS":"*"},
+            "Condition":{"StringEquals":{"sts:ExternalId":"Abc"}}}]});
+        let b = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:assumerole","Principal":"*",
+            "Condition":{"StringEquals":{"STS:externalid":["Abc"]}}}]});
+        let c = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:assumerole","Principal":"*",
+            "Condition":{"StringEquals":{"sts:ExternalId":"abc"}}}]});
+        assert!(same(a.clone(), b));
+        assert!(!same(a, c));
+    }
+
+    #[test]
+    fn ignore_case_operator_values_compare_without_case() {
+        let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*",
+            "Condition":{"StringEqualsIgnoreCase":{"aws:username":"Bob"}}}]});
+        let b = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*",
+            "Condition":{"StringEqualsIgnoreCase":{"aws:username":"bob"}}}]});
+        assert!(same(a, b));
+    }
+
+    #[test]
+    fn booleans_and_numbers_equal_their_strings() {
+        let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*",
+            "Condition":{"Bool":{"aws:SecureTransport":true},"NumericLessThan":{"s3:max-keys":10}}}]});
+        let b = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*",
+            "Condition":{"Bool":{"aws:SecureTransport":"true"},"NumericLessThan":{"s3:max-keys":"10"}}}]});
+        assert!(same(a, b));
+    }
+
+    #[test]
+    fn empty_sid_equals_no_sid_but_sids_differ() {
+        let a = json!({"Version":"2012-10-17","Statement":[{"Sid":"","Effect":"Allow","Action":"a:b","Resource":"*"}]});
+        let b = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]});
+        let c = json!({"Version":"2012-10-17","Statement":[{"Sid":"X","Effect":"Allow","Action":"a:b","Resource":"*"}]});
+        assert!(same(a.clone(), b));
+        assert!(!same(a, c));
+    }
+
+    #[test]
+    fn resource_case_matters() {
+        let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"arn:aws:s3:::Bucket"}]});
+        let b = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"arn:aws:s3:::bucket"}]});
+        assert!(!same(a, b));
+    }
+
+    #[test]
+    fn url_encoded_documents_decode_strictly() {
+        let raw = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22a%3Ab%22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Ab%2Fa+b%20c%22%7D%5D%7D";
+        let live = PolicyDocument::from_live(raw, "aws").unwrap();
+        assert_eq!(
+            live.value["Statement"][0]["Resource"],
+            json!("arn:aws:s3:::b/a+b c")
+        );
+        // Plain JSON containing a percent sign is left alone.
+        let plain = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"x%41"}]}"#;
+        let live = PolicyDocument::from_live(plain, "aws").unwrap();
+        assert_eq!(live.value["Statement"][0]["Resource"], json!("x%41"));
+    }
+
+    #[test]
+    fn principal_star_is_not_rewritten_for_the_wire() {
+        let doc = PolicyDocument::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#,
+            "aws",
+        )
+        .unwrap();
+        assert!(doc.to_wire().contains(r#""Principal":"*""#));
+    }
+
+    #[test]
+    fn aligned_display_uses_the_desired_words() {
+        let want = PolicyDocument::from_value(
+            json!({"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":"a:b","Resource":"*"},
+                                                        {"Sid":"B","Effect":"Allow","Action":"c:d","Resource":"*"}]}),
+            "aws",
+        );
+        let live = PolicyDocument::from_value(
+            json!({"Version":"2012-10-17","Statement":[{"Sid":"B","Effect":"Allow","Action":["c:d"],"Resource":["*"]},
+                                                        {"Sid":"A","Effect":"Allow","Action":["a:b"],"Resource":["x"]}]}),
+            "aws",
+        );
+        let shown = live.aligned_to(&want, "aws");
+        assert_eq!(shown["Statement"][0], want.value["Statement"][1]);
+        assert_eq!(shown["Statement"][1]["Resource"], json!(["x"]));
+    }
+
+    #[test]
+    fn validation_catches_structural_mistakes() {
+        assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}), false).is_ok());
+        assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"allow","Action":"a:b","Resource":"*"}]}), false).is_err());
+        assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b"}]}), false).is_err());
+        assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}), true).is_err());
+        assert!(validate(&json!({"Version":"2012-10-17","Statement":[
+            {"Sid":"S","Effect":"Allow","Action":"a:b","Resource":"*"},
+            {"Sid":"S","Effect":"Allow","Action":"a:c","Resource":"*"}]}), false).is_err());
+        assert!(validate(&json!({"Version":"2012-10-16","Statement":[]}), false).is_err());
+    }
+}

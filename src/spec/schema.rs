@@ -1,0 +1,123 @@
+//! The plan-file schema as serde types. Every table denies unknown keys so that a typo is
+//! an error with a suggestion, never a silently ignored setting.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+pub type Str = Spanned<String>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub stack: Option<Spanned<StackSpec>>,
+    #[serde(default)]
+    pub variables: BTreeMap<String, Str>,
+    #[serde(default)]
+    pub accounts: BTreeMap<Spanned<String>, Spanned<AccountSpec>>,
+    #[serde(default)]
+    pub role: BTreeMap<Spanned<String>, Spanned<RoleSpec>>,
+    #[serde(default)]
+    pub policy: BTreeMap<Spanned<String>, Spanned<PolicySpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackSpec {
+    pub name: Str,
+}
+
+/// How to reach an account other than the default credentials' one.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    /// A named profile from the AWS config files.
+    pub profile: Option<String>,
+    /// A role to assume (from the default credentials, or from `profile`).
+    pub assume_role: Option<String>,
+    pub external_id: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub account: Option<Str>,
+    pub path: Option<Str>,
+    pub description: Option<String>,
+    pub max_session_duration: Option<Spanned<i64>>,
+    pub permissions_boundary: Option<Str>,
+    #[serde(default)]
+    pub tags: BTreeMap<Spanned<String>, String>,
+    pub trust: Spanned<TrustSpec>,
+    #[serde(default)]
+    pub managed_policies: Vec<Str>,
+    #[serde(default)]
+    pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+/// A trust policy: either helpers or a raw document (not both).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSpec {
+    #[serde(default)]
+    pub accounts: Vec<Str>,
+    #[serde(default)]
+    pub roles: Vec<Str>,
+    #[serde(default)]
+    pub users: Vec<Str>,
+    #[serde(default)]
+    pub services: Vec<Str>,
+    pub external_id: Option<Str>,
+    #[serde(default)]
+    pub session_tags: bool,
+    pub document: Option<Str>,
+    pub statement: Option<Vec<Spanned<StatementSpec>>>,
+    pub version: Option<Str>,
+}
+
+/// A policy document, as raw JSON text or as TOML statements.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentSpec {
+    pub document: Option<Str>,
+    pub statement: Option<Vec<Spanned<StatementSpec>>>,
+    pub version: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    pub account: Option<Str>,
+    pub path: Option<Str>,
+    pub description: Option<String>,
+    pub document: Option<Str>,
+    pub statement: Option<Vec<Spanned<StatementSpec>>>,
+    pub version: Option<Str>,
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementSpec {
+    pub sid: Option<String>,
+    pub effect: Option<Str>,
+    pub action: Option<OneOrMany>,
+    pub not_action: Option<OneOrMany>,
+    pub resource: Option<OneOrMany>,
+    pub not_resource: Option<OneOrMany>,
+    pub principal: Option<toml::Value>,
+    pub not_principal: Option<toml::Value>,
+    pub condition: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+

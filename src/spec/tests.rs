@@ -1,0 +1,180 @@
+use super::*;
+use serde_json::json;
+
+fn ctx() -> BTreeMap<String, AccountContext> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        DEFAULT_ACCOUNT.to_string(),
+        AccountContext {
+            alias: DEFAULT_ACCOUNT.into(),
+            account_id: "000000000000".into(),
+            partition: "aws".into(),
+            region: "eu-west-1".into(),
+        },
+    );
+    m
+}
+
+fn build(src: &str) -> Result<Desired, SpecError> {
+    let spec = parse_str(Path::new("t.toml"), src)?;
+    spec.accounts()?;
+    spec.build(&ctx())
+}
+
+fn err(src: &str) -> SpecError {
+    build(src).expect_err("expected an error")
+}
+
+const BASE: &str = r#"
+[stack]
+name = "demo"
+
+[variables]
+app = "chat"
+
+[policy.invoke]
+description = "invoke one function"
+[[policy.invoke.statement]]
+sid = "Invoke"
+action = ["lambda:InvokeFunction"]
+resource = "arn:${partition}:lambda:${region}:${account_id}:function:${var.app}"
+
+[role.ably]
+path = "/integrations/"
+max_session_duration = 7200
+managed_policies = ["invoke", "arn:aws:iam::aws:policy/ReadOnlyAccess"]
+tags = { team = "data" }
+[role.ably.trust]
+accounts = ["203461409171"]
+external_id = "${account_id}.${var.app}"
+session_tags = true
+[role.ably.inline.logs]
+document = '''
+{"Version": "2012-10-17",
+ "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}
+'''
+"#;
+
+#[test]
+fn builds_roles_policies_and_variables() {
+    let d = build(BASE).unwrap();
+    assert_eq!(d.stack, "demo");
+    let role = match &d.resources[&Address::new("default", Kind::Role, "ably")].resource {
+        Resource::Role(r) => r.clone(),
+        _ => panic!(),
+    };
+    assert_eq!(role.path, "/integrations/");
+    assert_eq!(role.max_session_duration, 7200);
+    assert!(role.managed.contains("arn:aws:iam::000000000000:policy/invoke"));
+    assert_eq!(
+        role.trust.value,
+        json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+            "Principal":{"AWS":"arn:aws:iam::203461409171:root"},
+            "Action":["sts:AssumeRole","sts:TagSession"],
+            "Condition":{"StringEquals":{"sts:ExternalId":"000000000000.chat"}}}]})
+    );
+    let pol = match &d.resources[&Address::new("default", Kind::ManagedPolicy, "INVOKE")].resource {
+        Resource::ManagedPolicy(p) => p.clone(),
+        _ => panic!(),
+    };
+    assert_eq!(
+        pol.document.value["Statement"][0]["Resource"],
+        json!("arn:aws:lambda:eu-west-1:000000000000:function:chat")
+    );
+}
+
+#[test]
+fn iam_policy_variables_are_left_alone() {
+    let src = BASE.replace("${var.app}\"\n\n[role", "${aws:PrincipalTag/user}\"\n\n[role");
+    let d = build(&src).unwrap();
+    let pol = &d.resources[&Address::new("default", Kind::ManagedPolicy, "invoke")];
+    let Resource::ManagedPolicy(p) = &pol.resource else { panic!() };
+    assert!(p.document.to_wire().contains("${aws:PrincipalTag/user}"));
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest() {
+    let e = err(&BASE.replace("max_session_duration", "max_sesion_duration"));
+    assert!(e.message.contains("unknown field `max_sesion_duration`"), "{e}");
+    assert_eq!(e.help.as_deref(), Some("did you mean `max_session_duration`?"));
+    assert_eq!(e.position.unwrap().0, 17, "{e}");
+}
+
+#[test]
+fn malformed_toml_has_a_position() {
+    let e = err("[stack]\nname = \"x\"\n[role.a\n");
+    assert_eq!(e.position.unwrap().0, 3, "{e}");
+}
+
+#[test]
+fn invalid_json_points_into_the_document() {
+    let src = BASE.replace("\"Resource\": \"*\"}]}", "\"Resource\": \"*\",}]}");
+    let e = err(&src);
+    assert!(e.message.contains("invalid policy JSON"), "{e}");
+    assert_eq!(e.position.unwrap(), (27, 83), "{e}");
+}
+
+#[test]
+fn undefined_variable_names_it_and_suggests() {
+    let e = err(&BASE.replace("${var.app}\"\n\n[role", "${var.ap}\"\n\n[role"));
+    assert!(e.message.contains("undefined variable `ap`"), "{e}");
+    assert!(e.help.unwrap().contains("${var.app}"));
+    let e = err(&BASE.replace("${region}", "${regoin}"));
+    assert!(e.help.unwrap().contains("${region}"));
+}
+
+#[test]
+fn undefined_policy_reference_is_an_error() {
+    let e = err(&BASE.replace("[\"invoke\",", "[\"invok\","));
+    assert!(e.message.contains("\"invok\" is not defined"), "{e}");
+    assert_eq!(e.help.as_deref(), Some("did you mean \"invoke\"?"));
+}
+
+#[test]
+fn duplicate_names_differ_only_in_case() {
+    let src = format!("{BASE}\n[role.ABLY]\n[role.ABLY.trust]\nservices = [\"ec2.amazonaws.com\"]\n");
+    let e = err(&src);
+    assert!(e.message.contains("declared twice"), "{e}");
+}
+
+#[test]
+fn invalid_principals_and_arns() {
+    let e = err(&BASE.replace("203461409171", "20346140917"));
+    assert!(e.message.contains("invalid account ID"), "{e}");
+    let e = err(&BASE.replace("arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam:aws:policy/ReadOnlyAccess"));
+    assert!(e.message.contains("invalid managed policy ARN"), "{e}");
+    let e = err(&BASE.replace("accounts = [\"203461409171\"]", "roles = [\"arn:aws:iam::1234:role/x\"]"));
+    assert!(e.message.contains("invalid role ARN"), "{e}");
+    let e = err(&BASE.replace("accounts = [\"203461409171\"]", "accounts = [\"203461409171\"]\nservices = [\"ec2\"]"));
+    assert!(e.message.contains("invalid service principal"), "{e}");
+    let e = err(&BASE.replace("${account_id}.${var.app}", "a b"));
+    assert!(e.message.contains("invalid ExternalId"), "{e}");
+}
+
+#[test]
+fn invalid_policy_structure() {
+    let e = err(&BASE.replace("\"Effect\": \"Allow\", \"Action\": \"logs", "\"Effect\": \"allow\", \"Action\": \"logs"));
+    assert!(e.message.contains("Effect must be"), "{e}");
+}
+
+#[test]
+fn missing_stack_is_explained() {
+    let e = err("[role.a.trust]\nservices = [\"ec2.amazonaws.com\"]\n");
+    assert!(e.message.contains("no [stack] table"), "{e}");
+}
+
+#[test]
+fn raw_trust_document_and_helpers_are_exclusive() {
+    let src = BASE.replace(
+        "session_tags = true",
+        "session_tags = true\ndocument = '{\"Version\":\"2012-10-17\",\"Statement\":[]}'",
+    );
+    let e = err(&src);
+    assert!(e.message.contains("either helpers"), "{e}");
+}
+
+#[test]
+fn undeclared_account_alias_is_an_error() {
+    let e = err(&BASE.replace("path = \"/integrations/\"", "account = \"prod\""));
+    assert!(e.message.contains("account \"prod\" is not declared"), "{e}");
+}
