@@ -3,3 +3,6 @@
 pub mod model;
 pub mod policy;
 pub mod spec;
+pub mod aws;
+pub mod diff;
+pub mod ops;

@@ -122,6 +122,8 @@ pub struct LiveResource {
     pub versions: Vec<PolicyVersion>,
     /// Roles or users trusted by unique ID because the named principal was deleted.
     pub broken_principals: Vec<String>,
+    /// For roles: instance profiles that hold the role (they block its deletion).
+    pub instance_profiles: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

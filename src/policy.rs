@@ -78,9 +78,6 @@ impl PolicyDocument {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
         };
-        if doc.get("Version") == desired.value.get("Version") {
-            // keep
-        }
         doc.insert("Statement".into(), Value::Array(out));
         let mut ordered = Map::new();
         // Display keys in the desired document's order where possible.

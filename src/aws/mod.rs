@@ -1,0 +1,225 @@
+//! The IAM edge: the only module that reads or writes IAM. Retries for throttling and
+//! eventual consistency live here, once.
+
+pub mod read;
+mod write;
+
+pub use read::read_live;
+
+use crate::model::AccountContext;
+use crate::spec::AccountSpec;
+use anyhow::{Context, Result, anyhow};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where to connect: the standard chain, plus what the command line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// API calls made, by operation (attempts, so retries count).
+#[derive(Debug, Default)]
+pub struct Stats {
+    calls: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Stats {
+    pub fn count(&self, op: &'static str) {
+        *self.calls.lock().expect("stats lock").entry(op).or_default() += 1;
+    }
+    pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        self.calls.lock().expect("stats lock").clone()
+    }
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+}
+
+/// Clients for one account.
+#[derive(Clone)]
+pub struct Account {
+    pub ctx: AccountContext,
+    pub config: SdkConfig,
+    pub iam: aws_sdk_iam::Client,
+    pub stats: Arc<Stats>,
+}
+
+/// Builds the SDK configuration for one account of the plan.
+pub async fn sdk_config(target: &Target, spec: &AccountSpec) -> Result<SdkConfig> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = spec.profile.as_ref().or(target.profile.as_ref()) {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = spec.region.as_ref().or(target.region.as_ref()) {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    if let Some(url) = &target.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let base = loader.load().await;
+    let Some(role) = &spec.assume_role else {
+        return Ok(base);
+    };
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
+        .session_name("iamplan")
+        .configure(&base);
+    if let Some(x) = &spec.external_id {
+        provider = provider.external_id(x);
+    }
+    let provider = provider.build().await;
+    Ok(base
+        .into_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+        .build())
+}
+
+/// Connects to one account and learns its ID and partition (one STS call).
+pub async fn connect(alias: &str, target: &Target, spec: &AccountSpec, stats: Arc<Stats>) -> Result<Account> {
+    let config = sdk_config(target, spec).await?;
+    let region = config
+        .region()
+        .map(|r| r.to_string())
+        .ok_or_else(|| anyhow!("no AWS region for account \"{alias}\": set AWS_REGION, --region, or region in the profile"))?;
+    let sts = aws_sdk_sts::Client::new(&config);
+    stats.count("GetCallerIdentity");
+    let who = retry("GetCallerIdentity", || sts.get_caller_identity().send())
+        .await
+        .map_err(|e| anyhow!("cannot identify the caller for account \"{alias}\": {}", error_text(&e)))
+        .with_context(|| {
+            "check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, --profile) and, for an emulator, AWS_ENDPOINT_URL".to_string()
+        })?;
+    let arn = who.arn().unwrap_or_default();
+    let partition = arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string();
+    let account_id = who
+        .account()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("GetCallerIdentity returned no account ID"))?;
+    let iam = aws_sdk_iam::Client::new(&config);
+    Ok(Account {
+        ctx: AccountContext {
+            alias: alias.to_string(),
+            account_id,
+            partition,
+            region,
+        },
+        config,
+        iam,
+        stats,
+    })
+}
+
+/// The code and message of an SDK error, without the debug noise.
+pub fn error_text<E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static>(
+    e: &aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> String {
+    use aws_sdk_iam::error::SdkError;
+    match e {
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => err.to_string(),
+            }
+        }
+        SdkError::TimeoutError(_) => "request timed out".into(),
+        other => {
+            let mut s = if matches!(other, SdkError::DispatchFailure(_)) {
+                "cannot reach the endpoint".to_string()
+            } else {
+                other.to_string()
+            };
+            let mut src = std::error::Error::source(other);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// How long retryable errors are retried: IAM's eventual consistency can last about a
+/// minute; Terraform waits two.
+pub const RETRY_BUDGET: Duration = Duration::from_secs(120);
+
+/// Whether an error is worth retrying: throttling, transient service errors, and the
+/// errors IAM gives while a just-created principal or policy is not yet visible.
+pub fn is_retryable(code: Option<&str>, message: &str, dispatch: bool) -> bool {
+    if dispatch {
+        return false; // an unreachable endpoint fails fast with a clear message
+    }
+    match code {
+        Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException") => true,
+        Some("ServiceFailure" | "ServiceUnavailable" | "InternalFailure" | "ConcurrentModification") => true,
+        Some("MalformedPolicyDocument") => message.contains("Invalid principal"),
+        _ => false,
+    }
+}
+
+/// Runs `call` until it succeeds, fails for good, or the retry budget is spent; each
+/// retry is logged (visible with -v).
+pub async fn retry<T, E, F, Fut>(what: &str, mut call: F) -> Result<T, aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>>,
+{
+    use aws_sdk_iam::error::SdkError;
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let (code, message) = match &e {
+                    SdkError::ServiceError(se) => (se.err().code().map(str::to_string), se.err().message().unwrap_or("").to_string()),
+                    _ => (None, String::new()),
+                };
+                let dispatch = matches!(e, SdkError::DispatchFailure(_));
+                let retryable = is_retryable(code.as_deref(), &message, dispatch)
+                    || matches!(e, SdkError::TimeoutError(_) | SdkError::ResponseError(_));
+                if !retryable || start.elapsed() + delay > RETRY_BUDGET {
+                    return Err(e);
+                }
+                tracing::info!(
+                    "retrying {what} in {:.1}s (attempt {attempt}): {}",
+                    delay.as_secs_f64(),
+                    error_text(&e)
+                );
+                tokio::time::sleep(jitter(delay)).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Up to 25% less than `d`, so that concurrent retries spread out.
+fn jitter(d: Duration) -> Duration {
+    let nanos = Instant::now().elapsed().subsec_nanos() as u64 ^ (d.as_nanos() as u64).rotate_left(17);
+    let frac = (nanos % 250) as f64 / 1000.0;
+    d.mul_f64(1.0 - frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_errors() {
+        assert!(is_retryable(Some("Throttling"), "", false));
+        assert!(is_retryable(Some("MalformedPolicyDocument"), "Invalid principal in policy: \"AWS\":\"arn:aws:iam::1:role/x\"", false));
+        assert!(!is_retryable(Some("MalformedPolicyDocument"), "Syntax errors in policy.", false));
+        assert!(!is_retryable(Some("AccessDenied"), "", false));
+        assert!(!is_retryable(None, "", true));
+    }
+}

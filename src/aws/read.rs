@@ -1,0 +1,222 @@
+//! Reads an account's IAM state in a number of calls that grows with pages, not with
+//! resources: GetAccountAuthorizationDetails for roles and customer-managed policies,
+//! and ListRoles for the two role attributes it omits (description, max session duration).
+
+use super::{Account, error_text, retry};
+use crate::model::{
+    Address, Kind, Live, LiveResource, ManagedPolicy, OWNER_TAG, PolicyVersion, Resource, Role,
+};
+use crate::policy::PolicyDocument;
+use anyhow::{Result, anyhow};
+use aws_sdk_iam::types::EntityType;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// IAM's largest page.
+const PAGE: i32 = 1000;
+
+/// The marker iamplan appends to the description of managed policies it creates:
+/// GetAccountAuthorizationDetails returns no policy tags, and the description is free.
+pub fn policy_marker(stack: &str) -> String {
+    format!("[{OWNER_TAG}={stack}]")
+}
+
+/// Splits a live policy description into the user's text and the owning stack.
+pub fn split_policy_description(desc: &str) -> (String, Option<String>) {
+    let prefix = format!("[{OWNER_TAG}=");
+    if let Some(i) = desc.rfind(&prefix)
+        && desc.ends_with(']')
+    {
+        let stack = desc[i + prefix.len()..desc.len() - 1].to_string();
+        return (desc[..i].trim_end().to_string(), Some(stack));
+    }
+    (desc.to_string(), None)
+}
+
+pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
+    let ctx = &account.ctx;
+    let iam = &account.iam;
+    let mut marker: Option<String> = None;
+    let mut roles = Vec::new();
+    let mut policies = Vec::new();
+    loop {
+        account.stats.count("GetAccountAuthorizationDetails");
+        let page = retry("GetAccountAuthorizationDetails", || {
+            iam.get_account_authorization_details()
+                .filter(EntityType::Role)
+                .filter(EntityType::LocalManagedPolicy)
+                .max_items(PAGE)
+                .set_marker(marker.clone())
+                .send()
+        })
+        .await
+        .map_err(|e| anyhow!("reading IAM in account \"{}\" (GetAccountAuthorizationDetails): {}", ctx.alias, error_text(&e)))?;
+        roles.extend_from_slice(page.role_detail_list());
+        policies.extend_from_slice(page.policies());
+        // A page may be short while more remain: only IsTruncated says when to stop.
+        match (page.is_truncated(), page.marker()) {
+            (true, Some(m)) => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+
+    // Description and MaxSessionDuration are only in ListRoles/GetRole.
+    let mut role_attrs: BTreeMap<String, (String, i32)> = BTreeMap::new();
+    if !roles.is_empty() {
+        let mut marker: Option<String> = None;
+        loop {
+            account.stats.count("ListRoles");
+            let page = retry("ListRoles", || iam.list_roles().max_items(PAGE).set_marker(marker.clone()).send())
+                .await
+                .map_err(|e| anyhow!("reading IAM in account \"{}\" (ListRoles): {}", ctx.alias, error_text(&e)))?;
+            for r in page.roles() {
+                role_attrs.insert(
+                    r.role_name().to_ascii_lowercase(),
+                    (r.description().unwrap_or("").to_string(), r.max_session_duration().unwrap_or(3600)),
+                );
+            }
+            match (page.is_truncated(), page.marker()) {
+                (true, Some(m)) => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+    }
+
+    for p in &policies {
+        let name = p.policy_name().unwrap_or_default().to_string();
+        let arn = p.arn().unwrap_or_default().to_string();
+        let mut versions: Vec<PolicyVersion> = p
+            .policy_version_list()
+            .iter()
+            .map(|v| PolicyVersion {
+                id: v.version_id().unwrap_or_default().to_string(),
+                is_default: v.is_default_version(),
+                created: v.create_date().map(|d| d.to_string()).unwrap_or_default(),
+            })
+            .collect();
+        versions.sort_by(|a, b| b.is_default.cmp(&a.is_default).then(a.created.cmp(&b.created)));
+        let default = p
+            .policy_version_list()
+            .iter()
+            .find(|v| v.is_default_version() || Some(v.version_id().unwrap_or_default()) == p.default_version_id())
+            .and_then(|v| v.document());
+        let Some(doc) = default else {
+            tracing::warn!("managed policy {arn}: no default version document returned; skipped");
+            continue;
+        };
+        let document = PolicyDocument::from_live(doc, &ctx.partition)
+            .map_err(|e| anyhow!("managed policy {arn}: cannot read its document: {e}"))?;
+        let (description, owner) = split_policy_description(p.description().unwrap_or(""));
+        live.resources.insert(
+            Address::new(&ctx.alias, Kind::ManagedPolicy, &name),
+            LiveResource {
+                resource: Resource::ManagedPolicy(ManagedPolicy {
+                    name,
+                    path: p.path().unwrap_or("/").to_string(),
+                    description,
+                    document,
+                }),
+                arn,
+                owner,
+                versions,
+                broken_principals: vec![],
+                instance_profiles: vec![],
+            },
+        );
+    }
+
+    for r in &roles {
+        let name = r.role_name().unwrap_or_default().to_string();
+        let arn = r.arn().unwrap_or_default().to_string();
+        let trust_raw = r.assume_role_policy_document().unwrap_or("{}");
+        let trust = PolicyDocument::from_live(trust_raw, &ctx.partition)
+            .map_err(|e| anyhow!("role {name}: cannot read its trust policy: {e}"))?;
+        let mut inline = BTreeMap::new();
+        for ip in r.role_policy_list() {
+            let pname = ip.policy_name().unwrap_or_default().to_string();
+            let doc = PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
+                .map_err(|e| anyhow!("role {name} inline policy {pname}: {e}"))?;
+            inline.insert(pname, doc);
+        }
+        let managed: BTreeSet<String> = r
+            .attached_managed_policies()
+            .iter()
+            .filter_map(|a| a.policy_arn().map(str::to_string))
+            .collect();
+        let mut tags: BTreeMap<String, String> = r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+        let owner = tags.remove(OWNER_TAG);
+        let (description, max_session_duration) = role_attrs.get(&name.to_ascii_lowercase()).cloned().unwrap_or_else(|| (String::new(), 3600));
+        let broken_principals = unique_id_principals(&trust.value);
+        live.resources.insert(
+            Address::new(&ctx.alias, Kind::Role, &name),
+            LiveResource {
+                resource: Resource::Role(Role {
+                    name,
+                    path: r.path().unwrap_or("/").to_string(),
+                    description,
+                    max_session_duration,
+                    permissions_boundary: r
+                        .permissions_boundary()
+                        .and_then(|b| b.permissions_boundary_arn().map(str::to_string)),
+                    tags,
+                    trust,
+                    inline,
+                    managed,
+                }),
+                arn,
+                owner,
+                versions: vec![],
+                broken_principals,
+                instance_profiles: r
+                    .instance_profile_list()
+                    .iter()
+                    .map(|p| p.instance_profile_name().to_string())
+                    .collect(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// `AROA...`/`AIDA...` principals: IAM shows these when the role or user a trust policy
+/// named has been deleted. Recreating the name does not restore the trust.
+pub fn unique_id_principals(doc: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let stmts = match doc.get("Statement") {
+        Some(serde_json::Value::Array(a)) => a.clone(),
+        Some(v) => vec![v.clone()],
+        None => vec![],
+    };
+    for s in stmts {
+        if let Some(aws) = s.get("Principal").and_then(|p| p.get("AWS")) {
+            let ids: Vec<&serde_json::Value> = match aws {
+                serde_json::Value::Array(a) => a.iter().collect(),
+                v => vec![v],
+            };
+            for id in ids.into_iter().filter_map(|v| v.as_str()) {
+                if (id.starts_with("AROA") || id.starts_with("AIDA")) && id.len() >= 16 {
+                    out.push(id.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_description_marker_round_trips() {
+        let desc = format!("invoke one function {}", policy_marker("demo"));
+        assert_eq!(split_policy_description(&desc), ("invoke one function".into(), Some("demo".into())));
+        assert_eq!(split_policy_description(&policy_marker("x")), (String::new(), Some("x".into())));
+        assert_eq!(split_policy_description("plain"), ("plain".into(), None));
+    }
+
+    #[test]
+    fn finds_unique_id_principals() {
+        let doc = serde_json::json!({"Statement":[{"Principal":{"AWS":["AROAABCDEFGHIJKLMNOP","arn:aws:iam::1:root"]}}]});
+        assert_eq!(unique_id_principals(&doc), vec!["AROAABCDEFGHIJKLMNOP".to_string()]);
+    }
+}

@@ -1,0 +1,206 @@
+use super::*;
+use crate::model::{DEFAULT_ACCOUNT, DesiredResource, Kind, PolicyVersion};
+use crate::spec;
+use std::path::Path;
+
+fn ctx() -> BTreeMap<String, AccountContext> {
+    let mut m = BTreeMap::new();
+    m.insert(DEFAULT_ACCOUNT.to_string(), AccountContext {
+        alias: DEFAULT_ACCOUNT.into(),
+        account_id: "000000000000".into(),
+        partition: "aws".into(),
+        region: "us-east-1".into(),
+    });
+    m
+}
+
+fn desired(src: &str) -> Desired {
+    let s = spec::parse_str(Path::new("t.toml"), src).unwrap();
+    s.build(&ctx()).unwrap()
+}
+
+const PLAN: &str = r#"
+[stack]
+name = "demo"
+[policy.invoke]
+[[policy.invoke.statement]]
+action = "lambda:InvokeFunction"
+resource = "arn:aws:lambda:us-east-1:000000000000:function:f"
+[role.ably]
+managed_policies = ["invoke"]
+tags = { team = "data" }
+[role.ably.trust]
+accounts = ["203461409171"]
+external_id = "x.y"
+[role.ably.inline.logs]
+document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}]}'
+"#;
+
+/// Live state equal to what applying `d` would create, owned by `owner`.
+fn live_from(d: &Desired, owner: Option<&str>) -> Live {
+    let mut live = Live::default();
+    for (a, DesiredResource { resource, .. }) in &d.resources {
+        let mut resource = resource.clone();
+        let arn = match &mut resource {
+            Resource::Role(r) => format!("arn:aws:iam::000000000000:role{}{}", r.path, r.name),
+            Resource::ManagedPolicy(p) => format!("arn:aws:iam::000000000000:policy{}{}", p.path, p.name),
+        };
+        live.resources.insert(a.clone(), LiveResource {
+            resource,
+            arn,
+            owner: owner.map(str::to_string),
+            versions: vec![PolicyVersion { id: "v1".into(), is_default: true, created: "1".into() }],
+            broken_principals: vec![],
+            instance_profiles: vec![],
+        });
+    }
+    live
+}
+
+fn opts() -> Options {
+    Options { adopt_all: false }
+}
+
+fn role_mut<'a>(live: &'a mut Live, name: &str) -> &'a mut Role {
+    match &mut live.resources.get_mut(&Address::new("default", Kind::Role, name)).unwrap().resource {
+        Resource::Role(r) => r,
+        _ => panic!(),
+    }
+}
+
+#[test]
+fn creates_in_dependency_order() {
+    let d = desired(PLAN);
+    let diff = diff(&d, &Live::default(), &opts());
+    assert_eq!(diff.changes.len(), 2);
+    assert!(diff.changes.iter().all(|c| c.action == Action::Create));
+    let names: Vec<&str> = diff.steps.iter().map(|s| s.op.name()).collect();
+    let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(pos("CreatePolicy") < pos("CreateRole"));
+    assert!(pos("CreateRole") < pos("AttachRolePolicy"));
+    assert!(pos("CreateRole") < pos("PutRolePolicy"));
+    let Op::CreateRole { tags, .. } = &diff.steps[pos("CreateRole")].op else { panic!() };
+    assert_eq!(tags.get(OWNER_TAG).map(String::as_str), Some("demo"));
+}
+
+#[test]
+fn no_changes_when_live_matches_in_another_form() {
+    let d = desired(PLAN);
+    let mut live = live_from(&d, Some("demo"));
+    let trust = serde_json::json!({"Statement":[{"Action":["sts:assumerole"],"Effect":"Allow",
+        "Condition":{"StringEquals":{"STS:ExternalId":["x.y"]}},"Principal":{"AWS":["203461409171"]}}],"Version":"2012-10-17"});
+    role_mut(&mut live, "ably").trust = PolicyDocument::from_value(trust, "aws");
+    let diff = diff(&d, &live, &opts());
+    assert!(diff.changes.is_empty(), "{:#?}", diff.changes);
+    assert!(diff.steps.is_empty());
+}
+
+#[test]
+fn real_change_is_an_update_with_a_document_diff() {
+    let d = desired(PLAN);
+    let mut live = live_from(&d, Some("demo"));
+    let r = role_mut(&mut live, "ably");
+    r.trust = PolicyDocument::parse(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111111111111"},"Action":"sts:AssumeRole"}]}"#, "aws").unwrap();
+    r.tags.insert("extra".into(), "1".into());
+    r.max_session_duration = 7200;
+    let diff = diff(&d, &live, &opts());
+    assert_eq!(diff.changes.len(), 1);
+    let c = &diff.changes[0];
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.documents[0].label, "trust policy");
+    let ops: BTreeSet<&str> = diff.steps.iter().map(|s| s.op.name()).collect();
+    assert_eq!(ops, BTreeSet::from(["UpdateAssumeRolePolicy", "UntagRole", "UpdateRole"]));
+}
+
+#[test]
+fn deletes_only_what_the_stack_owns() {
+    let d = desired(PLAN);
+    let mut live = live_from(&d, Some("demo"));
+    let mut other = live_from(&d, None);
+    for (a, mut l) in std::mem::take(&mut other.resources) {
+        if let Resource::Role(r) = &mut l.resource { r.name = "unowned".into(); }
+        if a.kind == Kind::Role { live.resources.insert(Address::new("default", Kind::Role, "unowned"), l); }
+    }
+    let empty = desired("[stack]\nname = \"demo\"\n");
+    let diff = diff(&empty, &live, &opts());
+    let deleted: Vec<&str> = diff.changes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(deleted, vec!["invoke", "ably"]);
+    let names: Vec<&str> = diff.steps.iter().map(|s| s.op.name()).collect();
+    let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(pos("DetachRolePolicy") < pos("DeleteRole"));
+    assert!(pos("DeleteRolePolicy") < pos("DeleteRole"));
+    assert!(pos("DeleteRole") < pos("DeletePolicy"));
+}
+
+#[test]
+fn unowned_same_name_is_a_conflict_until_adopted() {
+    let d = desired(PLAN);
+    let live = live_from(&d, None);
+    let diff1 = diff(&d, &live, &opts());
+    assert_eq!(diff1.conflicts.len(), 2);
+    assert!(diff1.steps.is_empty());
+    assert!(diff1.conflicts[0].message.contains("adopt = true"));
+    let diff2 = diff(&d, &live, &Options { adopt_all: true });
+    assert!(diff2.conflicts.is_empty());
+    assert!(diff2.changes.iter().all(|c| c.action == Action::Adopt));
+    assert!(diff2.steps.iter().any(|s| matches!(&s.op, Op::TagRole { tags, .. } if tags.get(OWNER_TAG).map(String::as_str) == Some("demo"))));
+}
+
+#[test]
+fn other_stacks_resources_are_conflicts_even_with_adopt() {
+    let d = desired(PLAN);
+    let live = live_from(&d, Some("other"));
+    let diff = diff(&d, &live, &Options { adopt_all: true });
+    assert_eq!(diff.conflicts.len(), 2);
+    assert!(diff.conflicts[0].message.contains("belongs to stack \"other\""));
+}
+
+#[test]
+fn policy_update_prunes_the_oldest_non_default_version_at_the_limit() {
+    let d = desired(PLAN);
+    let mut live = live_from(&d, Some("demo"));
+    let p = live.resources.get_mut(&Address::new("default", Kind::ManagedPolicy, "invoke")).unwrap();
+    p.versions = (1..=5).map(|i| PolicyVersion { id: format!("v{i}"), is_default: i == 5, created: i.to_string() }).collect();
+    p.versions.sort_by(|a, b| b.is_default.cmp(&a.is_default).then(a.created.cmp(&b.created)));
+    if let Resource::ManagedPolicy(m) = &mut p.resource {
+        m.document = PolicyDocument::parse(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#, "aws").unwrap();
+    }
+    let diff = diff(&d, &live, &opts());
+    let ops: Vec<String> = diff.steps.iter().map(|s| s.op.to_string()).collect();
+    assert_eq!(ops, vec![
+        "DeletePolicyVersion policy arn:aws:iam::000000000000:policy/invoke version v1".to_string(),
+        "CreatePolicyVersion policy arn:aws:iam::000000000000:policy/invoke".to_string(),
+    ]);
+}
+
+#[test]
+fn path_change_replaces_the_role_delete_first() {
+    let d = desired(PLAN);
+    let mut live = live_from(&d, Some("demo"));
+    role_mut(&mut live, "ably").path = "/old/".into();
+    let diff = diff(&d, &live, &opts());
+    let c = diff.changes.iter().find(|c| c.name == "ably").unwrap();
+    assert_eq!(c.action, Action::Replace);
+    assert!(c.attributes[0].forces_replacement);
+    let names: Vec<&str> = diff.steps.iter().map(|s| s.op.name()).collect();
+    assert!(names.iter().position(|n| *n == "DeleteRole") < names.iter().position(|n| *n == "CreateRole"));
+}
+
+#[test]
+fn deleted_principal_is_reported_and_repaired() {
+    let d = desired(PLAN);
+    let mut live = live_from(&d, Some("demo"));
+    live.resources.get_mut(&Address::new("default", Kind::Role, "ably")).unwrap().broken_principals = vec!["AROAEXAMPLE123456789".into()];
+    let diff = diff(&d, &live, &opts());
+    assert!(diff.changes[0].notes[0].contains("AROAEXAMPLE123456789"));
+    assert!(diff.steps.iter().any(|s| s.op.name() == "UpdateAssumeRolePolicy"));
+}
+
+#[test]
+fn fingerprint_changes_with_live_state() {
+    let d = desired(PLAN);
+    let mut live = live_from(&d, Some("demo"));
+    let a = live_fingerprint(&d, &live);
+    role_mut(&mut live, "ably").description = "changed".into();
+    assert_ne!(a, live_fingerprint(&d, &live));
+}

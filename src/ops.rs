@@ -1,0 +1,126 @@
+//! The IAM write operations a plan is made of. Pure data: saved in plan files, run by
+//! `aws::Iam::run`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "PascalCase")]
+pub enum Op {
+    CreatePolicy {
+        name: String,
+        path: String,
+        description: String,
+        document: String,
+        tags: BTreeMap<String, String>,
+    },
+    /// Creates a version and makes it the default.
+    CreatePolicyVersion { arn: String, document: String },
+    DeletePolicyVersion { arn: String, version_id: String },
+    DeletePolicy { arn: String },
+    CreateRole {
+        name: String,
+        path: String,
+        description: String,
+        max_session_duration: i32,
+        trust: String,
+        permissions_boundary: Option<String>,
+        tags: BTreeMap<String, String>,
+    },
+    UpdateRole {
+        name: String,
+        description: String,
+        max_session_duration: i32,
+    },
+    UpdateAssumeRolePolicy { role: String, document: String },
+    PutRolePermissionsBoundary { role: String, arn: String },
+    DeleteRolePermissionsBoundary { role: String },
+    TagRole { role: String, tags: BTreeMap<String, String> },
+    UntagRole { role: String, keys: Vec<String> },
+    PutRolePolicy { role: String, name: String, document: String },
+    DeleteRolePolicy { role: String, name: String },
+    AttachRolePolicy { role: String, arn: String },
+    DetachRolePolicy { role: String, arn: String },
+    RemoveRoleFromInstanceProfile { role: String, instance_profile: String },
+    DeleteRole { name: String },
+}
+
+/// Steps run phase by phase; steps within a phase are independent and run concurrently.
+/// The phases encode IAM's dependencies: a policy exists before it is attached, a role is
+/// detached and emptied before it is deleted, a policy is detached before it is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Make room (old policy versions) and tear down replaced roles.
+    Prepare,
+    ReplaceDelete,
+    CreatePolicies,
+    UpdatePolicies,
+    CreateRoles,
+    UpdateRoles,
+    Detach,
+    DeleteRoles,
+    DeletePolicyVersions,
+    DeletePolicies,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub account: String,
+    pub phase: Phase,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::CreatePolicy { .. } => "CreatePolicy",
+            Op::CreatePolicyVersion { .. } => "CreatePolicyVersion",
+            Op::DeletePolicyVersion { .. } => "DeletePolicyVersion",
+            Op::DeletePolicy { .. } => "DeletePolicy",
+            Op::CreateRole { .. } => "CreateRole",
+            Op::UpdateRole { .. } => "UpdateRole",
+            Op::UpdateAssumeRolePolicy { .. } => "UpdateAssumeRolePolicy",
+            Op::PutRolePermissionsBoundary { .. } => "PutRolePermissionsBoundary",
+            Op::DeleteRolePermissionsBoundary { .. } => "DeleteRolePermissionsBoundary",
+            Op::TagRole { .. } => "TagRole",
+            Op::UntagRole { .. } => "UntagRole",
+            Op::PutRolePolicy { .. } => "PutRolePolicy",
+            Op::DeleteRolePolicy { .. } => "DeleteRolePolicy",
+            Op::AttachRolePolicy { .. } => "AttachRolePolicy",
+            Op::DetachRolePolicy { .. } => "DetachRolePolicy",
+            Op::RemoveRoleFromInstanceProfile { .. } => "RemoveRoleFromInstanceProfile",
+            Op::DeleteRole { .. } => "DeleteRole",
+        }
+    }
+
+    /// The resource the operation acts on, for progress and error messages.
+    pub fn target(&self) -> String {
+        match self {
+            Op::CreatePolicy { name, .. } => format!("policy {name}"),
+            Op::CreatePolicyVersion { arn, .. } | Op::DeletePolicy { arn } => format!("policy {arn}"),
+            Op::DeletePolicyVersion { arn, version_id } => format!("policy {arn} version {version_id}"),
+            Op::CreateRole { name, .. } | Op::UpdateRole { name, .. } | Op::DeleteRole { name } => format!("role {name}"),
+            Op::UpdateAssumeRolePolicy { role, .. }
+            | Op::PutRolePermissionsBoundary { role, .. }
+            | Op::DeleteRolePermissionsBoundary { role }
+            | Op::TagRole { role, .. }
+            | Op::UntagRole { role, .. } => format!("role {role}"),
+            Op::PutRolePolicy { role, name, .. } | Op::DeleteRolePolicy { role, name } => {
+                format!("role {role} inline policy {name}")
+            }
+            Op::AttachRolePolicy { role, arn } | Op::DetachRolePolicy { role, arn } => format!("role {role} policy {arn}"),
+            Op::RemoveRoleFromInstanceProfile { role, instance_profile } => {
+                format!("role {role} instance profile {instance_profile}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name(), self.target())
+    }
+}
