@@ -387,9 +387,9 @@ fn delete_policy(d: &mut Diff, addr: &Address, h: &ManagedPolicy, lr: &LiveResou
 
 /// The live resources that a plan depends on, in a stable text form: a saved plan records
 /// its hash and apply refuses if the account changed since.
-pub fn live_fingerprint(desired: &Desired, live: &Live) -> String {
-    let mut keys: BTreeSet<&Address> = desired.resources.keys().collect();
-    keys.extend(live.resources.iter().filter(|(_, l)| l.owner.as_deref() == Some(&desired.stack)).map(|(a, _)| a));
+pub fn live_fingerprint<'a>(stack: &str, declared: impl IntoIterator<Item = &'a Address>, live: &Live) -> String {
+    let mut keys: BTreeSet<&Address> = declared.into_iter().collect();
+    keys.extend(live.resources.iter().filter(|(_, l)| l.owner.as_deref() == Some(stack)).map(|(a, _)| a));
     let mut text = String::new();
     for a in keys {
         text.push_str(&format!("{a}\n"));

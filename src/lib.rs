@@ -6,3 +6,7 @@ pub mod spec;
 pub mod aws;
 pub mod diff;
 pub mod ops;
+pub mod apply;
+pub mod cli;
+pub mod plan;
+pub mod fsutil;

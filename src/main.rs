@@ -1,1 +1,127 @@
-fn main() {}
+//! Argument parsing and exit codes; the work is in the library.
+
+use clap::{Args, Parser, Subcommand};
+use iamplan::aws::Target;
+use iamplan::cli::{self, Common, EXIT_ERROR, apply::ApplyArgs, plan::PlanArgs};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "iamplan", version, about = "Plan and apply AWS IAM roles, trust policies and policies from TOML files")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More output on stderr: -v shows each API write and retry, -vv debug, -vvv trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+#[derive(Args, Clone)]
+struct TargetArgs {
+    /// AWS profile for the default account (else the standard credential chain).
+    #[arg(long, env = "AWS_PROFILE")]
+    profile: Option<String>,
+    /// AWS region (else AWS_REGION or the profile's region).
+    #[arg(long)]
+    region: Option<String>,
+    /// Endpoint for every AWS service, e.g. an emulator (AWS_ENDPOINT_URL also works).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Report API calls by operation and time spent, on stderr.
+    #[arg(long)]
+    stats: bool,
+    /// Take over same-named resources that no stack owns (else they are conflicts).
+    #[arg(long)]
+    adopt: bool,
+}
+
+impl TargetArgs {
+    fn common(self) -> Common {
+        Common {
+            target: Target { profile: self.profile, region: self.region, endpoint_url: self.endpoint_url },
+            stats: self.stats,
+            adopt: self.adopt,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compare the plan files with live IAM and show what apply would change.
+    Plan {
+        /// Plan files or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Save the plan; `iamplan apply FILE` applies exactly it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 for no changes, 2 for changes, 1 for errors.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Make live IAM match the plan files, or apply a saved plan.
+    Apply {
+        /// Plan files or directories, or one saved plan (from `plan --out`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// How many IAM writes run at once.
+        #[arg(long, default_value_t = iamplan::apply::DEFAULT_PARALLELISM)]
+        parallelism: usize,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "iamplan=info,warn",
+        2 => "iamplan=debug,info",
+        _ => "trace",
+    };
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(iamplan::plan::Style::detect_stderr().color)
+        .without_time()
+        .init();
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Plan { files, target, out, json, detailed_exitcode } => {
+                cli::plan::run(PlanArgs { files, common: target.common(), out, json, detailed_exitcode }).await
+            }
+            Command::Apply { files, target, auto_approve, parallelism } => {
+                cli::apply::run(ApplyArgs { files, common: target.common(), auto_approve, parallelism }).await
+            }
+        }
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            cli::report_error(&e);
+            EXIT_ERROR
+        }
+    };
+    std::process::exit(code);
+}

@@ -63,11 +63,11 @@ impl PolicyDocument {
         };
         let mut remaining: Vec<(Value, Value)> = live_stmts
             .into_iter()
-            .map(|s| (canonical_statement(&s, partition), s))
+            .map(|s| (sort_keys(canonical_statement(&s, partition)), s))
             .collect();
         let mut out = Vec::new();
         for want in &want_stmts {
-            let canon = canonical_statement(want, partition);
+            let canon = sort_keys(canonical_statement(want, partition));
             if let Some(i) = remaining.iter().position(|(c, _)| *c == canon) {
                 remaining.remove(i);
                 out.push(want.clone());
@@ -128,7 +128,7 @@ pub fn canonicalize(doc: &Value, partition: &str) -> Value {
         match k.as_str() {
             "Statement" => {
                 let mut stmts: Vec<Value> = statements(doc)
-                    .map(|s| s.iter().map(|s| canonical_statement(s, partition)).collect())
+                    .map(|s| s.iter().map(|s| sort_keys(canonical_statement(s, partition))).collect())
                     .unwrap_or_else(|| vec![v.clone()]);
                 // Statement order carries no meaning: sort by canonical text.
                 stmts.sort_by_cached_key(|s| s.to_string());
@@ -144,7 +144,20 @@ pub fn canonicalize(doc: &Value, partition: &str) -> Value {
     }
     out.entry("Version")
         .or_insert_with(|| Value::String(DEFAULT_VERSION.into()));
-    Value::Object(out)
+    sort_keys(Value::Object(out))
+}
+
+/// Object keys in sorted order at every level, so that the canonical text is stable.
+fn sort_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let sorted: std::collections::BTreeMap<String, Value> =
+                m.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            Value::Object(sorted.into_iter().collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
 }
 
 fn canonical_statement(stmt: &Value, partition: &str) -> Value {

@@ -8,7 +8,7 @@ use crate::model::{
 };
 use crate::policy::PolicyDocument;
 use anyhow::{Result, anyhow};
-use aws_sdk_iam::types::EntityType;
+use aws_sdk_iam::types::{EntityType, PolicyScopeType};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// IAM's largest page.
@@ -81,6 +81,34 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
         }
     }
 
+    // GetAccountAuthorizationDetails should carry each policy's description (where the
+    // ownership marker is); some emulators leave it out. ListPolicies (per page, not per
+    // policy) then supplies the description and, where the emulator returns them, tags.
+    let mut listed: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    if policies.iter().any(|p| p.description().is_none()) {
+        tracing::debug!("GetAccountAuthorizationDetails returned policies without Description: reading them with ListPolicies");
+        let mut marker: Option<String> = None;
+        loop {
+            account.stats.count("ListPolicies");
+            let page = retry("ListPolicies", || {
+                iam.list_policies().scope(PolicyScopeType::Local).max_items(PAGE).set_marker(marker.clone()).send()
+            })
+            .await
+            .map_err(|e| anyhow!("reading IAM in account \"{}\" (ListPolicies): {}", ctx.alias, error_text(&e)))?;
+            for p in page.policies() {
+                let owner = p.tags().iter().find(|t| t.key() == OWNER_TAG).map(|t| t.value().to_string());
+                listed.insert(
+                    p.arn().unwrap_or_default().to_string(),
+                    (p.description().unwrap_or("").to_string(), owner),
+                );
+            }
+            match (page.is_truncated(), page.marker()) {
+                (true, Some(m)) => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+    }
+
     for p in &policies {
         let name = p.policy_name().unwrap_or_default().to_string();
         let arn = p.arn().unwrap_or_default().to_string();
@@ -105,7 +133,14 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
         };
         let document = PolicyDocument::from_live(doc, &ctx.partition)
             .map_err(|e| anyhow!("managed policy {arn}: cannot read its document: {e}"))?;
-        let (description, owner) = split_policy_description(p.description().unwrap_or(""));
+        let (description, owner) = match (p.description(), listed.get(&arn)) {
+            (Some(d), _) => split_policy_description(d),
+            (None, Some((d, tag_owner))) => {
+                let (d, marker_owner) = split_policy_description(d);
+                (d, marker_owner.or_else(|| tag_owner.clone()))
+            }
+            (None, None) => (String::new(), None),
+        };
         live.resources.insert(
             Address::new(&ctx.alias, Kind::ManagedPolicy, &name),
             LiveResource {

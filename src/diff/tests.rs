@@ -200,7 +200,7 @@ fn deleted_principal_is_reported_and_repaired() {
 fn fingerprint_changes_with_live_state() {
     let d = desired(PLAN);
     let mut live = live_from(&d, Some("demo"));
-    let a = live_fingerprint(&d, &live);
+    let a = live_fingerprint(&d.stack, d.resources.keys(), &live);
     role_mut(&mut live, "ably").description = "changed".into();
-    assert_ne!(a, live_fingerprint(&d, &live));
+    assert_ne!(a, live_fingerprint(&d.stack, d.resources.keys(), &live));
 }

@@ -1,7 +1,7 @@
 //! The plan-file schema as serde types. Every table denies unknown keys so that a typo is
 //! an error with a suggestion, never a silently ignored setting.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use toml::Spanned;
 
@@ -28,7 +28,7 @@ pub struct StackSpec {
 }
 
 /// How to reach an account other than the default credentials' one.
-#[derive(Debug, Deserialize, Clone, Default)]
+#[derive(Debug, Deserialize, Serialize, Clone, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AccountSpec {
     /// A named profile from the AWS config files.

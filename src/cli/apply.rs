@@ -1,0 +1,138 @@
+//! `iamplan apply`: from plan files (plan, confirm, run) or from a saved plan (check the
+//! account has not changed since, then run exactly those steps).
+
+use super::{Common, EXIT_ERROR, EXIT_OK, Session, make_plan};
+use crate::apply::{Report, apply};
+use crate::diff;
+use crate::plan::{FORMAT_VERSION, Plan, Style, render};
+use anyhow::{Context, Result, anyhow, bail};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyArgs {
+    pub files: Vec<PathBuf>,
+    pub common: Common,
+    pub auto_approve: bool,
+    pub parallelism: usize,
+}
+
+/// A saved plan is a JSON file; plan files are TOML.
+fn saved_plan(files: &[PathBuf]) -> Result<Option<Plan>> {
+    let [path] = files else { return Ok(None) };
+    if path.is_dir() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !text.trim_start().starts_with('{') {
+        return Ok(None);
+    }
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not a saved plan (invalid JSON)", path.display()))?;
+    match value.get("format_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(v) => bail!("{} was saved by an iamplan with plan format {v}; this one reads format {FORMAT_VERSION}: run plan again", path.display()),
+        None => bail!("{} is JSON but not a saved plan (no format_version)", path.display()),
+    }
+    Ok(Some(serde_json::from_value(value).with_context(|| format!("{} is not a valid saved plan", path.display()))?))
+}
+
+pub async fn run(args: ApplyArgs) -> Result<i32> {
+    let style = Style::detect();
+    let (plan, mut session) = match saved_plan(&args.files)? {
+        Some(plan) => {
+            let session = check_saved(&plan, &args.common, &args.files[0]).await?;
+            (plan, session)
+        }
+        None => {
+            let planned = make_plan(&args.files, &args.common).await?;
+            print!("{}", render(&planned.plan, style));
+            if !planned.plan.conflicts.is_empty() {
+                bail!("{} conflict(s): nothing was applied", planned.plan.conflicts.len());
+            }
+            if !planned.plan.has_changes() {
+                return Ok(EXIT_OK);
+            }
+            if !args.auto_approve {
+                confirm(&planned.plan.stack)?;
+            }
+            (planned.plan, planned.session)
+        }
+    };
+    if !plan.has_changes() {
+        println!("No changes to apply.");
+        return Ok(EXIT_OK);
+    }
+    let started = std::time::Instant::now();
+    let report = apply(&plan.steps, &session.accounts, args.parallelism).await;
+    session.timing.network += started.elapsed();
+    if args.common.stats {
+        session.print_stats();
+    }
+    Ok(summarise(&plan, &report, style))
+}
+
+async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Session> {
+    if !plan.conflicts.is_empty() {
+        bail!("the saved plan {} has conflicts and cannot be applied", path.display());
+    }
+    let mut session = Session::connect(&plan.account_specs, &common.target).await?;
+    for (alias, id) in &plan.accounts {
+        let now = session.accounts.get(alias).map(|a| a.ctx.account_id.as_str());
+        if now != Some(id.as_str()) {
+            bail!(
+                "the saved plan was made for account {id} (\"{alias}\"), but the credentials now reach {}: nothing was applied",
+                now.unwrap_or("no account")
+            );
+        }
+    }
+    let live = session.read_live().await?;
+    let now = diff::live_fingerprint(&plan.stack, &plan.declared, &live);
+    if now != plan.live_fingerprint {
+        return Err(anyhow!(
+            "the live account changed since {} was made: nothing was applied; run `iamplan plan --out {}` again and review the new plan",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(session)
+}
+
+fn confirm(stack: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!("apply needs confirmation, and standard input is not a terminal: review the plan and pass --auto-approve, or apply a saved plan");
+    }
+    print!("\nDo you want to perform these actions in stack \"{stack}\"?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        bail!("apply cancelled: nothing was changed");
+    }
+    Ok(())
+}
+
+fn summarise(plan: &Plan, report: &Report, style: Style) -> i32 {
+    if report.failed.is_empty() {
+        let s = plan.summary();
+        println!(
+            "\n{} Resources: {} added, {} changed, {} destroyed ({} API operations).",
+            style.green(&style.bold("Apply complete!")),
+            s.add,
+            s.change,
+            s.destroy,
+            report.done
+        );
+        return EXIT_OK;
+    }
+    eprintln!("\n{}", style.red(&style.bold("Apply failed.")));
+    for (step, e) in &report.failed {
+        eprintln!("  {} {}: {e}", style.red("x"), step.op);
+    }
+    eprintln!(
+        "{} operation(s) succeeded, {} failed, {} not started. Fix the cause and run apply again: it plans from the live state and converges.",
+        report.done,
+        report.failed.len(),
+        report.skipped
+    );
+    EXIT_ERROR
+}

@@ -1,0 +1,44 @@
+//! `iamplan plan`: read, compare, print; optionally save the plan for `apply`.
+
+use super::{Common, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, make_plan};
+use crate::plan::{Style, render};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanArgs {
+    pub files: Vec<PathBuf>,
+    pub common: Common,
+    pub out: Option<PathBuf>,
+    pub json: bool,
+    pub detailed_exitcode: bool,
+}
+
+pub async fn run(args: PlanArgs) -> Result<i32> {
+    let mut planned = make_plan(&args.files, &args.common).await?;
+    let plan = &planned.plan;
+    let started = Instant::now();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(plan)?);
+    } else {
+        print!("{}", render(plan, Style::detect()));
+    }
+    planned.session.timing.render = started.elapsed();
+    if let Some(out) = &args.out {
+        let text = serde_json::to_string_pretty(plan)?;
+        crate::fsutil::write_atomic(out, text.as_bytes(), 0o644)
+            .with_context(|| format!("cannot write the plan to {}", out.display()))?;
+        if !args.json {
+            println!("\nSaved the plan to {}. To apply exactly this plan, run:\n    iamplan apply {}", out.display(), out.display());
+        }
+    }
+    if args.common.stats {
+        planned.session.print_stats();
+    }
+    if !plan.conflicts.is_empty() {
+        eprintln!("error: {} conflict(s): the plan cannot be applied until they are resolved", plan.conflicts.len());
+        return Ok(EXIT_ERROR);
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() { EXIT_CHANGES } else { EXIT_OK })
+}
