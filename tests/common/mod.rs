@@ -1,0 +1,130 @@
+//! Test harness: a real emulator per test (started with `localstack/up` on a free port,
+//! stopped on drop) and helpers to run the built binary against it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Emulator {
+    pub flavor: String,
+    pub port: String,
+    pub env: Vec<(String, String)>,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Emulator {
+    /// Starts an emulator; a test that needs one and cannot get it fails here, loudly.
+    pub fn start(flavor: &str) -> Emulator {
+        Self::start_with(flavor, &[])
+    }
+
+    pub fn start_with(flavor: &str, extra: &[&str]) -> Emulator {
+        let out = Command::new(repo().join("localstack/up"))
+            .args(["--flavor", flavor, "--port", "0"])
+            .args(extra)
+            .output()
+            .expect("cannot run localstack/up");
+        assert!(
+            out.status.success(),
+            "the {flavor} emulator could not be started by localstack/up, and this test needs it:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut env = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(kv) = line.strip_prefix("export ")
+                && let Some((k, v)) = kv.split_once('=')
+            {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        let port = env
+            .iter()
+            .find(|(k, _)| k == "IAMPLAN_EMULATOR_PORT")
+            .map(|(_, v)| v.clone())
+            .expect("localstack/up printed no port");
+        Emulator { flavor: flavor.to_string(), port, env }
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.var("AWS_ENDPOINT_URL")
+    }
+
+    pub fn var(&self, name: &str) -> String {
+        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    /// Runs `iamplan ARGS` against this emulator.
+    pub fn iamplan(&self, args: &[&str]) -> Run {
+        self.iamplan_env(args, &[])
+    }
+
+    pub fn iamplan_env(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamplan"));
+        cmd.args(args).env_remove("AWS_PROFILE").env_remove("AWS_SESSION_TOKEN").env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("cannot run the iamplan binary");
+        Run::from(out)
+    }
+
+    pub async fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk_config(&self.var("AWS_ACCESS_KEY_ID"), &self.var("AWS_SECRET_ACCESS_KEY")).await)
+    }
+
+    pub async fn sdk_config(&self, key: &str, secret: &str) -> aws_config::SdkConfig {
+        let creds = aws_credential_types::Credentials::new(key, secret, None, None, "test");
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .load()
+            .await
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("localstack/down")).args(["--port", &self.port]).output();
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit code, showing the output when it is not the expected one.
+    pub fn expect(self, code: i32, what: &str) -> Run {
+        assert_eq!(
+            self.code, code,
+            "{what}: expected exit {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
