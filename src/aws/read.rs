@@ -110,8 +110,12 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
     }
 
     for p in &policies {
-        let name = p.policy_name().unwrap_or_default().to_string();
         let arn = p.arn().unwrap_or_default().to_string();
+        // moto leaves PolicyName out of this call; the ARN ends with it.
+        let name = p
+            .policy_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_string());
         let mut versions: Vec<PolicyVersion> = p
             .policy_version_list()
             .iter()
