@@ -62,16 +62,21 @@ async fn roundtrip(flavor: &str) {
 
     // Out of band: the same documents in other but equivalent forms.
     let iam = emu.iam().await;
-    // moto rejects trust actions in any case but AWS's own spelling (AWS does not).
-    let assume = if flavor == "moto" { "sts:AssumeRole" } else { "STS:assumerole" };
+    // moto and LocalStack reject trust actions in any case but AWS's own spelling, and
+    // LocalStack an upper-case service prefix in actions and condition keys (AWS accepts all).
+    let assume = if flavor == "ministack" { "STS:assumerole" } else { "sts:AssumeRole" };
     let trust = format!(
         r#"{{"Statement":[{{"Condition":{{"StringEquals":{{"STS:EXTERNALID":["{account}.chat"]}}}},
             "Principal":{{"AWS":["203461409171"]}},"Action":["{assume}"],"Effect":"Allow"}}],"Version":"2012-10-17"}}"#
     );
     iam.update_assume_role_policy().role_name("partner").policy_document(trust).send().await.unwrap();
-    let inline = r#"{"Version":"2012-10-17","Statement":{"Resource":["*"],"Effect":"Allow","Sid":"Logs",
-        "Action":["LOGS:putlogevents","logs:CreateLogStream"],"Condition":{"Bool":{"AWS:SecureTransport":true}}}}"#;
-    iam.put_role_policy().role_name("partner").policy_name("logs").policy_document(inline).send().await.unwrap();
+    // LocalStack rejects a JSON boolean as a condition value (AWS takes `true` for "true").
+    let secure = if flavor == "localstack" { r#""true""# } else { "true" };
+    let inline = format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Resource":["*"],"Effect":"Allow","Sid":"Logs",
+        "Action":["logs:PUTLOGEVENTS","logs:CreateLogStream"],"Condition":{{"Bool":{{"aws:securetransport":{secure}}}}}}}}}"#
+    );
+    iam.put_role_policy().role_name("partner").policy_name("logs").policy_document(&inline).send().await.unwrap();
     let managed = format!(
         r#"{{"Statement":[{{"Resource":"arn:aws:lambda:us-east-1:{account}:function:chat","Action":["lambda:invokeasync","lambda:invokefunction"],"Effect":"Allow","Sid":"Invoke"}}],"Version":"2012-10-17"}}"#
     );
