@@ -21,33 +21,45 @@ pub struct Report {
     pub skipped: usize,
 }
 
-pub async fn apply(steps: &[Step], accounts: &BTreeMap<String, Account>, parallelism: usize) -> Report {
+pub async fn apply(
+    steps: &[Step],
+    accounts: &BTreeMap<String, Account>,
+    parallelism: usize,
+) -> Report {
     let total = steps.len();
     let progress = Progress::new(total);
     let mut report = Report::default();
     let mut i = 0;
     while i < steps.len() {
         let phase = steps[i].phase;
-        let end = steps[i..].iter().position(|s| s.phase != phase).map_or(steps.len(), |n| i + n);
+        let end = steps[i..]
+            .iter()
+            .position(|s| s.phase != phase)
+            .map_or(steps.len(), |n| i + n);
         let batch = &steps[i..end];
-        let results: Vec<(usize, Result<(), String>)> = futures::stream::iter(batch.iter().enumerate())
-            .map(|(j, step)| {
-                let progress = &progress;
-                async move {
-                    let account = &accounts[&step.account];
-                    let started = Instant::now();
-                    let r = account.run(&step.op).await;
-                    match &r {
-                        Ok(()) => tracing::info!("{} ({:.0} ms)", step.op, started.elapsed().as_secs_f64() * 1000.0),
-                        Err(e) => tracing::warn!("{} failed: {e}", step.op),
+        let results: Vec<(usize, Result<(), String>)> =
+            futures::stream::iter(batch.iter().enumerate())
+                .map(|(j, step)| {
+                    let progress = &progress;
+                    async move {
+                        let account = &accounts[&step.account];
+                        let started = Instant::now();
+                        let r = account.run(&step.op).await;
+                        match &r {
+                            Ok(()) => tracing::info!(
+                                "{} ({:.0} ms)",
+                                step.op,
+                                started.elapsed().as_secs_f64() * 1000.0
+                            ),
+                            Err(e) => tracing::warn!("{} failed: {e}", step.op),
+                        }
+                        progress.tick(&step.op.to_string());
+                        (j, r)
                     }
-                    progress.tick(&step.op.to_string());
-                    (j, r)
-                }
-            })
-            .buffer_unordered(parallelism.max(1))
-            .collect()
-            .await;
+                })
+                .buffer_unordered(parallelism.max(1))
+                .collect()
+                .await;
         for (j, r) in results {
             match r {
                 Ok(()) => report.done += 1,
@@ -73,7 +85,11 @@ struct Progress {
 
 impl Progress {
     fn new(total: usize) -> Self {
-        Progress { total, done: AtomicUsize::new(0), enabled: std::io::stderr().is_terminal() && total > 1 }
+        Progress {
+            total,
+            done: AtomicUsize::new(0),
+            enabled: std::io::stderr().is_terminal() && total > 1,
+        }
     }
     fn tick(&self, what: &str) {
         let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;

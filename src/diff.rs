@@ -2,8 +2,7 @@
 
 use crate::aws::read::policy_marker;
 use crate::model::{
-    AccountContext, Address, Desired, Live, LiveResource, ManagedPolicy, OWNER_TAG,
-    Resource, Role,
+    AccountContext, Address, Desired, Live, LiveResource, ManagedPolicy, OWNER_TAG, Resource, Role,
 };
 use crate::ops::{Op, Phase, Step};
 use crate::policy::{PolicyDocument, pretty};
@@ -113,7 +112,9 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
         };
         match (&want.resource, have.map(|h| (&h.resource, h))) {
             (Resource::Role(w), None) => create_role(&mut d, addr, w, stack),
-            (Resource::Role(w), Some((Resource::Role(h), lr))) => update_role(&mut d, addr, w, h, lr, ctx, stack, adopting),
+            (Resource::Role(w), Some((Resource::Role(h), lr))) => {
+                update_role(&mut d, addr, w, h, lr, ctx, stack, adopting)
+            }
             (Resource::ManagedPolicy(w), None) => create_policy(&mut d, addr, w, stack),
             (Resource::ManagedPolicy(w), Some((Resource::ManagedPolicy(h), lr))) => {
                 update_policy(&mut d, addr, w, h, lr, ctx, adopting)
@@ -136,11 +137,20 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
 }
 
 fn step(d: &mut Diff, addr: &Address, phase: Phase, op: Op) {
-    d.steps.push(Step { account: addr.account.clone(), phase, op });
+    d.steps.push(Step {
+        account: addr.account.clone(),
+        phase,
+        op,
+    });
 }
 
 fn attr(name: &str, before: Option<String>, after: Option<String>) -> AttrChange {
-    AttrChange { name: name.into(), before, after, forces_replacement: false }
+    AttrChange {
+        name: name.into(),
+        before,
+        after,
+        forces_replacement: false,
+    }
 }
 
 fn quoted(s: &str) -> String {
@@ -157,7 +167,11 @@ fn role_create_view(w: &Role) -> (Vec<AttrChange>, Vec<DocChange>) {
     let mut attrs = vec![
         attr("path", None, Some(quoted(&w.path))),
         attr("description", None, Some(quoted(&w.description))),
-        attr("max_session_duration", None, Some(w.max_session_duration.to_string())),
+        attr(
+            "max_session_duration",
+            None,
+            Some(w.max_session_duration.to_string()),
+        ),
     ];
     if let Some(b) = &w.permissions_boundary {
         attrs.push(attr("permissions_boundary", None, Some(quoted(b))));
@@ -168,68 +182,180 @@ fn role_create_view(w: &Role) -> (Vec<AttrChange>, Vec<DocChange>) {
     for arn in &w.managed {
         attrs.push(attr("managed_policy", None, Some(quoted(arn))));
     }
-    let mut docs = vec![DocChange { label: "trust policy".into(), before: None, after: Some(w.trust.pretty()) }];
+    let mut docs = vec![DocChange {
+        label: "trust policy".into(),
+        before: None,
+        after: Some(w.trust.pretty()),
+    }];
     for (n, doc) in &w.inline {
-        docs.push(DocChange { label: format!("inline policy {n}"), before: None, after: Some(doc.pretty()) });
+        docs.push(DocChange {
+            label: format!("inline policy {n}"),
+            before: None,
+            after: Some(doc.pretty()),
+        });
     }
     (attrs, docs)
 }
 
 fn create_role_steps(d: &mut Diff, addr: &Address, w: &Role, stack: &str) {
-    step(d, addr, Phase::CreateRoles, Op::CreateRole {
-        name: w.name.clone(),
-        path: w.path.clone(),
-        description: w.description.clone(),
-        max_session_duration: w.max_session_duration,
-        trust: w.trust.to_wire(),
-        permissions_boundary: w.permissions_boundary.clone(),
-        tags: owned_tags(&w.tags, stack),
-    });
+    step(
+        d,
+        addr,
+        Phase::CreateRoles,
+        Op::CreateRole {
+            name: w.name.clone(),
+            path: w.path.clone(),
+            description: w.description.clone(),
+            max_session_duration: w.max_session_duration,
+            trust: w.trust.to_wire(),
+            permissions_boundary: w.permissions_boundary.clone(),
+            tags: owned_tags(&w.tags, stack),
+        },
+    );
     for (n, doc) in &w.inline {
-        step(d, addr, Phase::UpdateRoles, Op::PutRolePolicy { role: w.name.clone(), name: n.clone(), document: doc.to_wire() });
+        step(
+            d,
+            addr,
+            Phase::UpdateRoles,
+            Op::PutRolePolicy {
+                role: w.name.clone(),
+                name: n.clone(),
+                document: doc.to_wire(),
+            },
+        );
     }
     for arn in &w.managed {
-        step(d, addr, Phase::UpdateRoles, Op::AttachRolePolicy { role: w.name.clone(), arn: arn.clone() });
+        step(
+            d,
+            addr,
+            Phase::UpdateRoles,
+            Op::AttachRolePolicy {
+                role: w.name.clone(),
+                arn: arn.clone(),
+            },
+        );
     }
 }
 
 fn create_role(d: &mut Diff, addr: &Address, w: &Role, stack: &str) {
     let (attributes, documents) = role_create_view(w);
-    d.changes.push(Change { address: addr.clone(), name: w.name.clone(), action: Action::Create, attributes, documents, notes: vec![] });
+    d.changes.push(Change {
+        address: addr.clone(),
+        name: w.name.clone(),
+        action: Action::Create,
+        attributes,
+        documents,
+        notes: vec![],
+    });
     create_role_steps(d, addr, w, stack);
 }
 
-fn teardown_role_steps(d: &mut Diff, addr: &Address, h: &Role, lr: &LiveResource, detach: Phase, delete: Phase) {
+fn teardown_role_steps(
+    d: &mut Diff,
+    addr: &Address,
+    h: &Role,
+    lr: &LiveResource,
+    detach: Phase,
+    delete: Phase,
+) {
     for arn in &h.managed {
-        step(d, addr, detach, Op::DetachRolePolicy { role: h.name.clone(), arn: arn.clone() });
+        step(
+            d,
+            addr,
+            detach,
+            Op::DetachRolePolicy {
+                role: h.name.clone(),
+                arn: arn.clone(),
+            },
+        );
     }
     for n in h.inline.keys() {
-        step(d, addr, detach, Op::DeleteRolePolicy { role: h.name.clone(), name: n.clone() });
+        step(
+            d,
+            addr,
+            detach,
+            Op::DeleteRolePolicy {
+                role: h.name.clone(),
+                name: n.clone(),
+            },
+        );
     }
     for ip in &lr.instance_profiles {
-        step(d, addr, detach, Op::RemoveRoleFromInstanceProfile { role: h.name.clone(), instance_profile: ip.clone() });
+        step(
+            d,
+            addr,
+            detach,
+            Op::RemoveRoleFromInstanceProfile {
+                role: h.name.clone(),
+                instance_profile: ip.clone(),
+            },
+        );
     }
-    step(d, addr, delete, Op::DeleteRole { name: h.name.clone() });
+    step(
+        d,
+        addr,
+        delete,
+        Op::DeleteRole {
+            name: h.name.clone(),
+        },
+    );
 }
 
 fn delete_role(d: &mut Diff, addr: &Address, h: &Role, lr: &LiveResource) {
     let mut attributes = vec![attr("path", Some(quoted(&h.path)), None)];
-    attributes.extend(h.managed.iter().map(|a| attr("managed_policy", Some(quoted(a)), None)));
-    let mut documents = vec![DocChange { label: "trust policy".into(), before: Some(h.trust.pretty()), after: None }];
-    documents.extend(h.inline.iter().map(|(n, doc)| DocChange { label: format!("inline policy {n}"), before: Some(doc.pretty()), after: None }));
-    d.changes.push(Change { address: addr.clone(), name: h.name.clone(), action: Action::Delete, attributes, documents, notes: vec![] });
+    attributes.extend(
+        h.managed
+            .iter()
+            .map(|a| attr("managed_policy", Some(quoted(a)), None)),
+    );
+    let mut documents = vec![DocChange {
+        label: "trust policy".into(),
+        before: Some(h.trust.pretty()),
+        after: None,
+    }];
+    documents.extend(h.inline.iter().map(|(n, doc)| DocChange {
+        label: format!("inline policy {n}"),
+        before: Some(doc.pretty()),
+        after: None,
+    }));
+    d.changes.push(Change {
+        address: addr.clone(),
+        name: h.name.clone(),
+        action: Action::Delete,
+        attributes,
+        documents,
+        notes: vec![],
+    });
     teardown_role_steps(d, addr, h, lr, Phase::Detach, Phase::DeleteRoles);
 }
 
-fn doc_change(label: String, live: &PolicyDocument, want: &PolicyDocument, ctx: &AccountContext) -> Option<DocChange> {
+fn doc_change(
+    label: String,
+    live: &PolicyDocument,
+    want: &PolicyDocument,
+    ctx: &AccountContext,
+) -> Option<DocChange> {
     if live == want {
         return None;
     }
-    Some(DocChange { label, before: Some(pretty(&live.aligned_to(want, &ctx.partition))), after: Some(want.pretty()) })
+    Some(DocChange {
+        label,
+        before: Some(pretty(&live.aligned_to(want, &ctx.partition))),
+        after: Some(want.pretty()),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
-fn update_role(d: &mut Diff, addr: &Address, w: &Role, h: &Role, lr: &LiveResource, ctx: &AccountContext, stack: &str, adopting: bool) {
+fn update_role(
+    d: &mut Diff,
+    addr: &Address,
+    w: &Role,
+    h: &Role,
+    lr: &LiveResource,
+    ctx: &AccountContext,
+    stack: &str,
+    adopting: bool,
+) {
     let mut notes = Vec::new();
     for id in &lr.broken_principals {
         notes.push(format!(
@@ -239,8 +365,20 @@ fn update_role(d: &mut Diff, addr: &Address, w: &Role, h: &Role, lr: &LiveResour
     if w.path != h.path {
         // A role's path cannot change: replace it.
         let (mut attributes, documents) = role_create_view(w);
-        attributes[0] = AttrChange { name: "path".into(), before: Some(quoted(&h.path)), after: Some(quoted(&w.path)), forces_replacement: true };
-        d.changes.push(Change { address: addr.clone(), name: w.name.clone(), action: Action::Replace, attributes, documents, notes });
+        attributes[0] = AttrChange {
+            name: "path".into(),
+            before: Some(quoted(&h.path)),
+            after: Some(quoted(&w.path)),
+            forces_replacement: true,
+        };
+        d.changes.push(Change {
+            address: addr.clone(),
+            name: w.name.clone(),
+            action: Action::Replace,
+            attributes,
+            documents,
+            notes,
+        });
         teardown_role_steps(d, addr, h, lr, Phase::Prepare, Phase::ReplaceDelete);
         create_role_steps(d, addr, w, stack);
         return;
@@ -250,18 +388,52 @@ fn update_role(d: &mut Diff, addr: &Address, w: &Role, h: &Role, lr: &LiveResour
     let role = || w.name.clone();
     if w.description != h.description || w.max_session_duration != h.max_session_duration {
         if w.description != h.description {
-            attributes.push(attr("description", Some(quoted(&h.description)), Some(quoted(&w.description))));
+            attributes.push(attr(
+                "description",
+                Some(quoted(&h.description)),
+                Some(quoted(&w.description)),
+            ));
         }
         if w.max_session_duration != h.max_session_duration {
-            attributes.push(attr("max_session_duration", Some(h.max_session_duration.to_string()), Some(w.max_session_duration.to_string())));
+            attributes.push(attr(
+                "max_session_duration",
+                Some(h.max_session_duration.to_string()),
+                Some(w.max_session_duration.to_string()),
+            ));
         }
-        step(d, addr, Phase::UpdateRoles, Op::UpdateRole { name: role(), description: w.description.clone(), max_session_duration: w.max_session_duration });
+        step(
+            d,
+            addr,
+            Phase::UpdateRoles,
+            Op::UpdateRole {
+                name: role(),
+                description: w.description.clone(),
+                max_session_duration: w.max_session_duration,
+            },
+        );
     }
     if w.permissions_boundary != h.permissions_boundary {
-        attributes.push(attr("permissions_boundary", h.permissions_boundary.as_deref().map(quoted), w.permissions_boundary.as_deref().map(quoted)));
+        attributes.push(attr(
+            "permissions_boundary",
+            h.permissions_boundary.as_deref().map(quoted),
+            w.permissions_boundary.as_deref().map(quoted),
+        ));
         match &w.permissions_boundary {
-            Some(arn) => step(d, addr, Phase::UpdateRoles, Op::PutRolePermissionsBoundary { role: role(), arn: arn.clone() }),
-            None => step(d, addr, Phase::UpdateRoles, Op::DeleteRolePermissionsBoundary { role: role() }),
+            Some(arn) => step(
+                d,
+                addr,
+                Phase::UpdateRoles,
+                Op::PutRolePermissionsBoundary {
+                    role: role(),
+                    arn: arn.clone(),
+                },
+            ),
+            None => step(
+                d,
+                addr,
+                Phase::UpdateRoles,
+                Op::DeleteRolePermissionsBoundary { role: role() },
+            ),
         }
     }
     // Tags, with the ownership marker that adoption adds.
@@ -274,72 +446,199 @@ fn update_role(d: &mut Diff, addr: &Address, w: &Role, h: &Role, lr: &LiveResour
     for (k, v) in &want_tags {
         if have_tags.get(k) != Some(v) {
             if k != OWNER_TAG {
-                attributes.push(attr(&format!("tags.{k}"), have_tags.get(k).map(|s| quoted(s)), Some(quoted(v))));
+                attributes.push(attr(
+                    &format!("tags.{k}"),
+                    have_tags.get(k).map(|s| quoted(s)),
+                    Some(quoted(v)),
+                ));
             }
             set.insert(k.clone(), v.clone());
         }
     }
-    let unset: Vec<String> = have_tags.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect();
+    let unset: Vec<String> = have_tags
+        .keys()
+        .filter(|k| !want_tags.contains_key(*k))
+        .cloned()
+        .collect();
     for k in &unset {
-        attributes.push(attr(&format!("tags.{k}"), Some(quoted(&have_tags[k])), None));
+        attributes.push(attr(
+            &format!("tags.{k}"),
+            Some(quoted(&have_tags[k])),
+            None,
+        ));
     }
     if !set.is_empty() {
-        step(d, addr, Phase::UpdateRoles, Op::TagRole { role: role(), tags: set });
+        step(
+            d,
+            addr,
+            Phase::UpdateRoles,
+            Op::TagRole {
+                role: role(),
+                tags: set,
+            },
+        );
     }
     if !unset.is_empty() {
-        step(d, addr, Phase::UpdateRoles, Op::UntagRole { role: role(), keys: unset });
+        step(
+            d,
+            addr,
+            Phase::UpdateRoles,
+            Op::UntagRole {
+                role: role(),
+                keys: unset,
+            },
+        );
     }
     if let Some(c) = doc_change("trust policy".into(), &h.trust, &w.trust, ctx) {
         documents.push(c);
-        step(d, addr, Phase::UpdateRoles, Op::UpdateAssumeRolePolicy { role: role(), document: w.trust.to_wire() });
+        step(
+            d,
+            addr,
+            Phase::UpdateRoles,
+            Op::UpdateAssumeRolePolicy {
+                role: role(),
+                document: w.trust.to_wire(),
+            },
+        );
     } else if !lr.broken_principals.is_empty() {
-        step(d, addr, Phase::UpdateRoles, Op::UpdateAssumeRolePolicy { role: role(), document: w.trust.to_wire() });
+        step(
+            d,
+            addr,
+            Phase::UpdateRoles,
+            Op::UpdateAssumeRolePolicy {
+                role: role(),
+                document: w.trust.to_wire(),
+            },
+        );
     }
     for (n, doc) in &w.inline {
         let change = match h.inline.get(n) {
-            None => Some(DocChange { label: format!("inline policy {n}"), before: None, after: Some(doc.pretty()) }),
+            None => Some(DocChange {
+                label: format!("inline policy {n}"),
+                before: None,
+                after: Some(doc.pretty()),
+            }),
             Some(live) => doc_change(format!("inline policy {n}"), live, doc, ctx),
         };
         if let Some(c) = change {
             documents.push(c);
-            step(d, addr, Phase::UpdateRoles, Op::PutRolePolicy { role: role(), name: n.clone(), document: doc.to_wire() });
+            step(
+                d,
+                addr,
+                Phase::UpdateRoles,
+                Op::PutRolePolicy {
+                    role: role(),
+                    name: n.clone(),
+                    document: doc.to_wire(),
+                },
+            );
         }
     }
     for (n, live) in &h.inline {
         if !w.inline.contains_key(n) {
-            documents.push(DocChange { label: format!("inline policy {n}"), before: Some(live.pretty()), after: None });
-            step(d, addr, Phase::Detach, Op::DeleteRolePolicy { role: role(), name: n.clone() });
+            documents.push(DocChange {
+                label: format!("inline policy {n}"),
+                before: Some(live.pretty()),
+                after: None,
+            });
+            step(
+                d,
+                addr,
+                Phase::Detach,
+                Op::DeleteRolePolicy {
+                    role: role(),
+                    name: n.clone(),
+                },
+            );
         }
     }
     for arn in w.managed.difference(&h.managed) {
         attributes.push(attr("managed_policy", None, Some(quoted(arn))));
-        step(d, addr, Phase::UpdateRoles, Op::AttachRolePolicy { role: role(), arn: arn.clone() });
+        step(
+            d,
+            addr,
+            Phase::UpdateRoles,
+            Op::AttachRolePolicy {
+                role: role(),
+                arn: arn.clone(),
+            },
+        );
     }
     for arn in h.managed.difference(&w.managed) {
         attributes.push(attr("managed_policy", Some(quoted(arn)), None));
-        step(d, addr, Phase::Detach, Op::DetachRolePolicy { role: role(), arn: arn.clone() });
+        step(
+            d,
+            addr,
+            Phase::Detach,
+            Op::DetachRolePolicy {
+                role: role(),
+                arn: arn.clone(),
+            },
+        );
     }
     if adopting || !attributes.is_empty() || !documents.is_empty() || !notes.is_empty() {
-        let action = if adopting { Action::Adopt } else { Action::Update };
-        d.changes.push(Change { address: addr.clone(), name: w.name.clone(), action, attributes, documents, notes });
+        let action = if adopting {
+            Action::Adopt
+        } else {
+            Action::Update
+        };
+        d.changes.push(Change {
+            address: addr.clone(),
+            name: w.name.clone(),
+            action,
+            attributes,
+            documents,
+            notes,
+        });
     }
 }
 
 fn create_policy(d: &mut Diff, addr: &Address, w: &ManagedPolicy, stack: &str) {
-    let attributes = vec![attr("path", None, Some(quoted(&w.path))), attr("description", None, Some(quoted(&w.description)))];
-    let documents = vec![DocChange { label: "policy document".into(), before: None, after: Some(w.document.pretty()) }];
-    d.changes.push(Change { address: addr.clone(), name: w.name.clone(), action: Action::Create, attributes, documents, notes: vec![] });
-    let description = if w.description.is_empty() { policy_marker(stack) } else { format!("{} {}", w.description, policy_marker(stack)) };
-    step(d, addr, Phase::CreatePolicies, Op::CreatePolicy {
+    let attributes = vec![
+        attr("path", None, Some(quoted(&w.path))),
+        attr("description", None, Some(quoted(&w.description))),
+    ];
+    let documents = vec![DocChange {
+        label: "policy document".into(),
+        before: None,
+        after: Some(w.document.pretty()),
+    }];
+    d.changes.push(Change {
+        address: addr.clone(),
         name: w.name.clone(),
-        path: w.path.clone(),
-        description,
-        document: w.document.to_wire(),
-        tags: owned_tags(&BTreeMap::new(), stack),
+        action: Action::Create,
+        attributes,
+        documents,
+        notes: vec![],
     });
+    let description = if w.description.is_empty() {
+        policy_marker(stack)
+    } else {
+        format!("{} {}", w.description, policy_marker(stack))
+    };
+    step(
+        d,
+        addr,
+        Phase::CreatePolicies,
+        Op::CreatePolicy {
+            name: w.name.clone(),
+            path: w.path.clone(),
+            description,
+            document: w.document.to_wire(),
+            tags: owned_tags(&BTreeMap::new(), stack),
+        },
+    );
 }
 
-fn update_policy(d: &mut Diff, addr: &Address, w: &ManagedPolicy, h: &ManagedPolicy, lr: &LiveResource, ctx: &AccountContext, adopting: bool) {
+fn update_policy(
+    d: &mut Diff,
+    addr: &Address,
+    w: &ManagedPolicy,
+    h: &ManagedPolicy,
+    lr: &LiveResource,
+    ctx: &AccountContext,
+    adopting: bool,
+) {
     let mut attributes = Vec::new();
     let mut notes = Vec::new();
     let mut documents = Vec::new();
@@ -361,52 +660,130 @@ fn update_policy(d: &mut Diff, addr: &Address, w: &ManagedPolicy, h: &ManagedPol
         let non_default: Vec<_> = lr.versions.iter().filter(|v| !v.is_default).collect();
         let excess = (lr.versions.len() + 1).saturating_sub(MAX_POLICY_VERSIONS);
         for v in non_default.iter().take(excess) {
-            step(d, addr, Phase::Prepare, Op::DeletePolicyVersion { arn: lr.arn.clone(), version_id: v.id.clone() });
+            step(
+                d,
+                addr,
+                Phase::Prepare,
+                Op::DeletePolicyVersion {
+                    arn: lr.arn.clone(),
+                    version_id: v.id.clone(),
+                },
+            );
         }
-        step(d, addr, Phase::UpdatePolicies, Op::CreatePolicyVersion { arn: lr.arn.clone(), document: w.document.to_wire() });
+        step(
+            d,
+            addr,
+            Phase::UpdatePolicies,
+            Op::CreatePolicyVersion {
+                arn: lr.arn.clone(),
+                document: w.document.to_wire(),
+            },
+        );
     }
     if adopting {
         notes.push("a managed policy's description cannot change, so an adopted policy carries no ownership marker: it stays managed while the plan declares it with `adopt = true`, and is left in place (not deleted) when removed from the plan".into());
-        attributes.push(attr("owner", None, Some("this stack (adopt = true)".into())));
+        attributes.push(attr(
+            "owner",
+            None,
+            Some("this stack (adopt = true)".into()),
+        ));
     }
     if adopting || !documents.is_empty() || !notes.is_empty() {
-        let action = if adopting { Action::Adopt } else { Action::Update };
-        d.changes.push(Change { address: addr.clone(), name: w.name.clone(), action, attributes, documents, notes });
+        let action = if adopting {
+            Action::Adopt
+        } else {
+            Action::Update
+        };
+        d.changes.push(Change {
+            address: addr.clone(),
+            name: w.name.clone(),
+            action,
+            attributes,
+            documents,
+            notes,
+        });
     }
 }
 
 fn delete_policy(d: &mut Diff, addr: &Address, h: &ManagedPolicy, lr: &LiveResource) {
-    let documents = vec![DocChange { label: "policy document".into(), before: Some(h.document.pretty()), after: None }];
+    let documents = vec![DocChange {
+        label: "policy document".into(),
+        before: Some(h.document.pretty()),
+        after: None,
+    }];
     let attributes = vec![attr("path", Some(quoted(&h.path)), None)];
-    d.changes.push(Change { address: addr.clone(), name: h.name.clone(), action: Action::Delete, attributes, documents, notes: vec![] });
+    d.changes.push(Change {
+        address: addr.clone(),
+        name: h.name.clone(),
+        action: Action::Delete,
+        attributes,
+        documents,
+        notes: vec![],
+    });
     for v in lr.versions.iter().filter(|v| !v.is_default) {
-        step(d, addr, Phase::DeletePolicyVersions, Op::DeletePolicyVersion { arn: lr.arn.clone(), version_id: v.id.clone() });
+        step(
+            d,
+            addr,
+            Phase::DeletePolicyVersions,
+            Op::DeletePolicyVersion {
+                arn: lr.arn.clone(),
+                version_id: v.id.clone(),
+            },
+        );
     }
-    step(d, addr, Phase::DeletePolicies, Op::DeletePolicy { arn: lr.arn.clone() });
+    step(
+        d,
+        addr,
+        Phase::DeletePolicies,
+        Op::DeletePolicy {
+            arn: lr.arn.clone(),
+        },
+    );
 }
 
 /// The live resources that a plan depends on, in a stable text form: a saved plan records
 /// its hash and apply refuses if the account changed since.
-pub fn live_fingerprint<'a>(stack: &str, declared: impl IntoIterator<Item = &'a Address>, live: &Live) -> String {
+pub fn live_fingerprint<'a>(
+    stack: &str,
+    declared: impl IntoIterator<Item = &'a Address>,
+    live: &Live,
+) -> String {
     let mut keys: BTreeSet<&Address> = declared.into_iter().collect();
-    keys.extend(live.resources.iter().filter(|(_, l)| l.owner.as_deref() == Some(stack)).map(|(a, _)| a));
+    keys.extend(
+        live.resources
+            .iter()
+            .filter(|(_, l)| l.owner.as_deref() == Some(stack))
+            .map(|(a, _)| a),
+    );
     let mut text = String::new();
     for a in keys {
         text.push_str(&format!("{a}\n"));
         if let Some(l) = live.resources.get(a) {
-            text.push_str(&format!("{:?}|{:?}|{:?}\n", l.owner, l.versions, l.instance_profiles));
+            text.push_str(&format!(
+                "{:?}|{:?}|{:?}\n",
+                l.owner, l.versions, l.instance_profiles
+            ));
             match &l.resource {
                 Resource::Role(r) => {
                     text.push_str(&format!(
                         "{}|{}|{}|{:?}|{:?}|{:?}|{}\n",
-                        r.path, r.description, r.max_session_duration, r.permissions_boundary, r.tags, r.managed, r.trust.canonical
+                        r.path,
+                        r.description,
+                        r.max_session_duration,
+                        r.permissions_boundary,
+                        r.tags,
+                        r.managed,
+                        r.trust.canonical
                     ));
                     for (n, doc) in &r.inline {
                         text.push_str(&format!("{n}={}\n", doc.canonical));
                     }
                 }
                 Resource::ManagedPolicy(p) => {
-                    text.push_str(&format!("{}|{}|{}\n", p.path, p.description, p.document.canonical));
+                    text.push_str(&format!(
+                        "{}|{}|{}\n",
+                        p.path, p.description, p.document.canonical
+                    ));
                 }
             }
         }
@@ -416,7 +793,9 @@ pub fn live_fingerprint<'a>(stack: &str, declared: impl IntoIterator<Item = &'a 
 
 /// FNV-1a: stable across builds and platforms, unlike std's hasher.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 #[cfg(test)]

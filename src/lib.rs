@@ -1,12 +1,12 @@
 //! iamplan: plan and apply AWS IAM roles, policies, users and access keys from TOML files.
 
+pub mod apply;
+pub mod aws;
+pub mod cli;
+pub mod diff;
+pub mod fsutil;
 pub mod model;
+pub mod ops;
+pub mod plan;
 pub mod policy;
 pub mod spec;
-pub mod aws;
-pub mod diff;
-pub mod ops;
-pub mod apply;
-pub mod cli;
-pub mod plan;
-pub mod fsutil;

@@ -6,7 +6,11 @@ use iamplan::cli::{self, Common, EXIT_ERROR, apply::ApplyArgs, plan::PlanArgs};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "iamplan", version, about = "Plan and apply AWS IAM roles, trust policies and policies from TOML files")]
+#[command(
+    name = "iamplan",
+    version,
+    about = "Plan and apply AWS IAM roles, trust policies and policies from TOML files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,7 +41,11 @@ struct TargetArgs {
 impl TargetArgs {
     fn common(self) -> Common {
         Common {
-            target: Target { profile: self.profile, region: self.region, endpoint_url: self.endpoint_url },
+            target: Target {
+                profile: self.profile,
+                region: self.region,
+                endpoint_url: self.endpoint_url,
+            },
             stats: self.stats,
             adopt: self.adopt,
         }
@@ -81,7 +89,7 @@ enum Command {
 
 fn init_logging(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
+        0 => "iamplan=warn,error",
         1 => "iamplan=info,warn",
         2 => "iamplan=debug,info",
         _ => "trace",
@@ -108,11 +116,35 @@ fn main() {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Plan { files, target, out, json, detailed_exitcode } => {
-                cli::plan::run(PlanArgs { files, common: target.common(), out, json, detailed_exitcode }).await
+            Command::Plan {
+                files,
+                target,
+                out,
+                json,
+                detailed_exitcode,
+            } => {
+                cli::plan::run(PlanArgs {
+                    files,
+                    common: target.common(),
+                    out,
+                    json,
+                    detailed_exitcode,
+                })
+                .await
             }
-            Command::Apply { files, target, auto_approve, parallelism } => {
-                cli::apply::run(ApplyArgs { files, common: target.common(), auto_approve, parallelism }).await
+            Command::Apply {
+                files,
+                target,
+                auto_approve,
+                parallelism,
+            } => {
+                cli::apply::run(ApplyArgs {
+                    files,
+                    common: target.common(),
+                    auto_approve,
+                    parallelism,
+                })
+                .await
             }
         }
     });

@@ -16,9 +16,17 @@ pub enum Op {
         tags: BTreeMap<String, String>,
     },
     /// Creates a version and makes it the default.
-    CreatePolicyVersion { arn: String, document: String },
-    DeletePolicyVersion { arn: String, version_id: String },
-    DeletePolicy { arn: String },
+    CreatePolicyVersion {
+        arn: String,
+        document: String,
+    },
+    DeletePolicyVersion {
+        arn: String,
+        version_id: String,
+    },
+    DeletePolicy {
+        arn: String,
+    },
     CreateRole {
         name: String,
         path: String,
@@ -33,17 +41,49 @@ pub enum Op {
         description: String,
         max_session_duration: i32,
     },
-    UpdateAssumeRolePolicy { role: String, document: String },
-    PutRolePermissionsBoundary { role: String, arn: String },
-    DeleteRolePermissionsBoundary { role: String },
-    TagRole { role: String, tags: BTreeMap<String, String> },
-    UntagRole { role: String, keys: Vec<String> },
-    PutRolePolicy { role: String, name: String, document: String },
-    DeleteRolePolicy { role: String, name: String },
-    AttachRolePolicy { role: String, arn: String },
-    DetachRolePolicy { role: String, arn: String },
-    RemoveRoleFromInstanceProfile { role: String, instance_profile: String },
-    DeleteRole { name: String },
+    UpdateAssumeRolePolicy {
+        role: String,
+        document: String,
+    },
+    PutRolePermissionsBoundary {
+        role: String,
+        arn: String,
+    },
+    DeleteRolePermissionsBoundary {
+        role: String,
+    },
+    TagRole {
+        role: String,
+        tags: BTreeMap<String, String>,
+    },
+    UntagRole {
+        role: String,
+        keys: Vec<String>,
+    },
+    PutRolePolicy {
+        role: String,
+        name: String,
+        document: String,
+    },
+    DeleteRolePolicy {
+        role: String,
+        name: String,
+    },
+    AttachRolePolicy {
+        role: String,
+        arn: String,
+    },
+    DetachRolePolicy {
+        role: String,
+        arn: String,
+    },
+    RemoveRoleFromInstanceProfile {
+        role: String,
+        instance_profile: String,
+    },
+    DeleteRole {
+        name: String,
+    },
 }
 
 /// Steps run phase by phase; steps within a phase are independent and run concurrently.
@@ -100,9 +140,15 @@ impl Op {
     pub fn target(&self) -> String {
         match self {
             Op::CreatePolicy { name, .. } => format!("policy {name}"),
-            Op::CreatePolicyVersion { arn, .. } | Op::DeletePolicy { arn } => format!("policy {arn}"),
-            Op::DeletePolicyVersion { arn, version_id } => format!("policy {arn} version {version_id}"),
-            Op::CreateRole { name, .. } | Op::UpdateRole { name, .. } | Op::DeleteRole { name } => format!("role {name}"),
+            Op::CreatePolicyVersion { arn, .. } | Op::DeletePolicy { arn } => {
+                format!("policy {arn}")
+            }
+            Op::DeletePolicyVersion { arn, version_id } => {
+                format!("policy {arn} version {version_id}")
+            }
+            Op::CreateRole { name, .. } | Op::UpdateRole { name, .. } | Op::DeleteRole { name } => {
+                format!("role {name}")
+            }
             Op::UpdateAssumeRolePolicy { role, .. }
             | Op::PutRolePermissionsBoundary { role, .. }
             | Op::DeleteRolePermissionsBoundary { role }
@@ -111,8 +157,13 @@ impl Op {
             Op::PutRolePolicy { role, name, .. } | Op::DeleteRolePolicy { role, name } => {
                 format!("role {role} inline policy {name}")
             }
-            Op::AttachRolePolicy { role, arn } | Op::DetachRolePolicy { role, arn } => format!("role {role} policy {arn}"),
-            Op::RemoveRoleFromInstanceProfile { role, instance_profile } => {
+            Op::AttachRolePolicy { role, arn } | Op::DetachRolePolicy { role, arn } => {
+                format!("role {role} policy {arn}")
+            }
+            Op::RemoveRoleFromInstanceProfile {
+                role,
+                instance_profile,
+            } => {
                 format!("role {role} instance profile {instance_profile}")
             }
         }

@@ -5,9 +5,9 @@ use crate::diff::{Action, Change, Conflict, Diff};
 use crate::model::Address;
 use crate::ops::Step;
 use crate::spec::AccountSpec;
-use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use similar::{ChangeTag, TextDiff};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Bumped when the saved-plan format changes incompatibly.
@@ -38,7 +38,12 @@ pub struct Summary {
 }
 
 impl Plan {
-    pub fn new(stack: String, accounts: Vec<(String, String)>, live_fingerprint: String, diff: Diff) -> Self {
+    pub fn new(
+        stack: String,
+        accounts: Vec<(String, String)>,
+        live_fingerprint: String,
+        diff: Diff,
+    ) -> Self {
         Plan {
             format_version: FORMAT_VERSION,
             stack,
@@ -92,10 +97,16 @@ impl Style {
     }
     fn for_terminal(terminal: bool) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Style { color: terminal && !no_color }
+        Style {
+            color: terminal && !no_color,
+        }
     }
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
     pub fn green(&self, s: &str) -> String {
         self.paint("32", s)
@@ -134,7 +145,11 @@ fn verb(action: Action) -> &'static str {
 pub fn render(plan: &Plan, st: Style) -> String {
     let mut out = String::new();
     if !plan.conflicts.is_empty() {
-        let _ = writeln!(out, "{}", st.red(&st.bold("Conflicts: these resources exist but are not this stack's:")));
+        let _ = writeln!(
+            out,
+            "{}",
+            st.red(&st.bold("Conflicts: these resources exist but are not this stack's:"))
+        );
         for c in &plan.conflicts {
             let _ = writeln!(out, "  {} {}: {}", st.red("!"), c.address, c.message);
         }
@@ -142,11 +157,19 @@ pub fn render(plan: &Plan, st: Style) -> String {
     }
     if plan.changes.is_empty() {
         if plan.conflicts.is_empty() {
-            let _ = writeln!(out, "No changes. Live IAM matches the plan for stack \"{}\".", plan.stack);
+            let _ = writeln!(
+                out,
+                "No changes. Live IAM matches the plan for stack \"{}\".",
+                plan.stack
+            );
         }
         return out;
     }
-    let _ = writeln!(out, "iamplan will perform the following actions in stack \"{}\":\n", plan.stack);
+    let _ = writeln!(
+        out,
+        "iamplan will perform the following actions in stack \"{}\":\n",
+        plan.stack
+    );
     for c in &plan.changes {
         render_change(&mut out, c, st);
     }
@@ -163,7 +186,11 @@ pub fn render(plan: &Plan, st: Style) -> String {
 }
 
 fn render_change(out: &mut String, c: &Change, st: Style) {
-    let _ = writeln!(out, "  {}", st.bold(&format!("# {} {}", c.address, verb(c.action))));
+    let _ = writeln!(
+        out,
+        "  {}",
+        st.bold(&format!("# {} {}", c.address, verb(c.action)))
+    );
     let kind = c.address.kind.label();
     let _ = writeln!(out, "  {} {kind} \"{}\" {{", symbol(c.action, st), c.name);
     let width = c.attributes.iter().map(|a| a.name.len()).max().unwrap_or(0);
@@ -174,7 +201,11 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
             (Some(before), Some(after)) => (st.yellow("~"), format!("{before} -> {after}")),
             (None, None) => continue,
         };
-        let forces = if a.forces_replacement { st.red(" # forces replacement") } else { String::new() };
+        let forces = if a.forces_replacement {
+            st.red(" # forces replacement")
+        } else {
+            String::new()
+        };
         let _ = writeln!(out, "      {sym} {:width$} = {text}{forces}", a.name);
     }
     for d in &c.documents {
@@ -236,7 +267,16 @@ mod tests {
     use crate::model::Kind;
 
     fn plan(changes: Vec<Change>) -> Plan {
-        Plan::new("demo".into(), vec![], "0".into(), Diff { changes, steps: vec![], conflicts: vec![] })
+        Plan::new(
+            "demo".into(),
+            vec![],
+            "0".into(),
+            Diff {
+                changes,
+                steps: vec![],
+                conflicts: vec![],
+            },
+        )
     }
 
     #[test]
@@ -249,10 +289,25 @@ mod tests {
             documents: vec![],
             notes: vec![],
         };
-        let p = plan(vec![c(Action::Create), c(Action::Replace), c(Action::Update), c(Action::Delete)]);
-        assert_eq!(p.summary(), Summary { add: 2, change: 1, destroy: 2 });
+        let p = plan(vec![
+            c(Action::Create),
+            c(Action::Replace),
+            c(Action::Update),
+            c(Action::Delete),
+        ]);
+        assert_eq!(
+            p.summary(),
+            Summary {
+                add: 2,
+                change: 1,
+                destroy: 2
+            }
+        );
         let text = render(&p, Style { color: false });
-        assert!(text.contains("Plan: 2 to add, 1 to change, 2 to destroy."), "{text}");
+        assert!(
+            text.contains("Plan: 2 to add, 1 to change, 2 to destroy."),
+            "{text}"
+        );
         assert!(text.contains("  -/+ role \"r\" {"), "{text}");
         assert!(!text.contains('\x1b'));
     }
@@ -263,12 +318,24 @@ mod tests {
             address: Address::new("default", Kind::Role, "r"),
             name: "r".into(),
             action: Action::Update,
-            attributes: vec![AttrChange { name: "max_session_duration".into(), before: Some("3600".into()), after: Some("7200".into()), forces_replacement: false }],
-            documents: vec![DocChange { label: "trust policy".into(), before: Some("{\n  \"a\": 1,\n  \"b\": 2\n}".into()), after: Some("{\n  \"a\": 1,\n  \"b\": 3\n}".into()) }],
+            attributes: vec![AttrChange {
+                name: "max_session_duration".into(),
+                before: Some("3600".into()),
+                after: Some("7200".into()),
+                forces_replacement: false,
+            }],
+            documents: vec![DocChange {
+                label: "trust policy".into(),
+                before: Some("{\n  \"a\": 1,\n  \"b\": 2\n}".into()),
+                after: Some("{\n  \"a\": 1,\n  \"b\": 3\n}".into()),
+            }],
             notes: vec![],
         }]);
         let text = render(&p, Style { color: false });
-        assert!(text.contains("~ max_session_duration = 3600 -> 7200"), "{text}");
+        assert!(
+            text.contains("~ max_session_duration = 3600 -> 7200"),
+            "{text}"
+        );
         assert!(text.contains("-   \"b\": 2"), "{text}");
         assert!(text.contains("+   \"b\": 3"), "{text}");
         assert!(text.contains("      \"a\": 1,"), "{text}");

@@ -128,7 +128,11 @@ pub fn canonicalize(doc: &Value, partition: &str) -> Value {
         match k.as_str() {
             "Statement" => {
                 let mut stmts: Vec<Value> = statements(doc)
-                    .map(|s| s.iter().map(|s| sort_keys(canonical_statement(s, partition))).collect())
+                    .map(|s| {
+                        s.iter()
+                            .map(|s| sort_keys(canonical_statement(s, partition)))
+                            .collect()
+                    })
                     .unwrap_or_else(|| vec![v.clone()]);
                 // Statement order carries no meaning: sort by canonical text.
                 stmts.sort_by_cached_key(|s| s.to_string());
@@ -277,7 +281,11 @@ pub fn validate(doc: &Value, trust: bool) -> Result<(), String> {
     if let Some(v) = map.get("Version") {
         match v.as_str() {
             Some("2012-10-17") | Some("2008-10-17") => {}
-            _ => return Err(format!("Version must be \"2012-10-17\" or \"2008-10-17\", found {v}")),
+            _ => {
+                return Err(format!(
+                    "Version must be \"2012-10-17\" or \"2008-10-17\", found {v}"
+                ));
+            }
         }
     }
     let Some(stmts) = statements(doc) else {
@@ -309,7 +317,11 @@ pub fn validate(doc: &Value, trust: bool) -> Result<(), String> {
         }
         match st.get("Effect").and_then(Value::as_str) {
             Some("Allow") | Some("Deny") => {}
-            _ => return Err(format!("Statement[{i}]: Effect must be \"Allow\" or \"Deny\"")),
+            _ => {
+                return Err(format!(
+                    "Statement[{i}]: Effect must be \"Allow\" or \"Deny\""
+                ));
+            }
         }
         if let Some(sid) = st.get("Sid").and_then(Value::as_str)
             && !sid.is_empty()
@@ -322,7 +334,9 @@ pub fn validate(doc: &Value, trust: bool) -> Result<(), String> {
         }
         let has_principal = st.contains_key("Principal") || st.contains_key("NotPrincipal");
         if trust && !has_principal {
-            return Err(format!("Statement[{i}]: a trust policy statement needs a Principal"));
+            return Err(format!(
+                "Statement[{i}]: a trust policy statement needs a Principal"
+            ));
         }
         if !trust && has_principal {
             return Err(format!(
@@ -479,11 +493,23 @@ mod tests {
     fn validation_catches_structural_mistakes() {
         assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}), false).is_ok());
         assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"allow","Action":"a:b","Resource":"*"}]}), false).is_err());
-        assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b"}]}), false).is_err());
+        assert!(
+            validate(
+                &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b"}]}),
+                false
+            )
+            .is_err()
+        );
         assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}), true).is_err());
-        assert!(validate(&json!({"Version":"2012-10-17","Statement":[
+        assert!(
+            validate(
+                &json!({"Version":"2012-10-17","Statement":[
             {"Sid":"S","Effect":"Allow","Action":"a:b","Resource":"*"},
-            {"Sid":"S","Effect":"Allow","Action":"a:c","Resource":"*"}]}), false).is_err());
+            {"Sid":"S","Effect":"Allow","Action":"a:c","Resource":"*"}]}),
+                false
+            )
+            .is_err()
+        );
         assert!(validate(&json!({"Version":"2012-10-16","Statement":[]}), false).is_err());
     }
 }

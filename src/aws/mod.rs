@@ -8,7 +8,7 @@ pub use read::read_live;
 
 use crate::model::AccountContext;
 use crate::spec::AccountSpec;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,7 +31,12 @@ pub struct Stats {
 
 impl Stats {
     pub fn count(&self, op: &'static str) {
-        *self.calls.lock().expect("stats lock").entry(op).or_default() += 1;
+        *self
+            .calls
+            .lock()
+            .expect("stats lock")
+            .entry(op)
+            .or_default() += 1;
     }
     pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
         self.calls.lock().expect("stats lock").clone()
@@ -75,12 +80,19 @@ pub async fn sdk_config(target: &Target, spec: &AccountSpec) -> Result<SdkConfig
     let provider = provider.build().await;
     Ok(base
         .into_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
         .build())
 }
 
 /// Connects to one account and learns its ID and partition (one STS call).
-pub async fn connect(alias: &str, target: &Target, spec: &AccountSpec, stats: Arc<Stats>) -> Result<Account> {
+pub async fn connect(
+    alias: &str,
+    target: &Target,
+    spec: &AccountSpec,
+    stats: Arc<Stats>,
+) -> Result<Account> {
     let config = sdk_config(target, spec).await?;
     let region = config
         .region()
@@ -90,12 +102,21 @@ pub async fn connect(alias: &str, target: &Target, spec: &AccountSpec, stats: Ar
     stats.count("GetCallerIdentity");
     let who = retry("GetCallerIdentity", || sts.get_caller_identity().send())
         .await
-        .map_err(|e| anyhow!("cannot identify the caller for account \"{alias}\": {}", error_text(&e)))
-        .with_context(|| {
-            "check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, --profile) and, for an emulator, AWS_ENDPOINT_URL".to_string()
+        .map_err(|e| {
+            let endpoint = target.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+            let at = endpoint.map(|u| format!(" at {u}")).unwrap_or_default();
+            anyhow!(
+                "cannot identify the caller for account \"{alias}\" (STS GetCallerIdentity{at}): {}\nhelp: check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, --profile) and, for an emulator, that it runs and AWS_ENDPOINT_URL points at it (eval \"$(localstack/up)\")",
+                error_text(&e)
+            )
         })?;
     let arn = who.arn().unwrap_or_default();
-    let partition = arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string();
+    let partition = arn
+        .split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
+        .to_string();
     let account_id = who
         .account()
         .map(str::to_string)
@@ -157,8 +178,15 @@ pub fn is_retryable(code: Option<&str>, message: &str, dispatch: bool) -> bool {
         return false; // an unreachable endpoint fails fast with a clear message
     }
     match code {
-        Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException") => true,
-        Some("ServiceFailure" | "ServiceUnavailable" | "InternalFailure" | "ConcurrentModification") => true,
+        Some(
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException",
+        ) => true,
+        Some(
+            "ServiceFailure" | "ServiceUnavailable" | "InternalFailure" | "ConcurrentModification",
+        ) => true,
         Some("MalformedPolicyDocument") => message.contains("Invalid principal"),
         _ => false,
     }
@@ -166,11 +194,25 @@ pub fn is_retryable(code: Option<&str>, message: &str, dispatch: bool) -> bool {
 
 /// Runs `call` until it succeeds, fails for good, or the retry budget is spent; each
 /// retry is logged (visible with -v).
-pub async fn retry<T, E, F, Fut>(what: &str, mut call: F) -> Result<T, aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>
+pub async fn retry<T, E, F, Fut>(
+    what: &str,
+    mut call: F,
+) -> Result<
+    T,
+    aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+>
 where
     E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>>,
+    Fut: Future<
+        Output = Result<
+            T,
+            aws_sdk_iam::error::SdkError<
+                E,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >,
+    >,
 {
     use aws_sdk_iam::error::SdkError;
     let start = Instant::now();
@@ -181,7 +223,10 @@ where
             Ok(v) => return Ok(v),
             Err(e) => {
                 let (code, message) = match &e {
-                    SdkError::ServiceError(se) => (se.err().code().map(str::to_string), se.err().message().unwrap_or("").to_string()),
+                    SdkError::ServiceError(se) => (
+                        se.err().code().map(str::to_string),
+                        se.err().message().unwrap_or("").to_string(),
+                    ),
                     _ => (None, String::new()),
                 };
                 let dispatch = matches!(e, SdkError::DispatchFailure(_));
@@ -205,7 +250,8 @@ where
 
 /// Up to 25% less than `d`, so that concurrent retries spread out.
 fn jitter(d: Duration) -> Duration {
-    let nanos = Instant::now().elapsed().subsec_nanos() as u64 ^ (d.as_nanos() as u64).rotate_left(17);
+    let nanos =
+        Instant::now().elapsed().subsec_nanos() as u64 ^ (d.as_nanos() as u64).rotate_left(17);
     let frac = (nanos % 250) as f64 / 1000.0;
     d.mul_f64(1.0 - frac)
 }
@@ -217,8 +263,16 @@ mod tests {
     #[test]
     fn retryable_errors() {
         assert!(is_retryable(Some("Throttling"), "", false));
-        assert!(is_retryable(Some("MalformedPolicyDocument"), "Invalid principal in policy: \"AWS\":\"arn:aws:iam::1:role/x\"", false));
-        assert!(!is_retryable(Some("MalformedPolicyDocument"), "Syntax errors in policy.", false));
+        assert!(is_retryable(
+            Some("MalformedPolicyDocument"),
+            "Invalid principal in policy: \"AWS\":\"arn:aws:iam::1:role/x\"",
+            false
+        ));
+        assert!(!is_retryable(
+            Some("MalformedPolicyDocument"),
+            "Syntax errors in policy.",
+            false
+        ));
         assert!(!is_retryable(Some("AccessDenied"), "", false));
         assert!(!is_retryable(None, "", true));
     }

@@ -49,7 +49,13 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
                 .send()
         })
         .await
-        .map_err(|e| anyhow!("reading IAM in account \"{}\" (GetAccountAuthorizationDetails): {}", ctx.alias, error_text(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "reading IAM in account \"{}\" (GetAccountAuthorizationDetails): {}",
+                ctx.alias,
+                error_text(&e)
+            )
+        })?;
         roles.extend_from_slice(page.role_detail_list());
         policies.extend_from_slice(page.policies());
         // A page may be short while more remain: only IsTruncated says when to stop.
@@ -65,13 +71,27 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
         let mut marker: Option<String> = None;
         loop {
             account.stats.count("ListRoles");
-            let page = retry("ListRoles", || iam.list_roles().max_items(PAGE).set_marker(marker.clone()).send())
-                .await
-                .map_err(|e| anyhow!("reading IAM in account \"{}\" (ListRoles): {}", ctx.alias, error_text(&e)))?;
+            let page = retry("ListRoles", || {
+                iam.list_roles()
+                    .max_items(PAGE)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "reading IAM in account \"{}\" (ListRoles): {}",
+                    ctx.alias,
+                    error_text(&e)
+                )
+            })?;
             for r in page.roles() {
                 role_attrs.insert(
                     r.role_name().to_ascii_lowercase(),
-                    (r.description().unwrap_or("").to_string(), r.max_session_duration().unwrap_or(3600)),
+                    (
+                        r.description().unwrap_or("").to_string(),
+                        r.max_session_duration().unwrap_or(3600),
+                    ),
                 );
             }
             match (page.is_truncated(), page.marker()) {
@@ -86,17 +106,33 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
     // policy) then supplies the description and, where the emulator returns them, tags.
     let mut listed: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
     if policies.iter().any(|p| p.description().is_none()) {
-        tracing::debug!("GetAccountAuthorizationDetails returned policies without Description: reading them with ListPolicies");
+        tracing::debug!(
+            "GetAccountAuthorizationDetails returned policies without Description: reading them with ListPolicies"
+        );
         let mut marker: Option<String> = None;
         loop {
             account.stats.count("ListPolicies");
             let page = retry("ListPolicies", || {
-                iam.list_policies().scope(PolicyScopeType::Local).max_items(PAGE).set_marker(marker.clone()).send()
+                iam.list_policies()
+                    .scope(PolicyScopeType::Local)
+                    .max_items(PAGE)
+                    .set_marker(marker.clone())
+                    .send()
             })
             .await
-            .map_err(|e| anyhow!("reading IAM in account \"{}\" (ListPolicies): {}", ctx.alias, error_text(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "reading IAM in account \"{}\" (ListPolicies): {}",
+                    ctx.alias,
+                    error_text(&e)
+                )
+            })?;
             for p in page.policies() {
-                let owner = p.tags().iter().find(|t| t.key() == OWNER_TAG).map(|t| t.value().to_string());
+                let owner = p
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == OWNER_TAG)
+                    .map(|t| t.value().to_string());
                 listed.insert(
                     p.arn().unwrap_or_default().to_string(),
                     (p.description().unwrap_or("").to_string(), owner),
@@ -125,11 +161,18 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
                 created: v.create_date().map(|d| d.to_string()).unwrap_or_default(),
             })
             .collect();
-        versions.sort_by(|a, b| b.is_default.cmp(&a.is_default).then(a.created.cmp(&b.created)));
+        versions.sort_by(|a, b| {
+            b.is_default
+                .cmp(&a.is_default)
+                .then(a.created.cmp(&b.created))
+        });
         let default = p
             .policy_version_list()
             .iter()
-            .find(|v| v.is_default_version() || Some(v.version_id().unwrap_or_default()) == p.default_version_id())
+            .find(|v| {
+                v.is_default_version()
+                    || Some(v.version_id().unwrap_or_default()) == p.default_version_id()
+            })
             .and_then(|v| v.document());
         let Some(doc) = default else {
             tracing::warn!("managed policy {arn}: no default version document returned; skipped");
@@ -172,8 +215,9 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
         let mut inline = BTreeMap::new();
         for ip in r.role_policy_list() {
             let pname = ip.policy_name().unwrap_or_default().to_string();
-            let doc = PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                .map_err(|e| anyhow!("role {name} inline policy {pname}: {e}"))?;
+            let doc =
+                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
+                    .map_err(|e| anyhow!("role {name} inline policy {pname}: {e}"))?;
             inline.insert(pname, doc);
         }
         let managed: BTreeSet<String> = r
@@ -181,9 +225,16 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
             .iter()
             .filter_map(|a| a.policy_arn().map(str::to_string))
             .collect();
-        let mut tags: BTreeMap<String, String> = r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+        let mut tags: BTreeMap<String, String> = r
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
         let owner = tags.remove(OWNER_TAG);
-        let (description, max_session_duration) = role_attrs.get(&name.to_ascii_lowercase()).cloned().unwrap_or_else(|| (String::new(), 3600));
+        let (description, max_session_duration) = role_attrs
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| (String::new(), 3600));
         let broken_principals = unique_id_principals(&trust.value);
         live.resources.insert(
             Address::new(&ctx.alias, Kind::Role, &name),
@@ -248,14 +299,23 @@ mod tests {
     #[test]
     fn policy_description_marker_round_trips() {
         let desc = format!("invoke one function {}", policy_marker("demo"));
-        assert_eq!(split_policy_description(&desc), ("invoke one function".into(), Some("demo".into())));
-        assert_eq!(split_policy_description(&policy_marker("x")), (String::new(), Some("x".into())));
+        assert_eq!(
+            split_policy_description(&desc),
+            ("invoke one function".into(), Some("demo".into()))
+        );
+        assert_eq!(
+            split_policy_description(&policy_marker("x")),
+            (String::new(), Some("x".into()))
+        );
         assert_eq!(split_policy_description("plain"), ("plain".into(), None));
     }
 
     #[test]
     fn finds_unique_id_principals() {
         let doc = serde_json::json!({"Statement":[{"Principal":{"AWS":["AROAABCDEFGHIJKLMNOP","arn:aws:iam::1:root"]}}]});
-        assert_eq!(unique_id_principals(&doc), vec!["AROAABCDEFGHIJKLMNOP".to_string()]);
+        assert_eq!(
+            unique_id_principals(&doc),
+            vec!["AROAABCDEFGHIJKLMNOP".to_string()]
+        );
     }
 }

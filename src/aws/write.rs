@@ -11,7 +11,13 @@ fn tags(map: &BTreeMap<String, String>) -> Option<Vec<Tag>> {
     }
     Some(
         map.iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value are set"))
+            .map(|(k, v)| {
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("key and value are set")
+            })
             .collect(),
     )
 }
@@ -43,7 +49,13 @@ impl Account {
     pub async fn run(&self, op: &Op) -> Result<(), String> {
         let iam = &self.iam;
         match op {
-            Op::CreatePolicy { name, path, description, document, tags: t } => call!(self, "CreatePolicy",
+            Op::CreatePolicy {
+                name,
+                path,
+                description,
+                document,
+                tags: t,
+            } => call!(self, "CreatePolicy",
                 iam.create_policy().policy_name(name).path(path).description(description).policy_document(document).set_tags(tags(t)).send(),
                 ok_if: []),
             Op::CreatePolicyVersion { arn, document } => call!(self, "CreatePolicyVersion",
@@ -55,7 +67,15 @@ impl Account {
             Op::DeletePolicy { arn } => call!(self, "DeletePolicy",
                 iam.delete_policy().policy_arn(arn).send(),
                 ok_if: ["NoSuchEntity"]),
-            Op::CreateRole { name, path, description, max_session_duration, trust, permissions_boundary, tags: t } => call!(self, "CreateRole",
+            Op::CreateRole {
+                name,
+                path,
+                description,
+                max_session_duration,
+                trust,
+                permissions_boundary,
+                tags: t,
+            } => call!(self, "CreateRole",
                 iam.create_role()
                     .role_name(name)
                     .path(path)
@@ -66,25 +86,37 @@ impl Account {
                     .set_tags(tags(t))
                     .send(),
                 ok_if: []),
-            Op::UpdateRole { name, description, max_session_duration } => call!(self, "UpdateRole",
+            Op::UpdateRole {
+                name,
+                description,
+                max_session_duration,
+            } => call!(self, "UpdateRole",
                 iam.update_role().role_name(name).description(description).max_session_duration(*max_session_duration).send(),
                 ok_if: []),
             Op::UpdateAssumeRolePolicy { role, document } => call!(self, "UpdateAssumeRolePolicy",
                 iam.update_assume_role_policy().role_name(role).policy_document(document).send(),
                 ok_if: []),
-            Op::PutRolePermissionsBoundary { role, arn } => call!(self, "PutRolePermissionsBoundary",
+            Op::PutRolePermissionsBoundary { role, arn } => {
+                call!(self, "PutRolePermissionsBoundary",
                 iam.put_role_permissions_boundary().role_name(role).permissions_boundary(arn).send(),
-                ok_if: []),
-            Op::DeleteRolePermissionsBoundary { role } => call!(self, "DeleteRolePermissionsBoundary",
+                ok_if: [])
+            }
+            Op::DeleteRolePermissionsBoundary { role } => {
+                call!(self, "DeleteRolePermissionsBoundary",
                 iam.delete_role_permissions_boundary().role_name(role).send(),
-                ok_if: ["NoSuchEntity"]),
+                ok_if: ["NoSuchEntity"])
+            }
             Op::TagRole { role, tags: t } => call!(self, "TagRole",
                 iam.tag_role().role_name(role).set_tags(tags(t)).send(),
                 ok_if: []),
             Op::UntagRole { role, keys } => call!(self, "UntagRole",
                 iam.untag_role().role_name(role).set_tag_keys(Some(keys.clone())).send(),
                 ok_if: []),
-            Op::PutRolePolicy { role, name, document } => call!(self, "PutRolePolicy",
+            Op::PutRolePolicy {
+                role,
+                name,
+                document,
+            } => call!(self, "PutRolePolicy",
                 iam.put_role_policy().role_name(role).policy_name(name).policy_document(document).send(),
                 ok_if: []),
             Op::DeleteRolePolicy { role, name } => call!(self, "DeleteRolePolicy",
@@ -96,7 +128,10 @@ impl Account {
             Op::DetachRolePolicy { role, arn } => call!(self, "DetachRolePolicy",
                 iam.detach_role_policy().role_name(role).policy_arn(arn).send(),
                 ok_if: ["NoSuchEntity"]),
-            Op::RemoveRoleFromInstanceProfile { role, instance_profile } => call!(self, "RemoveRoleFromInstanceProfile",
+            Op::RemoveRoleFromInstanceProfile {
+                role,
+                instance_profile,
+            } => call!(self, "RemoveRoleFromInstanceProfile",
                 iam.remove_role_from_instance_profile().role_name(role).instance_profile_name(instance_profile).send(),
                 ok_if: ["NoSuchEntity"]),
             Op::DeleteRole { name } => call!(self, "DeleteRole",

@@ -23,17 +23,27 @@ fn saved_plan(files: &[PathBuf]) -> Result<Option<Plan>> {
     if path.is_dir() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !text.trim_start().starts_with('{') {
         return Ok(None);
     }
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not a saved plan (invalid JSON)", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a saved plan (invalid JSON)", path.display()))?;
     match value.get("format_version").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(FORMAT_VERSION) => {}
-        Some(v) => bail!("{} was saved by an iamplan with plan format {v}; this one reads format {FORMAT_VERSION}: run plan again", path.display()),
-        None => bail!("{} is JSON but not a saved plan (no format_version)", path.display()),
+        Some(v) => bail!(
+            "{} was saved by an iamplan with plan format {v}; this one reads format {FORMAT_VERSION}: run plan again",
+            path.display()
+        ),
+        None => bail!(
+            "{} is JSON but not a saved plan (no format_version)",
+            path.display()
+        ),
     }
-    Ok(Some(serde_json::from_value(value).with_context(|| format!("{} is not a valid saved plan", path.display()))?))
+    Ok(Some(serde_json::from_value(value).with_context(|| {
+        format!("{} is not a valid saved plan", path.display())
+    })?))
 }
 
 pub async fn run(args: ApplyArgs) -> Result<i32> {
@@ -47,7 +57,10 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
             let planned = make_plan(&args.files, &args.common).await?;
             print!("{}", render(&planned.plan, style));
             if !planned.plan.conflicts.is_empty() {
-                bail!("{} conflict(s): nothing was applied", planned.plan.conflicts.len());
+                bail!(
+                    "{} conflict(s): nothing was applied",
+                    planned.plan.conflicts.len()
+                );
             }
             if !planned.plan.has_changes() {
                 return Ok(EXIT_OK);
@@ -73,11 +86,17 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
 
 async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Session> {
     if !plan.conflicts.is_empty() {
-        bail!("the saved plan {} has conflicts and cannot be applied", path.display());
+        bail!(
+            "the saved plan {} has conflicts and cannot be applied",
+            path.display()
+        );
     }
     let mut session = Session::connect(&plan.account_specs, &common.target).await?;
     for (alias, id) in &plan.accounts {
-        let now = session.accounts.get(alias).map(|a| a.ctx.account_id.as_str());
+        let now = session
+            .accounts
+            .get(alias)
+            .map(|a| a.ctx.account_id.as_str());
         if now != Some(id.as_str()) {
             bail!(
                 "the saved plan was made for account {id} (\"{alias}\"), but the credentials now reach {}: nothing was applied",
@@ -99,9 +118,13 @@ async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Sessio
 
 fn confirm(stack: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() {
-        bail!("apply needs confirmation, and standard input is not a terminal: review the plan and pass --auto-approve, or apply a saved plan");
+        bail!(
+            "apply needs confirmation, and standard input is not a terminal: review the plan and pass --auto-approve, or apply a saved plan"
+        );
     }
-    print!("\nDo you want to perform these actions in stack \"{stack}\"?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    print!(
+        "\nDo you want to perform these actions in stack \"{stack}\"?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    );
     std::io::stdout().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

@@ -45,11 +45,16 @@ pub struct Session {
 
 impl Session {
     /// Connects to every account the plan names (concurrently).
-    pub async fn connect(specs: &BTreeMap<String, AccountSpec>, target: &Target) -> Result<Session> {
+    pub async fn connect(
+        specs: &BTreeMap<String, AccountSpec>,
+        target: &Target,
+    ) -> Result<Session> {
         let stats = Arc::new(Stats::default());
         let started = Instant::now();
         let conns = futures::future::join_all(
-            specs.iter().map(|(alias, s)| aws::connect(alias, target, s, stats.clone())),
+            specs
+                .iter()
+                .map(|(alias, s)| aws::connect(alias, target, s, stats.clone())),
         )
         .await;
         let mut accounts = BTreeMap::new();
@@ -60,7 +65,10 @@ impl Session {
         Ok(Session {
             accounts,
             stats,
-            timing: Timing { network: started.elapsed(), ..Timing::default() },
+            timing: Timing {
+                network: started.elapsed(),
+                ..Timing::default()
+            },
         })
     }
 
@@ -80,14 +88,21 @@ impl Session {
     }
 
     pub fn contexts(&self) -> BTreeMap<String, crate::model::AccountContext> {
-        self.accounts.iter().map(|(k, a)| (k.clone(), a.ctx.clone())).collect()
+        self.accounts
+            .iter()
+            .map(|(k, a)| (k.clone(), a.ctx.clone()))
+            .collect()
     }
 
     /// Prints the API calls made and the time spent on local work, to stderr.
     pub fn print_stats(&self) {
         let calls = self.stats.snapshot();
         let list: Vec<String> = calls.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        eprintln!("API calls: {} (total {})", list.join(" "), self.stats.total());
+        eprintln!(
+            "API calls: {} (total {})",
+            list.join(" "),
+            self.stats.total()
+        );
         let t = &self.timing;
         eprintln!(
             "time: network {:.1} ms, parse {:.1} ms, diff {:.1} ms, render {:.1} ms",
@@ -122,18 +137,32 @@ pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
     session.timing.parse = parse + started.elapsed();
     let live = session.read_live().await?;
     let started = Instant::now();
-    let d = diff::diff(&desired, &live, &Options { adopt_all: common.adopt });
+    let d = diff::diff(
+        &desired,
+        &live,
+        &Options {
+            adopt_all: common.adopt,
+        },
+    );
     let fingerprint = diff::live_fingerprint(&desired.stack, desired.resources.keys(), &live);
     let mut plan = Plan::new(
         desired.stack.clone(),
-        session.accounts.iter().map(|(k, a)| (k.clone(), a.ctx.account_id.clone())).collect(),
+        session
+            .accounts
+            .iter()
+            .map(|(k, a)| (k.clone(), a.ctx.account_id.clone()))
+            .collect(),
         fingerprint,
         d,
     );
     plan.account_specs = account_specs;
     plan.declared = desired.resources.keys().cloned().collect();
     session.timing.diff = started.elapsed();
-    Ok(Planned { session, desired, plan })
+    Ok(Planned {
+        session,
+        desired,
+        plan,
+    })
 }
 
 /// Renders an error for the user: plan-file errors as they are, others with their causes.

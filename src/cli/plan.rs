@@ -30,15 +30,26 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
         crate::fsutil::write_atomic(out, text.as_bytes(), 0o644)
             .with_context(|| format!("cannot write the plan to {}", out.display()))?;
         if !args.json {
-            println!("\nSaved the plan to {}. To apply exactly this plan, run:\n    iamplan apply {}", out.display(), out.display());
+            println!(
+                "\nSaved the plan to {}. To apply exactly this plan, run:\n    iamplan apply {}",
+                out.display(),
+                out.display()
+            );
         }
     }
     if args.common.stats {
         planned.session.print_stats();
     }
     if !plan.conflicts.is_empty() {
-        eprintln!("error: {} conflict(s): the plan cannot be applied until they are resolved", plan.conflicts.len());
+        eprintln!(
+            "error: {} conflict(s): the plan cannot be applied until they are resolved",
+            plan.conflicts.len()
+        );
         return Ok(EXIT_ERROR);
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() { EXIT_CHANGES } else { EXIT_OK })
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
 }

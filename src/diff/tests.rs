@@ -5,12 +5,15 @@ use std::path::Path;
 
 fn ctx() -> BTreeMap<String, AccountContext> {
     let mut m = BTreeMap::new();
-    m.insert(DEFAULT_ACCOUNT.to_string(), AccountContext {
-        alias: DEFAULT_ACCOUNT.into(),
-        account_id: "000000000000".into(),
-        partition: "aws".into(),
-        region: "us-east-1".into(),
-    });
+    m.insert(
+        DEFAULT_ACCOUNT.to_string(),
+        AccountContext {
+            alias: DEFAULT_ACCOUNT.into(),
+            account_id: "000000000000".into(),
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+        },
+    );
     m
 }
 
@@ -43,16 +46,25 @@ fn live_from(d: &Desired, owner: Option<&str>) -> Live {
         let mut resource = resource.clone();
         let arn = match &mut resource {
             Resource::Role(r) => format!("arn:aws:iam::000000000000:role{}{}", r.path, r.name),
-            Resource::ManagedPolicy(p) => format!("arn:aws:iam::000000000000:policy{}{}", p.path, p.name),
+            Resource::ManagedPolicy(p) => {
+                format!("arn:aws:iam::000000000000:policy{}{}", p.path, p.name)
+            }
         };
-        live.resources.insert(a.clone(), LiveResource {
-            resource,
-            arn,
-            owner: owner.map(str::to_string),
-            versions: vec![PolicyVersion { id: "v1".into(), is_default: true, created: "1".into() }],
-            broken_principals: vec![],
-            instance_profiles: vec![],
-        });
+        live.resources.insert(
+            a.clone(),
+            LiveResource {
+                resource,
+                arn,
+                owner: owner.map(str::to_string),
+                versions: vec![PolicyVersion {
+                    id: "v1".into(),
+                    is_default: true,
+                    created: "1".into(),
+                }],
+                broken_principals: vec![],
+                instance_profiles: vec![],
+            },
+        );
     }
     live
 }
@@ -62,7 +74,12 @@ fn opts() -> Options {
 }
 
 fn role_mut<'a>(live: &'a mut Live, name: &str) -> &'a mut Role {
-    match &mut live.resources.get_mut(&Address::new("default", Kind::Role, name)).unwrap().resource {
+    match &mut live
+        .resources
+        .get_mut(&Address::new("default", Kind::Role, name))
+        .unwrap()
+        .resource
+    {
         Resource::Role(r) => r,
         _ => panic!(),
     }
@@ -79,7 +96,9 @@ fn creates_in_dependency_order() {
     assert!(pos("CreatePolicy") < pos("CreateRole"));
     assert!(pos("CreateRole") < pos("AttachRolePolicy"));
     assert!(pos("CreateRole") < pos("PutRolePolicy"));
-    let Op::CreateRole { tags, .. } = &diff.steps[pos("CreateRole")].op else { panic!() };
+    let Op::CreateRole { tags, .. } = &diff.steps[pos("CreateRole")].op else {
+        panic!()
+    };
     assert_eq!(tags.get(OWNER_TAG).map(String::as_str), Some("demo"));
 }
 
@@ -109,7 +128,10 @@ fn real_change_is_an_update_with_a_document_diff() {
     assert_eq!(c.action, Action::Update);
     assert_eq!(c.documents[0].label, "trust policy");
     let ops: BTreeSet<&str> = diff.steps.iter().map(|s| s.op.name()).collect();
-    assert_eq!(ops, BTreeSet::from(["UpdateAssumeRolePolicy", "UntagRole", "UpdateRole"]));
+    assert_eq!(
+        ops,
+        BTreeSet::from(["UpdateAssumeRolePolicy", "UntagRole", "UpdateRole"])
+    );
 }
 
 #[test]
@@ -118,8 +140,13 @@ fn deletes_only_what_the_stack_owns() {
     let mut live = live_from(&d, Some("demo"));
     let mut other = live_from(&d, None);
     for (a, mut l) in std::mem::take(&mut other.resources) {
-        if let Resource::Role(r) = &mut l.resource { r.name = "unowned".into(); }
-        if a.kind == Kind::Role { live.resources.insert(Address::new("default", Kind::Role, "unowned"), l); }
+        if let Resource::Role(r) = &mut l.resource {
+            r.name = "unowned".into();
+        }
+        if a.kind == Kind::Role {
+            live.resources
+                .insert(Address::new("default", Kind::Role, "unowned"), l);
+        }
     }
     let empty = desired("[stack]\nname = \"demo\"\n");
     let diff = diff(&empty, &live, &opts());
@@ -152,25 +179,46 @@ fn other_stacks_resources_are_conflicts_even_with_adopt() {
     let live = live_from(&d, Some("other"));
     let diff = diff(&d, &live, &Options { adopt_all: true });
     assert_eq!(diff.conflicts.len(), 2);
-    assert!(diff.conflicts[0].message.contains("belongs to stack \"other\""));
+    assert!(
+        diff.conflicts[0]
+            .message
+            .contains("belongs to stack \"other\"")
+    );
 }
 
 #[test]
 fn policy_update_prunes_the_oldest_non_default_version_at_the_limit() {
     let d = desired(PLAN);
     let mut live = live_from(&d, Some("demo"));
-    let p = live.resources.get_mut(&Address::new("default", Kind::ManagedPolicy, "invoke")).unwrap();
-    p.versions = (1..=5).map(|i| PolicyVersion { id: format!("v{i}"), is_default: i == 5, created: i.to_string() }).collect();
-    p.versions.sort_by(|a, b| b.is_default.cmp(&a.is_default).then(a.created.cmp(&b.created)));
+    let p = live
+        .resources
+        .get_mut(&Address::new("default", Kind::ManagedPolicy, "invoke"))
+        .unwrap();
+    p.versions = (1..=5)
+        .map(|i| PolicyVersion {
+            id: format!("v{i}"),
+            is_default: i == 5,
+            created: i.to_string(),
+        })
+        .collect();
+    p.versions.sort_by(|a, b| {
+        b.is_default
+            .cmp(&a.is_default)
+            .then(a.created.cmp(&b.created))
+    });
     if let Resource::ManagedPolicy(m) = &mut p.resource {
         m.document = PolicyDocument::parse(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#, "aws").unwrap();
     }
     let diff = diff(&d, &live, &opts());
     let ops: Vec<String> = diff.steps.iter().map(|s| s.op.to_string()).collect();
-    assert_eq!(ops, vec![
-        "DeletePolicyVersion policy arn:aws:iam::000000000000:policy/invoke version v1".to_string(),
-        "CreatePolicyVersion policy arn:aws:iam::000000000000:policy/invoke".to_string(),
-    ]);
+    assert_eq!(
+        ops,
+        vec![
+            "DeletePolicyVersion policy arn:aws:iam::000000000000:policy/invoke version v1"
+                .to_string(),
+            "CreatePolicyVersion policy arn:aws:iam::000000000000:policy/invoke".to_string(),
+        ]
+    );
 }
 
 #[test]
@@ -183,17 +231,27 @@ fn path_change_replaces_the_role_delete_first() {
     assert_eq!(c.action, Action::Replace);
     assert!(c.attributes[0].forces_replacement);
     let names: Vec<&str> = diff.steps.iter().map(|s| s.op.name()).collect();
-    assert!(names.iter().position(|n| *n == "DeleteRole") < names.iter().position(|n| *n == "CreateRole"));
+    assert!(
+        names.iter().position(|n| *n == "DeleteRole")
+            < names.iter().position(|n| *n == "CreateRole")
+    );
 }
 
 #[test]
 fn deleted_principal_is_reported_and_repaired() {
     let d = desired(PLAN);
     let mut live = live_from(&d, Some("demo"));
-    live.resources.get_mut(&Address::new("default", Kind::Role, "ably")).unwrap().broken_principals = vec!["AROAEXAMPLE123456789".into()];
+    live.resources
+        .get_mut(&Address::new("default", Kind::Role, "ably"))
+        .unwrap()
+        .broken_principals = vec!["AROAEXAMPLE123456789".into()];
     let diff = diff(&d, &live, &opts());
     assert!(diff.changes[0].notes[0].contains("AROAEXAMPLE123456789"));
-    assert!(diff.steps.iter().any(|s| s.op.name() == "UpdateAssumeRolePolicy"));
+    assert!(
+        diff.steps
+            .iter()
+            .any(|s| s.op.name() == "UpdateAssumeRolePolicy")
+    );
 }
 
 #[test]

@@ -16,7 +16,12 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    pub fn at(file: &Path, source: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: &Path,
+        source: &str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Self {
         let (position, excerpt) = match span {
             Some(span) => {
                 let (line, col) = line_col(source, span.start);
@@ -119,7 +124,10 @@ mod tests {
     #[test]
     fn nearest_suggests_typos_only() {
         let keys = ["max_session_duration", "description", "path"];
-        assert_eq!(nearest("max_sesion_duration", keys), Some("max_session_duration"));
+        assert_eq!(
+            nearest("max_sesion_duration", keys),
+            Some("max_session_duration")
+        );
         assert_eq!(nearest("descripton", keys), Some("description"));
         assert_eq!(nearest("zzzzzzzz", keys), None);
     }

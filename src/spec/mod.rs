@@ -44,7 +44,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Spec, SpecError> {
                 .collect();
             entries.sort();
             if entries.is_empty() {
-                return Err(SpecError::at(path, "", None, "no plan files (*.toml) in this directory"));
+                return Err(SpecError::at(
+                    path,
+                    "",
+                    None,
+                    "no plan files (*.toml) in this directory",
+                ));
             }
             files.extend(entries);
         } else {
@@ -52,8 +57,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Spec, SpecError> {
         }
     }
     if files.is_empty() {
-        return Err(SpecError::at(Path::new("."), "", None, "no plan files given")
-            .with_help("pass one or more plan files or directories, e.g. `iamplan plan plans/ably`"));
+        return Err(
+            SpecError::at(Path::new("."), "", None, "no plan files given").with_help(
+                "pass one or more plan files or directories, e.g. `iamplan plan plans/ably`",
+            ),
+        );
     }
     let mut parsed = Vec::new();
     for path in files {
@@ -65,7 +73,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Spec, SpecError> {
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> SpecError {
-    SpecError::at(path, "", None, format!("cannot read {}: {e}", path.display()))
+    SpecError::at(
+        path,
+        "",
+        None,
+        format!("cannot read {}: {e}", path.display()),
+    )
 }
 
 /// Parses one file's TOML into the schema; unknown keys get a suggestion.
@@ -125,8 +138,13 @@ impl Spec {
                     .with_help("all files of one plan belong to one stack"));
                 }
                 if !valid_name(&name, 64) {
-                    return Err(SpecError::at(&f.path, &f.source, Some(span), format!("invalid stack name \"{name}\""))
-                        .with_help("use letters, digits and + = , . @ - _ (at most 64)"));
+                    return Err(SpecError::at(
+                        &f.path,
+                        &f.source,
+                        Some(span),
+                        format!("invalid stack name \"{name}\""),
+                    )
+                    .with_help("use letters, digits and + = , . @ - _ (at most 64)"));
                 }
                 found = Some((name, f, span));
             }
@@ -144,7 +162,11 @@ impl Spec {
         out.insert(DEFAULT_ACCOUNT.to_string(), AccountSpec::default());
         for f in &self.files {
             for (alias, acct) in &f.spec.accounts {
-                if alias.get_ref() == DEFAULT_ACCOUNT && acct.get_ref().profile.is_none() && acct.get_ref().assume_role.is_none() && acct.get_ref().region.is_none() {
+                if alias.get_ref() == DEFAULT_ACCOUNT
+                    && acct.get_ref().profile.is_none()
+                    && acct.get_ref().assume_role.is_none()
+                    && acct.get_ref().region.is_none()
+                {
                     continue;
                 }
                 out.insert(alias.get_ref().clone(), acct.get_ref().clone());
@@ -157,7 +179,12 @@ impl Spec {
                 .role
                 .values()
                 .filter_map(|r| r.get_ref().account.as_ref())
-                .chain(f.spec.policy.values().filter_map(|p| p.get_ref().account.as_ref()));
+                .chain(
+                    f.spec
+                        .policy
+                        .values()
+                        .filter_map(|p| p.get_ref().account.as_ref()),
+                );
             for a in refs {
                 if !out.contains_key(a.get_ref()) {
                     let known: Vec<&str> = out.keys().map(String::as_str).collect();
@@ -168,8 +195,14 @@ impl Spec {
                         format!("account \"{}\" is not declared", a.get_ref()),
                     );
                     e = match nearest(a.get_ref(), known.iter().copied()) {
-                        Some(n) => e.with_help(format!("did you mean \"{n}\"? or declare [accounts.{}]", a.get_ref())),
-                        None => e.with_help(format!("declare it: [accounts.{}] with a profile or assume_role", a.get_ref())),
+                        Some(n) => e.with_help(format!(
+                            "did you mean \"{n}\"? or declare [accounts.{}]",
+                            a.get_ref()
+                        )),
+                        None => e.with_help(format!(
+                            "declare it: [accounts.{}] with a profile or assume_role",
+                            a.get_ref()
+                        )),
                     };
                     return Err(e);
                 }
@@ -179,16 +212,18 @@ impl Spec {
     }
 
     /// Builds the desired state given each account's context (ID, partition, region).
-    pub fn build(
-        &self,
-        accounts: &BTreeMap<String, AccountContext>,
-    ) -> Result<Desired, SpecError> {
+    pub fn build(&self, accounts: &BTreeMap<String, AccountContext>) -> Result<Desired, SpecError> {
         let stack = self.stack_name()?;
         let mut vars: BTreeMap<String, String> = BTreeMap::new();
         for f in &self.files {
             for (k, v) in &f.spec.variables {
                 if vars.insert(k.clone(), v.get_ref().clone()).is_some() {
-                    return Err(SpecError::at(&f.path, &f.source, Some(v.span()), format!("variable \"{k}\" is defined twice")));
+                    return Err(SpecError::at(
+                        &f.path,
+                        &f.source,
+                        Some(v.span()),
+                        format!("variable \"{k}\" is defined twice"),
+                    ));
                 }
             }
         }
@@ -237,7 +272,10 @@ impl At<'_> {
 
 impl Builder<'_> {
     fn ctx(&self, account: &Option<Str>) -> &AccountContext {
-        let alias = account.as_ref().map(|a| a.get_ref().as_str()).unwrap_or(DEFAULT_ACCOUNT);
+        let alias = account
+            .as_ref()
+            .map(|a| a.get_ref().as_str())
+            .unwrap_or(DEFAULT_ACCOUNT);
         self.accounts
             .get(alias)
             .expect("accounts are resolved before the build")
@@ -296,12 +334,16 @@ impl Builder<'_> {
             });
         }
         if let Some(alias) = name.strip_prefix("account.") {
-            return self.accounts.get(alias).map(|a| a.account_id.clone()).ok_or_else(|| {
-                (
-                    format!("undefined account `{alias}`"),
-                    format!("declare [accounts.{alias}] with a profile or assume_role"),
-                )
-            });
+            return self
+                .accounts
+                .get(alias)
+                .map(|a| a.account_id.clone())
+                .ok_or_else(|| {
+                    (
+                        format!("undefined account `{alias}`"),
+                        format!("declare [accounts.{alias}] with a profile or assume_role"),
+                    )
+                });
         }
         let all = ["account_id", "region", "partition", "stack"];
         let help = match nearest(name, all) {
@@ -311,15 +353,28 @@ impl Builder<'_> {
         Err((format!("undefined variable `{name}`"), help))
     }
 
-    fn insert(&mut self, at: &At, name: &Spanned<String>, addr: Address, resource: DesiredResource) -> Result<(), SpecError> {
+    fn insert(
+        &mut self,
+        at: &At,
+        name: &Spanned<String>,
+        addr: Address,
+        resource: DesiredResource,
+    ) -> Result<(), SpecError> {
         if let Some(prev) = self.resources.get(&addr) {
             return Err(at
-                .err(name.span(), format!(
-                    "{} \"{}\" is declared twice (IAM names are case-insensitive)",
-                    addr.kind.label(),
-                    name.get_ref()
-                ))
-                .with_help(format!("the other one is \"{}\" at {}", prev.resource.name(), prev.origin)));
+                .err(
+                    name.span(),
+                    format!(
+                        "{} \"{}\" is declared twice (IAM names are case-insensitive)",
+                        addr.kind.label(),
+                        name.get_ref()
+                    ),
+                )
+                .with_help(format!(
+                    "the other one is \"{}\" at {}",
+                    prev.resource.name(),
+                    prev.origin
+                )));
         }
         self.resources.insert(addr, resource);
         Ok(())
@@ -330,7 +385,12 @@ impl Builder<'_> {
         format!("{}:{l}:{c}", at.file.path.display())
     }
 
-    fn policy(&mut self, f: &PlanFile, name: &Spanned<String>, spec: &Spanned<PolicySpec>) -> Result<(), SpecError> {
+    fn policy(
+        &mut self,
+        f: &PlanFile,
+        name: &Spanned<String>,
+        spec: &Spanned<PolicySpec>,
+    ) -> Result<(), SpecError> {
         let at = At { file: f };
         let p = spec.get_ref();
         check_name(&at, name, 128, "policy")?;
@@ -339,7 +399,11 @@ impl Builder<'_> {
         let document = self.document(
             &at,
             name.span(),
-            DocumentSource { document: &p.document, statement: &p.statement, version: &p.version },
+            DocumentSource {
+                document: &p.document,
+                statement: &p.statement,
+                version: &p.version,
+            },
             &ctx,
             false,
         )?;
@@ -351,19 +415,35 @@ impl Builder<'_> {
         };
         let addr = Address::new(&ctx.alias, Kind::ManagedPolicy, name.get_ref());
         let origin = Self::origin(&at, name.span());
-        self.insert(&at, name, addr, DesiredResource { resource: Resource::ManagedPolicy(resource), adopt: p.adopt, origin })
+        self.insert(
+            &at,
+            name,
+            addr,
+            DesiredResource {
+                resource: Resource::ManagedPolicy(resource),
+                adopt: p.adopt,
+                origin,
+            },
+        )
     }
 
     fn path(&self, at: &At, path: &Option<Str>, ctx: &AccountContext) -> Result<String, SpecError> {
         let Some(p) = path else { return Ok("/".into()) };
         let v = self.interp(at, p, ctx)?;
         if !v.starts_with('/') || !v.ends_with('/') || v.len() > 512 || v.contains("//") {
-            return Err(at.err(p.span(), format!("invalid path \"{v}\"")).with_help("a path starts and ends with `/`, e.g. \"/integrations/\""));
+            return Err(at
+                .err(p.span(), format!("invalid path \"{v}\""))
+                .with_help("a path starts and ends with `/`, e.g. \"/integrations/\""));
         }
         Ok(v)
     }
 
-    fn role(&mut self, f: &PlanFile, name: &Spanned<String>, spec: &Spanned<RoleSpec>) -> Result<(), SpecError> {
+    fn role(
+        &mut self,
+        f: &PlanFile,
+        name: &Spanned<String>,
+        spec: &Spanned<RoleSpec>,
+    ) -> Result<(), SpecError> {
         let at = At { file: f };
         let r = spec.get_ref();
         check_name(&at, name, 64, "role")?;
@@ -373,7 +453,11 @@ impl Builder<'_> {
             None => 3600,
             Some(m) if (3600..=43200).contains(m.get_ref()) => *m.get_ref() as i32,
             Some(m) => {
-                return Err(at.err(m.span(), format!("max_session_duration {} is out of range", m.get_ref()))
+                return Err(at
+                    .err(
+                        m.span(),
+                        format!("max_session_duration {} is out of range", m.get_ref()),
+                    )
                     .with_help("IAM accepts 3600 to 43200 seconds (1 to 12 hours)"));
             }
         };
@@ -383,14 +467,22 @@ impl Builder<'_> {
         };
         let mut tags = BTreeMap::new();
         for (k, v) in &r.tags {
-            if k.get_ref().eq_ignore_ascii_case(OWNER_TAG) || k.get_ref().to_ascii_lowercase().starts_with("aws:") {
-                return Err(at.err(k.span(), format!("tag key \"{}\" is reserved", k.get_ref()))
-                    .with_help(format!("`aws:` tags belong to AWS; `{OWNER_TAG}` is set by iamplan itself")));
+            if k.get_ref().eq_ignore_ascii_case(OWNER_TAG)
+                || k.get_ref().to_ascii_lowercase().starts_with("aws:")
+            {
+                return Err(at
+                    .err(k.span(), format!("tag key \"{}\" is reserved", k.get_ref()))
+                    .with_help(format!(
+                        "`aws:` tags belong to AWS; `{OWNER_TAG}` is set by iamplan itself"
+                    )));
             }
             tags.insert(k.get_ref().clone(), v.clone());
         }
         if tags.len() > 49 {
-            return Err(at.err(name.span(), "too many tags: IAM allows 50 per role, and iamplan uses one for ownership"));
+            return Err(at.err(
+                name.span(),
+                "too many tags: IAM allows 50 per role, and iamplan uses one for ownership",
+            ));
         }
         let trust = self.trust(&at, &r.trust, &ctx)?;
         let mut inline = BTreeMap::new();
@@ -400,7 +492,11 @@ impl Builder<'_> {
             let document = self.document(
                 &at,
                 pname.span(),
-                DocumentSource { document: &d.document, statement: &d.statement, version: &d.version },
+                DocumentSource {
+                    document: &d.document,
+                    statement: &d.statement,
+                    version: &d.version,
+                },
                 &ctx,
                 false,
             )?;
@@ -414,7 +510,10 @@ impl Builder<'_> {
             }
         }
         if managed.len() > 20 {
-            return Err(at.err(name.span(), "more than 20 managed policies on one role: IAM's hard limit is 20 (10 by default)"));
+            return Err(at.err(
+                name.span(),
+                "more than 20 managed policies on one role: IAM's hard limit is 20 (10 by default)",
+            ));
         }
         let role = Role {
             name: name.get_ref().clone(),
@@ -429,7 +528,16 @@ impl Builder<'_> {
         };
         let addr = Address::new(&ctx.alias, Kind::Role, name.get_ref());
         let origin = Self::origin(&at, name.span());
-        self.insert(&at, name, addr, DesiredResource { resource: Resource::Role(role), adopt: r.adopt, origin })
+        self.insert(
+            &at,
+            name,
+            addr,
+            DesiredResource {
+                resource: Resource::Role(role),
+                adopt: r.adopt,
+                origin,
+            },
+        )
     }
 
     /// A managed policy named in the plan, or an ARN.
@@ -445,7 +553,10 @@ impl Builder<'_> {
         }
         let addr = Address::new(&ctx.alias, Kind::ManagedPolicy, &v);
         match self.resources.get(&addr) {
-            Some(DesiredResource { resource: Resource::ManagedPolicy(p), .. }) => Ok(policy_arn(ctx, &p.path, &p.name)),
+            Some(DesiredResource {
+                resource: Resource::ManagedPolicy(p),
+                ..
+            }) => Ok(policy_arn(ctx, &p.path, &p.name)),
             _ => {
                 let names: Vec<&str> = self
                     .resources
@@ -457,14 +568,27 @@ impl Builder<'_> {
                     Some(n) => format!("did you mean \"{n}\"?"),
                     None => "declare it as [policy.NAME] or give the policy's ARN".into(),
                 };
-                Err(at.err(r.span(), format!("managed policy \"{v}\" is not defined in this plan")).with_help(help))
+                Err(at
+                    .err(
+                        r.span(),
+                        format!("managed policy \"{v}\" is not defined in this plan"),
+                    )
+                    .with_help(help))
             }
         }
     }
 
-    fn trust(&self, at: &At, t: &Spanned<TrustSpec>, ctx: &AccountContext) -> Result<PolicyDocument, SpecError> {
+    fn trust(
+        &self,
+        at: &At,
+        t: &Spanned<TrustSpec>,
+        ctx: &AccountContext,
+    ) -> Result<PolicyDocument, SpecError> {
         let spec = t.get_ref();
-        let helpers = !spec.accounts.is_empty() || !spec.roles.is_empty() || !spec.users.is_empty() || !spec.services.is_empty();
+        let helpers = !spec.accounts.is_empty()
+            || !spec.roles.is_empty()
+            || !spec.users.is_empty()
+            || !spec.services.is_empty();
         let raw = spec.document.is_some() || spec.statement.is_some();
         if helpers && raw {
             return Err(at.err(t.span(), "a trust policy takes either helpers (accounts, roles, users, services) or a document/statement, not both")
@@ -477,7 +601,11 @@ impl Builder<'_> {
             return self.document(
                 at,
                 t.span(),
-                DocumentSource { document: &spec.document, statement: &spec.statement, version: &spec.version },
+                DocumentSource {
+                    document: &spec.document,
+                    statement: &spec.statement,
+                    version: &spec.version,
+                },
                 ctx,
                 true,
             );
@@ -491,10 +619,15 @@ impl Builder<'_> {
             let v = self.interp(at, a, ctx)?;
             if policy::is_account_id(&v) {
                 aws.push(format!("arn:{}:iam::{v}:root", ctx.partition));
-            } else if v.starts_with("arn:") && v.ends_with(":root") && policy::is_account_id(v.split(':').nth(4).unwrap_or("")) {
+            } else if v.starts_with("arn:")
+                && v.ends_with(":root")
+                && policy::is_account_id(v.split(':').nth(4).unwrap_or(""))
+            {
                 aws.push(v);
             } else {
-                return Err(at.err(a.span(), format!("invalid account ID \"{v}\"")).with_help("an account ID has 12 digits, e.g. \"203461409171\""));
+                return Err(at
+                    .err(a.span(), format!("invalid account ID \"{v}\""))
+                    .with_help("an account ID has 12 digits, e.g. \"203461409171\""));
             }
         }
         for (list, kind) in [(&spec.roles, "role"), (&spec.users, "user")] {
@@ -502,7 +635,8 @@ impl Builder<'_> {
                 let v = self.interp(at, p, ctx)?;
                 if v.starts_with("arn:") {
                     if !valid_principal_arn(&v, kind) {
-                        return Err(at.err(p.span(), format!("invalid {kind} ARN \"{v}\""))
+                        return Err(at
+                            .err(p.span(), format!("invalid {kind} ARN \"{v}\""))
                             .with_help(format!("expected arn:aws:iam::123456789012:{kind}/NAME")));
                     }
                     aws.push(v);
@@ -511,12 +645,21 @@ impl Builder<'_> {
                     match self.resources.get(&addr).map(|d| &d.resource) {
                         Some(Resource::Role(r)) => aws.push(role_arn(ctx, &r.path, &r.name)),
                         _ if valid_name(&v, 64) => aws.push(role_arn(ctx, "/", &v)),
-                        _ => return Err(at.err(p.span(), format!("invalid role \"{v}\"")).with_help("give a role name or ARN")),
+                        _ => {
+                            return Err(at
+                                .err(p.span(), format!("invalid role \"{v}\""))
+                                .with_help("give a role name or ARN"));
+                        }
                     }
                 } else if valid_name(&v, 64) {
-                    aws.push(format!("arn:{}:iam::{}:user/{v}", ctx.partition, ctx.account_id));
+                    aws.push(format!(
+                        "arn:{}:iam::{}:user/{v}",
+                        ctx.partition, ctx.account_id
+                    ));
                 } else {
-                    return Err(at.err(p.span(), format!("invalid user \"{v}\"")).with_help("give a user name or ARN"));
+                    return Err(at
+                        .err(p.span(), format!("invalid user \"{v}\""))
+                        .with_help("give a user name or ARN"));
                 }
             }
         }
@@ -524,9 +667,12 @@ impl Builder<'_> {
         for s in &spec.services {
             let v = self.interp(at, s, ctx)?;
             let ok = (v.ends_with(".amazonaws.com") || v.ends_with(".amazonaws.com.cn"))
-                && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+                && v.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
             if !ok {
-                return Err(at.err(s.span(), format!("invalid service principal \"{v}\"")).with_help("a service principal looks like \"ec2.amazonaws.com\""));
+                return Err(at
+                    .err(s.span(), format!("invalid service principal \"{v}\""))
+                    .with_help("a service principal looks like \"ec2.amazonaws.com\""));
             }
             services.push(v);
         }
@@ -539,18 +685,35 @@ impl Builder<'_> {
             let mut st = Map::new();
             st.insert("Effect".into(), json!("Allow"));
             st.insert("Principal".into(), json!({ "AWS": one_or_many(aws) }));
-            st.insert("Action".into(), one_or_many(actions.iter().map(|a| a.as_str().unwrap_or_default().to_string()).collect()));
+            st.insert(
+                "Action".into(),
+                one_or_many(
+                    actions
+                        .iter()
+                        .map(|a| a.as_str().unwrap_or_default().to_string())
+                        .collect(),
+                ),
+            );
             if let Some(x) = &spec.external_id {
                 let v = self.interp(at, x, ctx)?;
                 if !valid_external_id(&v) {
-                    return Err(at.err(x.span(), format!("invalid ExternalId \"{v}\""))
-                        .with_help("an ExternalId is 2 to 1224 letters, digits or + = , . @ : / -"));
+                    return Err(at
+                        .err(x.span(), format!("invalid ExternalId \"{v}\""))
+                        .with_help(
+                            "an ExternalId is 2 to 1224 letters, digits or + = , . @ : / -",
+                        ));
                 }
-                st.insert("Condition".into(), json!({"StringEquals": {"sts:ExternalId": v}}));
+                st.insert(
+                    "Condition".into(),
+                    json!({"StringEquals": {"sts:ExternalId": v}}),
+                );
             }
             statements.push(Value::Object(st));
         } else if spec.external_id.is_some() {
-            return Err(at.err(t.span(), "external_id applies to accounts, roles or users, and none is named"));
+            return Err(at.err(
+                t.span(),
+                "external_id applies to accounts, roles or users, and none is named",
+            ));
         }
         if !services.is_empty() {
             statements.push(json!({
@@ -563,13 +726,26 @@ impl Builder<'_> {
             Some(v) => v.get_ref().clone(),
             None => "2012-10-17".into(),
         };
-        Ok(PolicyDocument::from_value(json!({"Version": version, "Statement": statements}), &ctx.partition))
+        Ok(PolicyDocument::from_value(
+            json!({"Version": version, "Statement": statements}),
+            &ctx.partition,
+        ))
     }
 
-    fn document(&self, at: &At, owner_span: Range<usize>, src: DocumentSource, ctx: &AccountContext, trust: bool) -> Result<PolicyDocument, SpecError> {
+    fn document(
+        &self,
+        at: &At,
+        owner_span: Range<usize>,
+        src: DocumentSource,
+        ctx: &AccountContext,
+        trust: bool,
+    ) -> Result<PolicyDocument, SpecError> {
         let (value, span) = match (src.document, src.statement) {
             (Some(_), Some(_)) => {
-                return Err(at.err(owner_span, "give either `document` (JSON) or `statement` tables, not both"));
+                return Err(at.err(
+                    owner_span,
+                    "give either `document` (JSON) or `statement` tables, not both",
+                ));
             }
             (None, None) => {
                 return Err(at.err(owner_span, "no policy document")
@@ -606,29 +782,58 @@ impl Builder<'_> {
         Ok(PolicyDocument::from_value(value, &ctx.partition))
     }
 
-    fn statement(&self, at: &At, s: &Spanned<StatementSpec>, ctx: &AccountContext) -> Result<Value, SpecError> {
+    fn statement(
+        &self,
+        at: &At,
+        s: &Spanned<StatementSpec>,
+        ctx: &AccountContext,
+    ) -> Result<Value, SpecError> {
         let st = s.get_ref();
         let mut m = Map::new();
-        let text = |t: &str| self.interp_text(t, ctx).map_err(|(msg, help)| at.err(s.span(), msg).with_help(help));
+        let text = |t: &str| {
+            self.interp_text(t, ctx)
+                .map_err(|(msg, help)| at.err(s.span(), msg).with_help(help))
+        };
         if let Some(sid) = &st.sid {
             m.insert("Sid".into(), json!(sid));
         }
         let effect = match &st.effect {
             None => "Allow".to_string(),
             Some(e) if e.get_ref() == "Allow" || e.get_ref() == "Deny" => e.get_ref().clone(),
-            Some(e) => return Err(at.err(e.span(), format!("effect must be \"Allow\" or \"Deny\", found \"{}\"", e.get_ref()))),
+            Some(e) => {
+                return Err(at.err(
+                    e.span(),
+                    format!(
+                        "effect must be \"Allow\" or \"Deny\", found \"{}\"",
+                        e.get_ref()
+                    ),
+                ));
+            }
         };
         m.insert("Effect".into(), json!(effect));
-        for (key, v) in [("Action", &st.action), ("NotAction", &st.not_action), ("Resource", &st.resource), ("NotResource", &st.not_resource)] {
+        for (key, v) in [
+            ("Action", &st.action),
+            ("NotAction", &st.not_action),
+            ("Resource", &st.resource),
+            ("NotResource", &st.not_resource),
+        ] {
             if let Some(v) = v {
                 let value = match v {
                     OneOrMany::One(x) => Value::String(text(x)?),
-                    OneOrMany::Many(xs) => Value::Array(xs.iter().map(|x| text(x).map(Value::String)).collect::<Result<_, _>>()?),
+                    OneOrMany::Many(xs) => Value::Array(
+                        xs.iter()
+                            .map(|x| text(x).map(Value::String))
+                            .collect::<Result<_, _>>()?,
+                    ),
                 };
                 m.insert(key.into(), value);
             }
         }
-        for (key, v) in [("Principal", &st.principal), ("NotPrincipal", &st.not_principal), ("Condition", &st.condition)] {
+        for (key, v) in [
+            ("Principal", &st.principal),
+            ("NotPrincipal", &st.not_principal),
+            ("Condition", &st.condition),
+        ] {
             if let Some(v) = v {
                 m.insert(key.into(), toml_to_json(v, &text)?);
             }
@@ -643,14 +848,21 @@ struct DocumentSource<'a> {
     version: &'a Option<Str>,
 }
 
-fn toml_to_json(v: &toml::Value, text: &dyn Fn(&str) -> Result<String, SpecError>) -> Result<Value, SpecError> {
+fn toml_to_json(
+    v: &toml::Value,
+    text: &dyn Fn(&str) -> Result<String, SpecError>,
+) -> Result<Value, SpecError> {
     Ok(match v {
         toml::Value::String(s) => Value::String(text(s)?),
         toml::Value::Integer(i) => json!(i),
         toml::Value::Float(f) => json!(f),
         toml::Value::Boolean(b) => json!(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(a) => Value::Array(a.iter().map(|x| toml_to_json(x, text)).collect::<Result<_, _>>()?),
+        toml::Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| toml_to_json(x, text))
+                .collect::<Result<_, _>>()?,
+        ),
         toml::Value::Table(t) => {
             let mut m = Map::new();
             for (k, x) in t {
@@ -665,7 +877,11 @@ fn toml_to_json(v: &toml::Value, text: &dyn Fn(&str) -> Result<String, SpecError
 /// Exact for literal strings (`'''...'''`), approximate for strings with escapes.
 fn json_error_offset(source: &str, span: Range<usize>, line: usize, column: usize) -> Range<usize> {
     let token = &source[span.clone()];
-    let quote_len = if token.starts_with("'''") || token.starts_with("\"\"\"") { 3 } else { 1 };
+    let quote_len = if token.starts_with("'''") || token.starts_with("\"\"\"") {
+        3
+    } else {
+        1
+    };
     let mut start = span.start + quote_len.min(token.len());
     // A newline right after a multi-line opener is not part of the string.
     if quote_len == 3 && source[start..].starts_with('\n') {
@@ -683,7 +899,11 @@ fn json_error_offset(source: &str, span: Range<usize>, line: usize, column: usiz
             l += 1;
         }
     }
-    let col_off: usize = source[offset..span.end].chars().take(column.saturating_sub(1)).map(char::len_utf8).sum();
+    let col_off: usize = source[offset..span.end]
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(char::len_utf8)
+        .sum();
     let at = (offset + col_off).min(span.end);
     at..at + 1
 }
@@ -700,23 +920,41 @@ fn check_name(at: &At, name: &Spanned<String>, max: usize, what: &str) -> Result
     if valid_name(name.get_ref(), max) {
         Ok(())
     } else {
-        Err(at.err(name.span(), format!("invalid {what} name \"{}\"", name.get_ref()))
-            .with_help(format!("IAM names are 1 to {max} letters, digits and + = , . @ - _")))
+        Err(at
+            .err(
+                name.span(),
+                format!("invalid {what} name \"{}\"", name.get_ref()),
+            )
+            .with_help(format!(
+                "IAM names are 1 to {max} letters, digits and + = , . @ - _"
+            )))
     }
 }
 
 pub fn valid_name(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
 }
 
 fn valid_external_id(s: &str) -> bool {
-    (2..=1224).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-".contains(c))
+    (2..=1224).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-".contains(c))
 }
 
 fn arn_parts(s: &str) -> Option<(&str, &str, &str, &str)> {
     // arn:partition:iam::account:resource
     let mut it = s.splitn(6, ':');
-    let (arn, partition, service, region, account, resource) = (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+    let (arn, partition, service, region, account, resource) = (
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+    );
     if arn != "arn" || !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") || !region.is_empty() {
         return None;
     }
@@ -727,7 +965,9 @@ fn valid_policy_arn(s: &str) -> bool {
     match arn_parts(s) {
         Some((_, "iam", account, resource)) => {
             (account == "aws" || policy::is_account_id(account))
-                && resource.strip_prefix("policy/").is_some_and(|n| !n.is_empty() && !n.ends_with('/'))
+                && resource
+                    .strip_prefix("policy/")
+                    .is_some_and(|n| !n.is_empty() && !n.ends_with('/'))
         }
         _ => false,
     }
@@ -737,12 +977,17 @@ fn valid_principal_arn(s: &str, kind: &str) -> bool {
     match arn_parts(s) {
         Some((_, "iam", account, resource)) if policy::is_account_id(account) => {
             resource == "root"
-                || resource.strip_prefix(kind).and_then(|r| r.strip_prefix('/')).is_some_and(|n| {
-                    let name = n.rsplit('/').next().unwrap_or("");
-                    valid_name(name, 64)
-                })
+                || resource
+                    .strip_prefix(kind)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .is_some_and(|n| {
+                        let name = n.rsplit('/').next().unwrap_or("");
+                        valid_name(name, 64)
+                    })
         }
-        Some((_, "sts", account, resource)) if policy::is_account_id(account) => resource.starts_with("assumed-role/"),
+        Some((_, "sts", account, resource)) if policy::is_account_id(account) => {
+            resource.starts_with("assumed-role/")
+        }
         _ => false,
     }
 }

@@ -120,4 +120,3 @@ pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
-

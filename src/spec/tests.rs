@@ -65,7 +65,10 @@ fn builds_roles_policies_and_variables() {
     };
     assert_eq!(role.path, "/integrations/");
     assert_eq!(role.max_session_duration, 7200);
-    assert!(role.managed.contains("arn:aws:iam::000000000000:policy/invoke"));
+    assert!(
+        role.managed
+            .contains("arn:aws:iam::000000000000:policy/invoke")
+    );
     assert_eq!(
         role.trust.value,
         json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
@@ -85,18 +88,29 @@ fn builds_roles_policies_and_variables() {
 
 #[test]
 fn iam_policy_variables_are_left_alone() {
-    let src = BASE.replace("${var.app}\"\n\n[role", "${aws:PrincipalTag/user}\"\n\n[role");
+    let src = BASE.replace(
+        "${var.app}\"\n\n[role",
+        "${aws:PrincipalTag/user}\"\n\n[role",
+    );
     let d = build(&src).unwrap();
     let pol = &d.resources[&Address::new("default", Kind::ManagedPolicy, "invoke")];
-    let Resource::ManagedPolicy(p) = &pol.resource else { panic!() };
+    let Resource::ManagedPolicy(p) = &pol.resource else {
+        panic!()
+    };
     assert!(p.document.to_wire().contains("${aws:PrincipalTag/user}"));
 }
 
 #[test]
 fn unknown_key_suggests_the_nearest() {
     let e = err(&BASE.replace("max_session_duration", "max_sesion_duration"));
-    assert!(e.message.contains("unknown field `max_sesion_duration`"), "{e}");
-    assert_eq!(e.help.as_deref(), Some("did you mean `max_session_duration`?"));
+    assert!(
+        e.message.contains("unknown field `max_sesion_duration`"),
+        "{e}"
+    );
+    assert_eq!(
+        e.help.as_deref(),
+        Some("did you mean `max_session_duration`?")
+    );
     assert_eq!(e.position.unwrap().0, 17, "{e}");
 }
 
@@ -132,7 +146,8 @@ fn undefined_policy_reference_is_an_error() {
 
 #[test]
 fn duplicate_names_differ_only_in_case() {
-    let src = format!("{BASE}\n[role.ABLY]\n[role.ABLY.trust]\nservices = [\"ec2.amazonaws.com\"]\n");
+    let src =
+        format!("{BASE}\n[role.ABLY]\n[role.ABLY.trust]\nservices = [\"ec2.amazonaws.com\"]\n");
     let e = err(&src);
     assert!(e.message.contains("declared twice"), "{e}");
 }
@@ -141,11 +156,20 @@ fn duplicate_names_differ_only_in_case() {
 fn invalid_principals_and_arns() {
     let e = err(&BASE.replace("203461409171", "20346140917"));
     assert!(e.message.contains("invalid account ID"), "{e}");
-    let e = err(&BASE.replace("arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam:aws:policy/ReadOnlyAccess"));
+    let e = err(&BASE.replace(
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        "arn:aws:iam:aws:policy/ReadOnlyAccess",
+    ));
     assert!(e.message.contains("invalid managed policy ARN"), "{e}");
-    let e = err(&BASE.replace("accounts = [\"203461409171\"]", "roles = [\"arn:aws:iam::1234:role/x\"]"));
+    let e = err(&BASE.replace(
+        "accounts = [\"203461409171\"]",
+        "roles = [\"arn:aws:iam::1234:role/x\"]",
+    ));
     assert!(e.message.contains("invalid role ARN"), "{e}");
-    let e = err(&BASE.replace("accounts = [\"203461409171\"]", "accounts = [\"203461409171\"]\nservices = [\"ec2\"]"));
+    let e = err(&BASE.replace(
+        "accounts = [\"203461409171\"]",
+        "accounts = [\"203461409171\"]\nservices = [\"ec2\"]",
+    ));
     assert!(e.message.contains("invalid service principal"), "{e}");
     let e = err(&BASE.replace("${account_id}.${var.app}", "a b"));
     assert!(e.message.contains("invalid ExternalId"), "{e}");
@@ -153,7 +177,10 @@ fn invalid_principals_and_arns() {
 
 #[test]
 fn invalid_policy_structure() {
-    let e = err(&BASE.replace("\"Effect\": \"Allow\", \"Action\": \"logs", "\"Effect\": \"allow\", \"Action\": \"logs"));
+    let e = err(&BASE.replace(
+        "\"Effect\": \"Allow\", \"Action\": \"logs",
+        "\"Effect\": \"allow\", \"Action\": \"logs",
+    ));
     assert!(e.message.contains("Effect must be"), "{e}");
 }
 
@@ -176,5 +203,8 @@ fn raw_trust_document_and_helpers_are_exclusive() {
 #[test]
 fn undeclared_account_alias_is_an_error() {
     let e = err(&BASE.replace("path = \"/integrations/\"", "account = \"prod\""));
-    assert!(e.message.contains("account \"prod\" is not declared"), "{e}");
+    assert!(
+        e.message.contains("account \"prod\" is not declared"),
+        "{e}"
+    );
 }

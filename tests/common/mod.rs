@@ -45,7 +45,11 @@ impl Emulator {
             .find(|(k, _)| k == "IAMPLAN_EMULATOR_PORT")
             .map(|(_, v)| v.clone())
             .expect("localstack/up printed no port");
-        Emulator { flavor: flavor.to_string(), port, env }
+        Emulator {
+            flavor: flavor.to_string(),
+            port,
+            env,
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -53,7 +57,11 @@ impl Emulator {
     }
 
     pub fn var(&self, name: &str) -> String {
-        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 
     /// Runs `iamplan ARGS` against this emulator.
@@ -63,7 +71,10 @@ impl Emulator {
 
     pub fn iamplan_env(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamplan"));
-        cmd.args(args).env_remove("AWS_PROFILE").env_remove("AWS_SESSION_TOKEN").env("NO_COLOR", "1");
+        cmd.args(args)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("NO_COLOR", "1");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -75,7 +86,14 @@ impl Emulator {
     }
 
     pub async fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.sdk_config(&self.var("AWS_ACCESS_KEY_ID"), &self.var("AWS_SECRET_ACCESS_KEY")).await)
+        aws_sdk_iam::Client::new(
+            &self
+                .sdk_config(
+                    &self.var("AWS_ACCESS_KEY_ID"),
+                    &self.var("AWS_SECRET_ACCESS_KEY"),
+                )
+                .await,
+        )
     }
 
     pub async fn sdk_config(&self, key: &str, secret: &str) -> aws_config::SdkConfig {
@@ -91,7 +109,9 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("localstack/down")).args(["--port", &self.port]).output();
+        let _ = Command::new(repo().join("localstack/down"))
+            .args(["--port", &self.port])
+            .output();
     }
 }
 
