@@ -410,7 +410,7 @@ impl Builder<'_> {
         let resource = ManagedPolicy {
             name: name.get_ref().clone(),
             path,
-            description: p.description.clone().unwrap_or_default(),
+            description: self.opt_text(&at, &p.description, &ctx)?,
             document,
         };
         let addr = Address::new(&ctx.alias, Kind::ManagedPolicy, name.get_ref());
@@ -425,6 +425,18 @@ impl Builder<'_> {
                 origin,
             },
         )
+    }
+
+    fn opt_text(
+        &self,
+        at: &At,
+        s: &Option<Str>,
+        ctx: &AccountContext,
+    ) -> Result<String, SpecError> {
+        match s {
+            Some(s) => self.interp(at, s, ctx),
+            None => Ok(String::new()),
+        }
     }
 
     fn path(&self, at: &At, path: &Option<Str>, ctx: &AccountContext) -> Result<String, SpecError> {
@@ -476,7 +488,7 @@ impl Builder<'_> {
                         "`aws:` tags belong to AWS; `{OWNER_TAG}` is set by iamplan itself"
                     )));
             }
-            tags.insert(k.get_ref().clone(), v.clone());
+            tags.insert(k.get_ref().clone(), self.interp(&at, v, &ctx)?);
         }
         if tags.len() > 49 {
             return Err(at.err(
@@ -518,7 +530,7 @@ impl Builder<'_> {
         let role = Role {
             name: name.get_ref().clone(),
             path,
-            description: r.description.clone().unwrap_or_default(),
+            description: self.opt_text(&at, &r.description, &ctx)?,
             max_session_duration: max,
             permissions_boundary,
             tags,

@@ -44,11 +44,11 @@ pub struct AccountSpec {
 pub struct RoleSpec {
     pub account: Option<Str>,
     pub path: Option<Str>,
-    pub description: Option<String>,
+    pub description: Option<Str>,
     pub max_session_duration: Option<Spanned<i64>>,
     pub permissions_boundary: Option<Str>,
     #[serde(default)]
-    pub tags: BTreeMap<Spanned<String>, String>,
+    pub tags: BTreeMap<Spanned<String>, Str>,
     pub trust: Spanned<TrustSpec>,
     #[serde(default)]
     pub managed_policies: Vec<Str>,
@@ -92,7 +92,7 @@ pub struct DocumentSpec {
 pub struct PolicySpec {
     pub account: Option<Str>,
     pub path: Option<Str>,
-    pub description: Option<String>,
+    pub description: Option<Str>,
     pub document: Option<Str>,
     pub statement: Option<Vec<Spanned<StatementSpec>>>,
     pub version: Option<Str>,

@@ -1,0 +1,337 @@
+//! Saved plans, bad input, recovery after a failed apply, API-call bounds and the example
+//! plans, against the default emulator (MiniStack with IAM enforcement on).
+
+mod common;
+
+use common::{Emulator, repo, write};
+
+const PLAN: &str = r#"
+[stack]
+name = "wf"
+[policy.read]
+[[policy.read.statement]]
+action = "s3:GetObject"
+resource = "arn:aws:s3:::bucket/*"
+[role.app]
+managed_policies = ["read"]
+[role.app.trust]
+services = ["ec2.amazonaws.com"]
+"#;
+
+#[test]
+fn saved_plan_applies_exactly_and_refuses_after_drift() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(dir.path(), "plan.toml", PLAN);
+    let saved = dir.path().join("plan.json");
+    let (p, s) = (plan.to_str().unwrap(), saved.to_str().unwrap());
+
+    emu.iamplan(&["plan", p, "--out", s])
+        .expect(0, "plan --out");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(json["stack"], "wf");
+    assert!(json["steps"].as_array().unwrap().len() >= 3);
+    // The saved plan is applied without the plan files.
+    std::fs::remove_file(&plan).unwrap();
+    let applied = emu.iamplan(&["apply", s]).expect(0, "apply saved plan");
+    assert!(
+        applied
+            .stdout
+            .contains("Apply complete! Resources: 2 added"),
+        "{}",
+        applied.stdout
+    );
+
+    // A plan saved before an out-of-band change is refused.
+    write(
+        dir.path(),
+        "plan.toml",
+        &PLAN.replace("s3:GetObject", "s3:PutObject"),
+    );
+    emu.iamplan(&["plan", p, "--out", s])
+        .expect(0, "second plan --out");
+    let changed = PLAN.replace("s3:GetObject", "s3:DeleteObject");
+    write(dir.path(), "other.toml", &changed);
+    let other = dir.path().join("other.toml");
+    emu.iamplan(&["apply", other.to_str().unwrap(), "--auto-approve"])
+        .expect(0, "out-of-band change");
+    let refused = emu
+        .iamplan(&["apply", s])
+        .expect(1, "apply a stale saved plan");
+    assert!(
+        refused.stderr.contains("the live account changed since"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn plan_json_and_detailed_exitcode() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(dir.path(), "plan.toml", PLAN);
+    let out = emu
+        .iamplan(&[
+            "plan",
+            plan.to_str().unwrap(),
+            "--json",
+            "--detailed-exitcode",
+        ])
+        .expect(2, "plan --json");
+    let json: serde_json::Value =
+        serde_json::from_str(&out.stdout).expect("plan --json prints JSON");
+    let actions: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["create", "create"]);
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "no colour when not on a terminal"
+    );
+}
+
+#[test]
+fn bad_input_is_one_clear_error_and_nothing_is_applied() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "a.toml", PLAN);
+    let cases = [
+        (
+            "[role.x]\nmax_sesion_duration = 3600\n",
+            "b.toml:2:1",
+            "did you mean `max_session_duration`?",
+        ),
+        (
+            "[role.x]\n[role.x.trust]\naccounts = [\"12345\"]\n",
+            "b.toml:3:13",
+            "invalid account ID",
+        ),
+        (
+            "[role.x]\n[role.x.trust]\nservices = [\"ec2.amazonaws.com\"]\n[role.x.inline.p]\ndocument = '{\"Version\": \"2012-10-17\",}'\n",
+            "b.toml:5:",
+            "invalid policy JSON",
+        ),
+        (
+            "[role.APP]\n[role.APP.trust]\nservices = [\"ec2.amazonaws.com\"]\n",
+            "b.toml:1:7",
+            "declared twice",
+        ),
+        (
+            "[role.x]\nmanaged_policies = [\"raed\"]\n[role.x.trust]\nservices = [\"ec2.amazonaws.com\"]\n",
+            "b.toml:2:21",
+            "did you mean \"read\"?",
+        ),
+        (
+            "[role.x]\ndescription = \"${var.nope}\"\n[role.x.trust]\nservices = [\"ec2.amazonaws.com\"]\n",
+            "",
+            "undefined variable `nope`",
+        ),
+        ("[role.x\n", "b.toml:1:", "TOML"),
+    ];
+    for (bad, location, message) in cases {
+        write(dir.path(), "b.toml", bad);
+        let run = emu
+            .iamplan(&["apply", dir.path().to_str().unwrap(), "--auto-approve"])
+            .expect(1, bad);
+        assert!(
+            run.stderr.contains(location),
+            "{bad}: expected {location} in\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.to_lowercase().contains(&message.to_lowercase()),
+            "{bad}: expected {message} in\n{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    // Nothing of the good file was applied either.
+    std::fs::remove_file(dir.path().join("b.toml")).unwrap();
+    let plan = emu
+        .iamplan(&["plan", good.to_str().unwrap()])
+        .expect(0, "plan after refused applies");
+    assert!(plan.stdout.contains("Plan: 2 to add"), "{}", plan.stdout);
+}
+
+#[tokio::test]
+async fn apply_that_fails_half_way_converges_when_rerun() {
+    let emu = Emulator::start("ministack");
+    let iam = emu.iam().await;
+    // A deployer allowed everything in IAM except attaching policies: apply fails half way.
+    iam.create_user()
+        .user_name("deployer")
+        .send()
+        .await
+        .unwrap();
+    let deny_attach = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*","sts:GetCallerIdentity"],"Resource":"*"},
+        {"Effect":"Deny","Action":"iam:AttachRolePolicy","Resource":"*"}]}"#;
+    iam.put_user_policy()
+        .user_name("deployer")
+        .policy_name("deploy")
+        .policy_document(deny_attach)
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("deployer")
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    let (id, secret) = (
+        key.access_key_id().to_string(),
+        key.secret_access_key().to_string(),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(dir.path(), "plan.toml", PLAN);
+    let p = plan.to_str().unwrap();
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+    ];
+    let failed = emu
+        .iamplan_env(&["apply", p, "--auto-approve"], &creds)
+        .expect(1, "apply without attach permission");
+    assert!(
+        failed.stderr.contains("AttachRolePolicy"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("run apply again"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        iam.get_role().role_name("app").send().await.is_ok(),
+        "the role was created before the failure"
+    );
+
+    // Fix the cause (grant the permission) and re-run: it converges without clean-up.
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*","sts:GetCallerIdentity"],"Resource":"*"}]}"#;
+    iam.put_user_policy()
+        .user_name("deployer")
+        .policy_name("deploy")
+        .policy_document(allow)
+        .send()
+        .await
+        .unwrap();
+    let rerun = emu
+        .iamplan_env(&["apply", p, "--auto-approve"], &creds)
+        .expect(0, "re-run after fixing");
+    assert!(
+        rerun
+            .stdout
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        rerun.stdout
+    );
+    emu.iamplan_env(&["plan", p, "--detailed-exitcode"], &creds)
+        .expect(0, "plan after convergence");
+}
+
+#[test]
+fn unreachable_endpoint_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(dir.path(), "plan.toml", PLAN);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iamplan"))
+        .args([
+            "plan",
+            plan.to_str().unwrap(),
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot identify the caller") && stderr.contains("http://127.0.0.1:9"),
+        "{stderr}"
+    );
+}
+
+/// A no-change plan reads the account in a number of calls bound by pages, not roles.
+#[test]
+fn no_change_plan_makes_no_per_resource_reads() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("[stack]\nname = \"many\"\n");
+    for i in 0..20 {
+        text.push_str(&format!("[policy.p{i}]\n[[policy.p{i}.statement]]\naction = \"s3:GetObject\"\nresource = \"arn:aws:s3:::b{i}/*\"\n"));
+    }
+    for i in 0..200 {
+        text.push_str(&format!(
+            "[role.r{i}]\nmanaged_policies = [\"p{}\"]\n[role.r{i}.trust]\naccounts = [\"111122223333\"]\n[role.r{i}.inline.own]\n[[role.r{i}.inline.own.statement]]\naction = \"sqs:SendMessage\"\nresource = \"arn:aws:sqs:us-east-1:111122223333:q{i}\"\n",
+            i % 20
+        ));
+    }
+    let plan = write(dir.path(), "plan.toml", &text);
+    let p = plan.to_str().unwrap();
+    emu.iamplan(&["apply", p, "--auto-approve", "--parallelism", "16"])
+        .expect(0, "apply 200 roles");
+    let run = emu
+        .iamplan(&["plan", p, "--detailed-exitcode", "--stats"])
+        .expect(0, "no-change plan");
+    let calls = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("API calls:"))
+        .expect("--stats prints API calls");
+    let count = |op: &str| -> u64 {
+        calls
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{op}=")))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    // 220 entities fit one page (1,000); each listing is one page; one identity call.
+    assert_eq!(count("GetAccountAuthorizationDetails"), 1, "{calls}");
+    assert!(
+        count("ListRoles") <= 1 && count("ListPolicies") <= 1,
+        "{calls}"
+    );
+    assert_eq!(count("GetCallerIdentity"), 1, "{calls}");
+    for per_resource in [
+        "GetRole",
+        "GetRolePolicy",
+        "ListRolePolicies",
+        "ListAttachedRolePolicies",
+        "GetPolicy",
+        "GetPolicyVersion",
+    ] {
+        assert_eq!(count(per_resource), 0, "{calls}");
+    }
+    assert!(
+        run.stderr.contains("total 4") || run.stderr.contains("total 3"),
+        "{calls}"
+    );
+}
+
+/// Every example in plans/ applies, and then plans no changes.
+#[test]
+fn example_plans_apply_and_converge() {
+    let emu = Emulator::start("ministack");
+    let mut dirs: Vec<_> = std::fs::read_dir(repo().join("plans"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 4, "examples missing: {dirs:?}");
+    for d in dirs {
+        let d = d.to_str().unwrap();
+        emu.iamplan(&["apply", d, "--auto-approve"]).expect(0, d);
+        emu.iamplan(&["plan", d, "--detailed-exitcode"])
+            .expect(0, d);
+    }
+}
