@@ -335,3 +335,65 @@ fn example_plans_apply_and_converge() {
             .expect(0, d);
     }
 }
+
+/// Two accounts in one plan, each with its own credentials (a named profile): a role in
+/// the default account trusts a role that the same plan creates in the other account.
+#[test]
+fn two_accounts_in_one_plan() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    // MiniStack treats a 12-digit access key as that account's root.
+    let creds = write(
+        dir.path(),
+        "credentials",
+        "[partner]\naws_access_key_id = 111111111111\naws_secret_access_key = test\n",
+    );
+    let config = write(
+        dir.path(),
+        "config",
+        "[profile partner]\nregion = us-east-1\n",
+    );
+    let plan = write(
+        dir.path(),
+        "plan.toml",
+        r#"
+[stack]
+name = "xacct"
+[accounts.partner]
+profile = "partner"
+[role.caller]
+account = "partner"
+[role.caller.trust]
+services = ["lambda.amazonaws.com"]
+[role.target]
+[role.target.trust]
+roles = ["arn:aws:iam::${account.partner}:role/caller"]
+"#,
+    );
+    let env = [
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+    ];
+    let p = plan.to_str().unwrap();
+    let first = emu
+        .iamplan_env(&["plan", p], &env)
+        .expect(0, "plan across accounts");
+    assert!(
+        first
+            .stdout
+            .contains("# role.caller[partner] will be created"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first
+            .stdout
+            .contains("arn:aws:iam::111111111111:role/caller"),
+        "{}",
+        first.stdout
+    );
+    emu.iamplan_env(&["apply", p, "--auto-approve"], &env)
+        .expect(0, "apply across accounts");
+    emu.iamplan_env(&["plan", p, "--detailed-exitcode"], &env)
+        .expect(0, "plan after apply");
+}

@@ -59,7 +59,12 @@ pub struct Account {
 pub async fn sdk_config(target: &Target, spec: &AccountSpec) -> Result<SdkConfig> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(p) = spec.profile.as_ref().or(target.profile.as_ref()) {
-        loader = loader.profile_name(p);
+        // A named profile wins over credentials in the environment (which the default
+        // chain would try first): the plan said which identity to use for this account.
+        let creds = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(p)
+            .build();
+        loader = loader.profile_name(p).credentials_provider(creds);
     }
     if let Some(r) = spec.region.as_ref().or(target.region.as_ref()) {
         loader = loader.region(Region::new(r.clone()));
