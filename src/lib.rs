@@ -10,3 +10,4 @@ pub mod ops;
 pub mod plan;
 pub mod policy;
 pub mod spec;
+pub mod keys;

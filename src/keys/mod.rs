@@ -1,0 +1,264 @@
+//! Access keys: rotation rules evaluated at a point in time, and the sinks that receive
+//! secrets. Pure except for the sinks' file and process I/O.
+
+pub mod sink;
+
+use serde::{Deserialize, Serialize};
+pub use sink::Sink;
+
+/// Seconds since the Unix epoch: times are plain numbers here, rendered only for display.
+pub type Epoch = i64;
+
+pub const DAY: Epoch = 86_400;
+pub const HOUR: Epoch = 3_600;
+
+/// The declared access-key policy of one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRule {
+    /// Active keys wanted at rest: 0 or 1.
+    pub count: u8,
+    /// Rotate when the current key is older than this many days (None: never by age).
+    pub rotate_after_days: Option<i64>,
+    /// Deactivate the previous key this many days after its successor was created.
+    pub deactivate_after_days: i64,
+    /// Delete a deactivated key this many days after it was deactivated.
+    pub delete_after_days: i64,
+    /// A key used within this many hours is not deactivated without --force.
+    pub in_use_hours: i64,
+    pub sink: Sink,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveKey {
+    pub id: String,
+    pub active: bool,
+    pub created: Epoch,
+    /// When iamplan deactivated it (recorded in a user tag), if known.
+    pub deactivated: Option<Epoch>,
+    pub last_used: Option<LastUsed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastUsed {
+    pub when: Epoch,
+    pub service: String,
+    pub region: String,
+}
+
+/// What happens to keys now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum KeyAction {
+    /// Delete before anything else (room under the two-key limit, or expired).
+    Delete { id: String },
+    /// Create a key and hand its secret to the sink.
+    Create,
+    Deactivate { id: String },
+}
+
+/// One line of the plan per key: its facts and what will happen to it, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyReport {
+    pub id: String,
+    pub status: String,
+    pub age_days: i64,
+    pub last_used: String,
+    pub in_sink: bool,
+    pub outlook: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPlan {
+    pub actions: Vec<KeyAction>,
+    pub reports: Vec<KeyReport>,
+    pub notes: Vec<String>,
+}
+
+/// Inputs beyond the rule and the keys.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyContext {
+    pub now: Epoch,
+    /// `iamplan rotate`: rotate now whatever the ages.
+    pub rotate_now: bool,
+    /// `--force`: deactivate keys even if recently used.
+    pub force: bool,
+}
+
+fn days(secs: Epoch) -> i64 {
+    secs.div_euclid(DAY)
+}
+
+pub fn fmt_time(t: Epoch) -> String {
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = t.div_euclid(DAY) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let secs = t.rem_euclid(DAY);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}Z", secs / 3600, secs % 3600 / 60)
+}
+
+/// Parses an RFC 3339 time (`2026-12-01T00:00:00Z`, offsets allowed) to epoch seconds.
+pub fn parse_time(s: &str) -> Option<Epoch> {
+    let s = s.trim();
+    let (date, rest) = s.split_at_checked(10)?;
+    let mut it = date.split('-');
+    let (y, m, d): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let (mut h, mut mi, mut sec, mut offset) = (0, 0, 0, 0);
+    if !rest.is_empty() {
+        let rest = rest.strip_prefix(['T', 't', ' '])?;
+        let (clock, zone) = match rest.find(['Z', 'z', '+', '-']) {
+            Some(i) => rest.split_at(i),
+            None => return None,
+        };
+        let mut c = clock.split(':');
+        h = c.next()?.parse().ok()?;
+        mi = c.next()?.parse().ok()?;
+        sec = c.next().map(|x| x.split('.').next().unwrap_or("0").parse::<i64>()).transpose().ok()?.unwrap_or(0);
+        if zone != "Z" && zone != "z" {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let mut z = zone[1..].split(':');
+            let zh: i64 = z.next()?.parse().ok()?;
+            let zm: i64 = z.next().unwrap_or("0").parse().ok()?;
+            offset = sign * (zh * 3600 + zm * 60);
+        }
+    }
+    // Days from civil (inverse of fmt_time).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * DAY + h * 3600 + mi * 60 + sec - offset)
+}
+
+/// Plans one user's keys. `sink_key` is the key whose secret the sink holds.
+pub fn plan_keys(rule: &KeyRule, keys: &[LiveKey], sink_key: Option<&str>, cx: KeyContext) -> KeyPlan {
+    let mut plan = KeyPlan::default();
+    let now = cx.now;
+    let mut keys: Vec<&LiveKey> = keys.iter().collect();
+    keys.sort_by_key(|k| k.created);
+    let current = keys.iter().copied().find(|k| k.active && Some(k.id.as_str()) == sink_key);
+    let recently_used = |k: &LiveKey| {
+        k.last_used.as_ref().is_some_and(|u| now - u.when < rule.in_use_hours * HOUR)
+    };
+
+    // Decide whether a new key is needed.
+    let need_new = rule.count > 0
+        && match current {
+            None => true,
+            Some(c) => {
+                cx.rotate_now || rule.rotate_after_days.is_some_and(|n| now - c.created >= n * DAY)
+            }
+        };
+    if rule.count > 0 && current.is_none() {
+        plan.notes.push(match sink_key {
+            Some(id) => format!("the sink holds key {id}, which is not an active key of this user: a new key is issued"),
+            None if keys.is_empty() => "no access key yet: one is issued and handed to the sink".into(),
+            None => "the sink holds no key of this user (its secret is lost or was never delivered): a new key is issued and the old ones retire on schedule".into(),
+        });
+    }
+
+    // Every other key's fate, and whether it frees a slot before a new key is created.
+    let mut slots_used = keys.len();
+    let mut deferred_deactivations = Vec::new();
+    for k in &keys {
+        let is_current = current.is_some_and(|c| c.id == k.id);
+        let age = days(now - k.created);
+        let last_used = match &k.last_used {
+            Some(u) => format!("{} ({}, {})", fmt_time(u.when), u.service, u.region),
+            None => "never".into(),
+        };
+        let outlook: String;
+        if rule.count == 0 {
+            plan.actions.push(KeyAction::Delete { id: k.id.clone() });
+            slots_used -= 1;
+            outlook = "delete now (the plan wants no keys)".into();
+        } else if is_current {
+            outlook = if need_new {
+                if cx.rotate_now {
+                    "rotate now (requested): a new key is issued; this one retires on schedule".into()
+                } else {
+                    format!("rotate now (older than {} days): a new key is issued; this one retires on schedule", rule.rotate_after_days.unwrap_or(0))
+                }
+            } else {
+                match rule.rotate_after_days {
+                    Some(n) => format!("current (in the sink); rotates on {}", fmt_time(k.created + n * DAY)),
+                    None => "current (in the sink)".into(),
+                }
+            };
+        } else if !k.active {
+            let since = k.deactivated.unwrap_or_else(|| successor_created(&keys, k).unwrap_or(k.created) + rule.deactivate_after_days * DAY);
+            let due = since + rule.delete_after_days * DAY;
+            if now >= due || (need_new && slots_used >= 2) {
+                plan.actions.push(KeyAction::Delete { id: k.id.clone() });
+                slots_used -= 1;
+                outlook = if now >= due { "delete now (inactive long enough)".into() } else { "delete now, to make room for the new key (IAM allows two)".into() };
+            } else {
+                outlook = format!("inactive; deleted on {}", fmt_time(due));
+            }
+        } else {
+            // Active, not in the sink: a predecessor of the current key, or an orphan.
+            let successor = successor_created(&keys, k).filter(|_| current.is_some_and(|c| c.created > k.created));
+            let due = match successor {
+                Some(s) => s + rule.deactivate_after_days * DAY,
+                None => now, // newer than the sink's key, or no current key at all: secret lost
+            };
+            let has_working_alternative = current.is_some() || need_new;
+            if !has_working_alternative {
+                outlook = "kept: it is the only key this user has".into();
+            } else if now < due {
+                outlook = format!("previous key; deactivated on {}", fmt_time(due));
+            } else if recently_used(k) && !cx.force {
+                outlook = format!(
+                    "due for deactivation, but used within the last {} hours: waits (pass --force to deactivate anyway)",
+                    rule.in_use_hours
+                );
+            } else {
+                deferred_deactivations.push(k.id.clone());
+                outlook = if successor.is_some() {
+                    "deactivate now (its successor is old enough)".into()
+                } else {
+                    "deactivate now: its secret is not in the sink (lost), and a replacement is in the sink".into()
+                };
+            }
+        }
+        plan.reports.push(KeyReport {
+            id: k.id.clone(),
+            status: if k.active { "Active".into() } else { "Inactive".into() },
+            age_days: age,
+            last_used,
+            in_sink: Some(k.id.as_str()) == sink_key,
+            outlook,
+        });
+    }
+    if need_new {
+        if slots_used >= 2 {
+            plan.notes.push(
+                "a new key is due, but the user already has two active keys and neither may be removed yet: no key is created this run".into(),
+            );
+        } else {
+            plan.actions.push(KeyAction::Create);
+        }
+    }
+    plan.actions.extend(deferred_deactivations.into_iter().map(|id| KeyAction::Deactivate { id }));
+    plan
+}
+
+/// When the next key after `k` was created.
+fn successor_created(keys: &[&LiveKey], k: &LiveKey) -> Option<Epoch> {
+    keys.iter().filter(|o| o.created > k.created).map(|o| o.created).min()
+}
+
+#[cfg(test)]
+mod tests;
