@@ -1,6 +1,7 @@
 //! Desired x Live -> changes (what a user reads) and steps (what apply runs).
 
 use crate::aws::read::policy_marker;
+use crate::keys::{KeyContext, KeyReport};
 use crate::model::{
     AccountContext, Address, Desired, Live, LiveResource, ManagedPolicy, OWNER_TAG, Resource, Role,
 };
@@ -50,6 +51,9 @@ pub struct Change {
     pub documents: Vec<DocChange>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// For users: each access key, its facts and what happens to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyReport>,
 }
 
 /// A declared resource that exists live but is not this stack's.
@@ -67,9 +71,16 @@ pub struct Diff {
     pub conflicts: Vec<Conflict>,
 }
 
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Adopt every unowned same-named resource (the `--adopt` flag).
     pub adopt_all: bool,
+    /// When rotation rules are evaluated, and `--force`.
+    pub keys: KeyContext,
+    /// Users to rotate now (`iamplan rotate`), by lower-cased name.
+    pub rotate: BTreeSet<String>,
+    /// The key each declared user's file sink holds, by address.
+    pub sink_keys: BTreeMap<Address, Option<String>>,
 }
 
 pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
@@ -119,6 +130,10 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
             (Resource::ManagedPolicy(w), Some((Resource::ManagedPolicy(h), lr))) => {
                 update_policy(&mut d, addr, w, h, lr, ctx, adopting)
             }
+            (Resource::User(w), None) => users::create_user(&mut d, addr, w, stack, opts),
+            (Resource::User(w), Some((Resource::User(h), lr))) => {
+                users::update_user(&mut d, addr, w, h, lr, ctx, stack, adopting, opts)
+            }
             _ => unreachable!("addresses include the kind"),
         }
     }
@@ -130,6 +145,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
         match &have.resource {
             Resource::Role(h) => delete_role(&mut d, addr, h, have),
             Resource::ManagedPolicy(h) => delete_policy(&mut d, addr, h, have),
+            Resource::User(h) => users::delete_user(&mut d, addr, h, have),
         }
     }
     d.steps.sort_by_key(|s| s.phase);
@@ -246,6 +262,7 @@ fn create_role(d: &mut Diff, addr: &Address, w: &Role, stack: &str) {
         attributes,
         documents,
         notes: vec![],
+        keys: vec![],
     });
     create_role_steps(d, addr, w, stack);
 }
@@ -325,8 +342,239 @@ fn delete_role(d: &mut Diff, addr: &Address, h: &Role, lr: &LiveResource) {
         attributes,
         documents,
         notes: vec![],
+        keys: vec![],
     });
     teardown_role_steps(d, addr, h, lr, Phase::Detach, Phase::DeleteRoles);
+}
+
+/// The principal whose attributes change: roles and users share tags, boundaries and
+/// policies, under different API operations.
+enum Who {
+    Role(String),
+    User(String),
+}
+
+impl Who {
+    fn put_boundary(&self, arn: String) -> Op {
+        match self {
+            Who::Role(r) => Op::PutRolePermissionsBoundary {
+                role: r.clone(),
+                arn,
+            },
+            Who::User(u) => Op::PutUserPermissionsBoundary {
+                user: u.clone(),
+                arn,
+            },
+        }
+    }
+    fn delete_boundary(&self) -> Op {
+        match self {
+            Who::Role(r) => Op::DeleteRolePermissionsBoundary { role: r.clone() },
+            Who::User(u) => Op::DeleteUserPermissionsBoundary { user: u.clone() },
+        }
+    }
+    fn tag(&self, tags: BTreeMap<String, String>) -> Op {
+        match self {
+            Who::Role(r) => Op::TagRole {
+                role: r.clone(),
+                tags,
+            },
+            Who::User(u) => Op::TagUser {
+                user: u.clone(),
+                tags,
+            },
+        }
+    }
+    fn untag(&self, keys: Vec<String>) -> Op {
+        match self {
+            Who::Role(r) => Op::UntagRole {
+                role: r.clone(),
+                keys,
+            },
+            Who::User(u) => Op::UntagUser {
+                user: u.clone(),
+                keys,
+            },
+        }
+    }
+    fn put_policy(&self, name: &str, doc: &PolicyDocument) -> Op {
+        let (name, document) = (name.to_string(), doc.to_wire());
+        match self {
+            Who::Role(r) => Op::PutRolePolicy {
+                role: r.clone(),
+                name,
+                document,
+            },
+            Who::User(u) => Op::PutUserPolicy {
+                user: u.clone(),
+                name,
+                document,
+            },
+        }
+    }
+    fn delete_policy(&self, name: &str) -> Op {
+        let name = name.to_string();
+        match self {
+            Who::Role(r) => Op::DeleteRolePolicy {
+                role: r.clone(),
+                name,
+            },
+            Who::User(u) => Op::DeleteUserPolicy {
+                user: u.clone(),
+                name,
+            },
+        }
+    }
+    fn attach(&self, arn: &str) -> Op {
+        let arn = arn.to_string();
+        match self {
+            Who::Role(r) => Op::AttachRolePolicy {
+                role: r.clone(),
+                arn,
+            },
+            Who::User(u) => Op::AttachUserPolicy {
+                user: u.clone(),
+                arn,
+            },
+        }
+    }
+    fn detach(&self, arn: &str) -> Op {
+        let arn = arn.to_string();
+        match self {
+            Who::Role(r) => Op::DetachRolePolicy {
+                role: r.clone(),
+                arn,
+            },
+            Who::User(u) => Op::DetachUserPolicy {
+                user: u.clone(),
+                arn,
+            },
+        }
+    }
+}
+
+/// Live tags with the ownership marker put back (the read separates it).
+fn with_owner(tags: &BTreeMap<String, String>, lr: &LiveResource) -> BTreeMap<String, String> {
+    let mut t = tags.clone();
+    if let Some(owner) = &lr.owner {
+        t.insert(OWNER_TAG.into(), owner.clone());
+    }
+    t
+}
+
+fn diff_boundary(
+    d: &mut Diff,
+    addr: &Address,
+    who: &Who,
+    want: &Option<String>,
+    have: &Option<String>,
+    attributes: &mut Vec<AttrChange>,
+) {
+    if want == have {
+        return;
+    }
+    attributes.push(attr(
+        "permissions_boundary",
+        have.as_deref().map(quoted),
+        want.as_deref().map(quoted),
+    ));
+    let op = match want {
+        Some(arn) => who.put_boundary(arn.clone()),
+        None => who.delete_boundary(),
+    };
+    step(d, addr, Phase::UpdateRoles, op);
+}
+
+/// Tags, including the ownership marker that adoption adds (shown as the adoption itself).
+fn diff_tags(
+    d: &mut Diff,
+    addr: &Address,
+    who: &Who,
+    want: &BTreeMap<String, String>,
+    have: &BTreeMap<String, String>,
+    attributes: &mut Vec<AttrChange>,
+) {
+    let mut set = BTreeMap::new();
+    for (k, v) in want {
+        if have.get(k) != Some(v) {
+            if k != OWNER_TAG {
+                attributes.push(attr(
+                    &format!("tags.{k}"),
+                    have.get(k).map(|s| quoted(s)),
+                    Some(quoted(v)),
+                ));
+            }
+            set.insert(k.clone(), v.clone());
+        }
+    }
+    let unset: Vec<String> = have
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .cloned()
+        .collect();
+    for k in &unset {
+        attributes.push(attr(&format!("tags.{k}"), Some(quoted(&have[k])), None));
+    }
+    if !set.is_empty() {
+        step(d, addr, Phase::UpdateRoles, who.tag(set));
+    }
+    if !unset.is_empty() {
+        step(d, addr, Phase::UpdateRoles, who.untag(unset));
+    }
+}
+
+type Inline<'a> = (
+    &'a BTreeMap<String, PolicyDocument>,
+    &'a BTreeMap<String, PolicyDocument>,
+);
+type Managed<'a> = (&'a BTreeSet<String>, &'a BTreeSet<String>);
+
+/// Inline policies and managed-policy attachments: (wanted, live) pairs.
+#[allow(clippy::too_many_arguments)]
+fn diff_policies(
+    d: &mut Diff,
+    addr: &Address,
+    who: &Who,
+    inline: Inline,
+    managed: Managed,
+    ctx: &AccountContext,
+    attributes: &mut Vec<AttrChange>,
+    documents: &mut Vec<DocChange>,
+) {
+    let (want_inline, have_inline) = inline;
+    for (n, doc) in want_inline {
+        let change = match have_inline.get(n) {
+            None => Some(DocChange {
+                label: format!("inline policy {n}"),
+                before: None,
+                after: Some(doc.pretty()),
+            }),
+            Some(live) => doc_change(format!("inline policy {n}"), live, doc, ctx),
+        };
+        if let Some(c) = change {
+            documents.push(c);
+            step(d, addr, Phase::UpdateRoles, who.put_policy(n, doc));
+        }
+    }
+    for (n, live) in have_inline {
+        if !want_inline.contains_key(n) {
+            documents.push(DocChange {
+                label: format!("inline policy {n}"),
+                before: Some(live.pretty()),
+                after: None,
+            });
+            step(d, addr, Phase::Detach, who.delete_policy(n));
+        }
+    }
+    let (want_managed, have_managed) = managed;
+    for arn in want_managed.difference(have_managed) {
+        attributes.push(attr("managed_policy", None, Some(quoted(arn))));
+        step(d, addr, Phase::UpdateRoles, who.attach(arn));
+    }
+    for arn in have_managed.difference(want_managed) {
+        attributes.push(attr("managed_policy", Some(quoted(arn)), None));
+        step(d, addr, Phase::Detach, who.detach(arn));
+    }
 }
 
 fn doc_change(
@@ -378,6 +626,7 @@ fn update_role(
             attributes,
             documents,
             notes,
+            keys: vec![],
         });
         teardown_role_steps(d, addr, h, lr, Phase::Prepare, Phase::ReplaceDelete);
         create_role_steps(d, addr, w, stack);
@@ -412,83 +661,24 @@ fn update_role(
             },
         );
     }
-    if w.permissions_boundary != h.permissions_boundary {
-        attributes.push(attr(
-            "permissions_boundary",
-            h.permissions_boundary.as_deref().map(quoted),
-            w.permissions_boundary.as_deref().map(quoted),
-        ));
-        match &w.permissions_boundary {
-            Some(arn) => step(
-                d,
-                addr,
-                Phase::UpdateRoles,
-                Op::PutRolePermissionsBoundary {
-                    role: role(),
-                    arn: arn.clone(),
-                },
-            ),
-            None => step(
-                d,
-                addr,
-                Phase::UpdateRoles,
-                Op::DeleteRolePermissionsBoundary { role: role() },
-            ),
-        }
-    }
-    // Tags, with the ownership marker that adoption adds.
-    let want_tags = owned_tags(&w.tags, stack);
-    let mut have_tags = h.tags.clone();
-    if let Some(owner) = &lr.owner {
-        have_tags.insert(OWNER_TAG.into(), owner.clone());
-    }
-    let mut set = BTreeMap::new();
-    for (k, v) in &want_tags {
-        if have_tags.get(k) != Some(v) {
-            if k != OWNER_TAG {
-                attributes.push(attr(
-                    &format!("tags.{k}"),
-                    have_tags.get(k).map(|s| quoted(s)),
-                    Some(quoted(v)),
-                ));
-            }
-            set.insert(k.clone(), v.clone());
-        }
-    }
-    let unset: Vec<String> = have_tags
-        .keys()
-        .filter(|k| !want_tags.contains_key(*k))
-        .cloned()
-        .collect();
-    for k in &unset {
-        attributes.push(attr(
-            &format!("tags.{k}"),
-            Some(quoted(&have_tags[k])),
-            None,
-        ));
-    }
-    if !set.is_empty() {
-        step(
-            d,
-            addr,
-            Phase::UpdateRoles,
-            Op::TagRole {
-                role: role(),
-                tags: set,
-            },
-        );
-    }
-    if !unset.is_empty() {
-        step(
-            d,
-            addr,
-            Phase::UpdateRoles,
-            Op::UntagRole {
-                role: role(),
-                keys: unset,
-            },
-        );
-    }
+    let who = Who::Role(w.name.clone());
+    let have_tags = with_owner(&h.tags, lr);
+    diff_boundary(
+        d,
+        addr,
+        &who,
+        &w.permissions_boundary,
+        &h.permissions_boundary,
+        &mut attributes,
+    );
+    diff_tags(
+        d,
+        addr,
+        &who,
+        &owned_tags(&w.tags, stack),
+        &have_tags,
+        &mut attributes,
+    );
     if let Some(c) = doc_change("trust policy".into(), &h.trust, &w.trust, ctx) {
         documents.push(c);
         step(
@@ -511,71 +701,16 @@ fn update_role(
             },
         );
     }
-    for (n, doc) in &w.inline {
-        let change = match h.inline.get(n) {
-            None => Some(DocChange {
-                label: format!("inline policy {n}"),
-                before: None,
-                after: Some(doc.pretty()),
-            }),
-            Some(live) => doc_change(format!("inline policy {n}"), live, doc, ctx),
-        };
-        if let Some(c) = change {
-            documents.push(c);
-            step(
-                d,
-                addr,
-                Phase::UpdateRoles,
-                Op::PutRolePolicy {
-                    role: role(),
-                    name: n.clone(),
-                    document: doc.to_wire(),
-                },
-            );
-        }
-    }
-    for (n, live) in &h.inline {
-        if !w.inline.contains_key(n) {
-            documents.push(DocChange {
-                label: format!("inline policy {n}"),
-                before: Some(live.pretty()),
-                after: None,
-            });
-            step(
-                d,
-                addr,
-                Phase::Detach,
-                Op::DeleteRolePolicy {
-                    role: role(),
-                    name: n.clone(),
-                },
-            );
-        }
-    }
-    for arn in w.managed.difference(&h.managed) {
-        attributes.push(attr("managed_policy", None, Some(quoted(arn))));
-        step(
-            d,
-            addr,
-            Phase::UpdateRoles,
-            Op::AttachRolePolicy {
-                role: role(),
-                arn: arn.clone(),
-            },
-        );
-    }
-    for arn in h.managed.difference(&w.managed) {
-        attributes.push(attr("managed_policy", Some(quoted(arn)), None));
-        step(
-            d,
-            addr,
-            Phase::Detach,
-            Op::DetachRolePolicy {
-                role: role(),
-                arn: arn.clone(),
-            },
-        );
-    }
+    diff_policies(
+        d,
+        addr,
+        &who,
+        (&w.inline, &h.inline),
+        (&w.managed, &h.managed),
+        ctx,
+        &mut attributes,
+        &mut documents,
+    );
     if adopting || !attributes.is_empty() || !documents.is_empty() || !notes.is_empty() {
         let action = if adopting {
             Action::Adopt
@@ -589,6 +724,7 @@ fn update_role(
             attributes,
             documents,
             notes,
+            keys: vec![],
         });
     }
 }
@@ -610,6 +746,7 @@ fn create_policy(d: &mut Diff, addr: &Address, w: &ManagedPolicy, stack: &str) {
         attributes,
         documents,
         notes: vec![],
+        keys: vec![],
     });
     let description = if w.description.is_empty() {
         policy_marker(stack)
@@ -701,6 +838,7 @@ fn update_policy(
             attributes,
             documents,
             notes,
+            keys: vec![],
         });
     }
 }
@@ -719,6 +857,7 @@ fn delete_policy(d: &mut Diff, addr: &Address, h: &ManagedPolicy, lr: &LiveResou
         attributes,
         documents,
         notes: vec![],
+        keys: vec![],
     });
     for v in lr.versions.iter().filter(|v| !v.is_default) {
         step(
@@ -760,10 +899,19 @@ pub fn live_fingerprint<'a>(
         text.push_str(&format!("{a}\n"));
         if let Some(l) = live.resources.get(a) {
             text.push_str(&format!(
-                "{:?}|{:?}|{:?}\n",
-                l.owner, l.versions, l.instance_profiles
+                "{:?}|{:?}|{:?}|{:?}|{:?}\n",
+                l.owner, l.versions, l.instance_profiles, l.access_keys, l.delivered_key
             ));
             match &l.resource {
+                Resource::User(u) => {
+                    text.push_str(&format!(
+                        "{}|{:?}|{:?}|{:?}|{:?}\n",
+                        u.path, u.permissions_boundary, u.tags, u.managed, u.groups
+                    ));
+                    for (n, doc) in &u.inline {
+                        text.push_str(&format!("{n}={}\n", doc.canonical));
+                    }
+                }
                 Resource::Role(r) => {
                     text.push_str(&format!(
                         "{}|{}|{}|{:?}|{:?}|{:?}|{}\n",
@@ -797,6 +945,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
     })
 }
+
+mod users;
 
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,18 @@ struct TargetArgs {
     /// Take over same-named resources that no stack owns (else they are conflicts).
     #[arg(long)]
     adopt: bool,
+    /// Evaluate access-key rotation rules as of this time (RFC 3339, e.g.
+    /// 2027-01-01T00:00:00Z): see what a later run will do, or test rotation.
+    #[arg(long, value_parser = parse_now)]
+    now: Option<i64>,
+    /// Deactivate access keys even if they were used recently.
+    #[arg(long)]
+    force: bool,
+}
+
+fn parse_now(s: &str) -> Result<i64, String> {
+    iamplan::keys::parse_time(s)
+        .ok_or_else(|| format!("`{s}` is not an RFC 3339 time, e.g. 2027-01-01T00:00:00Z"))
 }
 
 impl TargetArgs {
@@ -48,6 +60,9 @@ impl TargetArgs {
             },
             stats: self.stats,
             adopt: self.adopt,
+            now: self.now,
+            force: self.force,
+            rotate: Default::default(),
         }
     }
 }
@@ -84,6 +99,21 @@ enum Command {
         /// How many IAM writes run at once.
         #[arg(long, default_value_t = iamplan::apply::DEFAULT_PARALLELISM)]
         parallelism: usize,
+    },
+    /// Issue new access keys for users now, whatever their keys' ages; old keys then
+    /// retire on the plan's schedule.
+    Rotate {
+        /// Plan files or directories that declare the users.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A user to rotate (repeat for more).
+        #[arg(long = "user", required = true)]
+        users: Vec<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
     },
 }
 
@@ -141,6 +171,23 @@ fn main() {
                 cli::apply::run(ApplyArgs {
                     files,
                     common: target.common(),
+                    auto_approve,
+                    parallelism,
+                })
+                .await
+            }
+            Command::Rotate {
+                files,
+                users,
+                target,
+                auto_approve,
+            } => {
+                let mut common = target.common();
+                common.rotate = users.iter().map(|u| u.to_ascii_lowercase()).collect();
+                let parallelism = iamplan::apply::DEFAULT_PARALLELISM;
+                cli::apply::run(ApplyArgs {
+                    files,
+                    common,
                     auto_approve,
                     parallelism,
                 })

@@ -1,6 +1,7 @@
 //! The shared vocabulary: desired and live IAM state are both made of these types, so the
 //! diff compares like with like.
 
+use crate::keys::{KeyRule, LiveKey};
 use crate::policy::PolicyDocument;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,6 +9,13 @@ use std::fmt;
 
 /// The tag that marks a resource as owned by a stack (see README, "Ownership").
 pub const OWNER_TAG: &str = "iamplan:stack";
+
+/// User tags iamplan keeps for itself: when it deactivated a key, which key a command
+/// sink received. They live on the user, so nothing is kept on local disk.
+pub const DEACTIVATED_TAG_PREFIX: &str = "iamplan:deactivated:";
+pub const DELIVERED_TAG: &str = "iamplan:delivered";
+/// Under `--now`, when a key was issued in simulated time (its age counts from then).
+pub const ISSUED_TAG_PREFIX: &str = "iamplan:issued:";
 
 /// The alias of the account a resource lives in when the plan names none.
 pub const DEFAULT_ACCOUNT: &str = "default";
@@ -17,6 +25,7 @@ pub const DEFAULT_ACCOUNT: &str = "default";
 pub enum Kind {
     ManagedPolicy,
     Role,
+    User,
 }
 
 impl Kind {
@@ -24,6 +33,7 @@ impl Kind {
         match self {
             Kind::ManagedPolicy => "policy",
             Kind::Role => "role",
+            Kind::User => "user",
         }
     }
 }
@@ -73,6 +83,20 @@ pub struct Role {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub path: String,
+    pub permissions_boundary: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub inline: BTreeMap<String, PolicyDocument>,
+    pub managed: BTreeSet<String>,
+    /// Groups the user is a member of (by name).
+    pub groups: BTreeSet<String>,
+    /// Declared access-key rule (desired state only).
+    pub keys: Option<KeyRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct ManagedPolicy {
     pub name: String,
     pub path: String,
@@ -84,6 +108,7 @@ pub struct ManagedPolicy {
 pub enum Resource {
     Role(Role),
     ManagedPolicy(ManagedPolicy),
+    User(User),
 }
 
 impl Resource {
@@ -91,12 +116,14 @@ impl Resource {
         match self {
             Resource::Role(r) => &r.name,
             Resource::ManagedPolicy(p) => &p.name,
+            Resource::User(u) => &u.name,
         }
     }
     pub fn kind(&self) -> Kind {
         match self {
             Resource::Role(_) => Kind::Role,
             Resource::ManagedPolicy(_) => Kind::ManagedPolicy,
+            Resource::User(_) => Kind::User,
         }
     }
 }
@@ -124,6 +151,10 @@ pub struct LiveResource {
     pub broken_principals: Vec<String>,
     /// For roles: instance profiles that hold the role (they block its deletion).
     pub instance_profiles: Vec<String>,
+    /// For users: access keys (read only for users the plan manages).
+    pub access_keys: Vec<LiveKey>,
+    /// For users: the key last delivered to a command sink (recorded in a user tag).
+    pub delivered_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! The IAM write operations a plan is made of. Pure data: saved in plan files, run by
 //! `aws::Iam::run`.
 
+use crate::keys::Sink;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,6 +85,80 @@ pub enum Op {
     DeleteRole {
         name: String,
     },
+    CreateUser {
+        name: String,
+        path: String,
+        permissions_boundary: Option<String>,
+        tags: BTreeMap<String, String>,
+    },
+    /// Moves a user to another path (users, unlike roles, can move).
+    UpdateUser {
+        name: String,
+        new_path: String,
+    },
+    TagUser {
+        user: String,
+        tags: BTreeMap<String, String>,
+    },
+    UntagUser {
+        user: String,
+        keys: Vec<String>,
+    },
+    PutUserPermissionsBoundary {
+        user: String,
+        arn: String,
+    },
+    DeleteUserPermissionsBoundary {
+        user: String,
+    },
+    PutUserPolicy {
+        user: String,
+        name: String,
+        document: String,
+    },
+    DeleteUserPolicy {
+        user: String,
+        name: String,
+    },
+    AttachUserPolicy {
+        user: String,
+        arn: String,
+    },
+    DetachUserPolicy {
+        user: String,
+        arn: String,
+    },
+    AddUserToGroup {
+        user: String,
+        group: String,
+    },
+    RemoveUserFromGroup {
+        user: String,
+        group: String,
+    },
+    /// Creates a key and hands its secret to the sink; if the sink fails, the key is
+    /// deleted again. The secret itself is never part of a plan.
+    CreateAccessKey {
+        user: String,
+        sink: Sink,
+        /// Under `--now`: the simulated issue time to record on the user.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issued_at: Option<i64>,
+    },
+    /// Deactivates a key and records when, in a user tag (`at`: epoch seconds).
+    DeactivateAccessKey {
+        user: String,
+        id: String,
+        at: i64,
+    },
+    DeleteAccessKey {
+        user: String,
+        id: String,
+    },
+    /// Deletes a user after its login profile and MFA devices.
+    DeleteUser {
+        name: String,
+    },
 }
 
 /// Steps run phase by phase; steps within a phase are independent and run concurrently.
@@ -133,6 +208,22 @@ impl Op {
             Op::DetachRolePolicy { .. } => "DetachRolePolicy",
             Op::RemoveRoleFromInstanceProfile { .. } => "RemoveRoleFromInstanceProfile",
             Op::DeleteRole { .. } => "DeleteRole",
+            Op::CreateUser { .. } => "CreateUser",
+            Op::UpdateUser { .. } => "UpdateUser",
+            Op::TagUser { .. } => "TagUser",
+            Op::UntagUser { .. } => "UntagUser",
+            Op::PutUserPermissionsBoundary { .. } => "PutUserPermissionsBoundary",
+            Op::DeleteUserPermissionsBoundary { .. } => "DeleteUserPermissionsBoundary",
+            Op::PutUserPolicy { .. } => "PutUserPolicy",
+            Op::DeleteUserPolicy { .. } => "DeleteUserPolicy",
+            Op::AttachUserPolicy { .. } => "AttachUserPolicy",
+            Op::DetachUserPolicy { .. } => "DetachUserPolicy",
+            Op::AddUserToGroup { .. } => "AddUserToGroup",
+            Op::RemoveUserFromGroup { .. } => "RemoveUserFromGroup",
+            Op::CreateAccessKey { .. } => "CreateAccessKey",
+            Op::DeactivateAccessKey { .. } => "UpdateAccessKey",
+            Op::DeleteAccessKey { .. } => "DeleteAccessKey",
+            Op::DeleteUser { .. } => "DeleteUser",
         }
     }
 
@@ -166,6 +257,29 @@ impl Op {
             } => {
                 format!("role {role} instance profile {instance_profile}")
             }
+            Op::CreateUser { name, .. } | Op::UpdateUser { name, .. } | Op::DeleteUser { name } => {
+                format!("user {name}")
+            }
+            Op::TagUser { user, .. }
+            | Op::UntagUser { user, .. }
+            | Op::PutUserPermissionsBoundary { user, .. }
+            | Op::DeleteUserPermissionsBoundary { user } => format!("user {user}"),
+            Op::PutUserPolicy { user, name, .. } | Op::DeleteUserPolicy { user, name } => {
+                format!("user {user} inline policy {name}")
+            }
+            Op::AttachUserPolicy { user, arn } | Op::DetachUserPolicy { user, arn } => {
+                format!("user {user} policy {arn}")
+            }
+            Op::AddUserToGroup { user, group } | Op::RemoveUserFromGroup { user, group } => {
+                format!("user {user} group {group}")
+            }
+            Op::CreateAccessKey { user, sink, .. } => {
+                format!("user {user} new access key -> {sink}")
+            }
+            Op::DeactivateAccessKey { user, id, .. } => {
+                format!("user {user} access key {id} -> Inactive")
+            }
+            Op::DeleteAccessKey { user, id } => format!("user {user} access key {id}"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The plan as a value: rendered for people (Terraform's vocabulary), as JSON for CI,
 //! and saved to a file that `apply` runs later.
 
+use crate::aws::read::KeyHints;
 use crate::diff::{Action, Change, Conflict, Diff};
 use crate::model::Address;
 use crate::ops::Step;
@@ -23,6 +24,9 @@ pub struct Plan {
     pub account_specs: BTreeMap<String, AccountSpec>,
     /// The declared resources: with the stack's owned ones, what the fingerprint covers.
     pub declared: Vec<Address>,
+    /// Which users' access keys were read (the fingerprint covers them).
+    #[serde(default)]
+    pub key_hints: BTreeMap<String, KeyHints>,
     /// Hash of the live resources the plan was computed from.
     pub live_fingerprint: String,
     pub changes: Vec<Change>,
@@ -50,6 +54,7 @@ impl Plan {
             accounts,
             account_specs: BTreeMap::new(),
             declared: vec![],
+            key_hints: BTreeMap::new(),
             live_fingerprint,
             changes: diff.changes,
             conflicts: diff.conflicts,
@@ -208,6 +213,19 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
         };
         let _ = writeln!(out, "      {sym} {:width$} = {text}{forces}", a.name);
     }
+    for k in &c.keys {
+        let sink = if k.in_sink { ", in the sink" } else { "" };
+        let _ = writeln!(
+            out,
+            "      {} access key {}: {}, {} days old, last used {}{sink}\n          -> {}",
+            st.yellow("*"),
+            k.id,
+            k.status,
+            k.age_days,
+            k.last_used,
+            k.outlook
+        );
+    }
     for d in &c.documents {
         let sym = match (&d.before, &d.after) {
             (None, _) => st.green("+"),
@@ -288,6 +306,7 @@ mod tests {
             attributes: vec![],
             documents: vec![],
             notes: vec![],
+            keys: vec![],
         };
         let p = plan(vec![
             c(Action::Create),
@@ -330,6 +349,7 @@ mod tests {
                 after: Some("{\n  \"a\": 1,\n  \"b\": 3\n}".into()),
             }],
             notes: vec![],
+            keys: vec![],
         }]);
         let text = render(&p, Style { color: false });
         assert!(

@@ -3,12 +3,15 @@
 //! and ListRoles for the two role attributes it omits (description, max session duration).
 
 use super::{Account, error_text, retry};
+use crate::keys::{LastUsed, LiveKey};
 use crate::model::{
-    Address, Kind, Live, LiveResource, ManagedPolicy, OWNER_TAG, PolicyVersion, Resource, Role,
+    Address, DEACTIVATED_TAG_PREFIX, DELIVERED_TAG, ISSUED_TAG_PREFIX, Kind, Live, LiveResource,
+    ManagedPolicy, OWNER_TAG, PolicyVersion, Resource, Role, User,
 };
 use crate::policy::PolicyDocument;
 use anyhow::{Result, anyhow};
-use aws_sdk_iam::types::{EntityType, PolicyScopeType};
+use aws_sdk_iam::types::{EntityType, PolicyScopeType, StatusType};
+use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// IAM's largest page.
@@ -32,17 +35,41 @@ pub fn split_policy_description(desc: &str) -> (String, Option<String>) {
     (desc.to_string(), None)
 }
 
-pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
+/// What the plan needs to know about users' access keys, by lower-cased user name.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct KeyHints {
+    pub users: BTreeMap<String, UserKeyHint>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct UserKeyHint {
+    /// The key whose secret the sink holds, if the sink can be read.
+    pub sink_key: Option<String>,
+    /// The rule rotates by age: every key's last use matters.
+    pub rotating: bool,
+}
+
+/// Concurrent per-user key reads (ListAccessKeys is per user by IAM's design).
+const KEY_READ_CONCURRENCY: usize = 8;
+
+pub async fn read_live(
+    account: &Account,
+    stack: &str,
+    hints: &KeyHints,
+    live: &mut Live,
+) -> Result<()> {
     let ctx = &account.ctx;
     let iam = &account.iam;
     let mut marker: Option<String> = None;
     let mut roles = Vec::new();
     let mut policies = Vec::new();
+    let mut users = Vec::new();
     loop {
         account.stats.count("GetAccountAuthorizationDetails");
         let page = retry("GetAccountAuthorizationDetails", || {
             iam.get_account_authorization_details()
                 .filter(EntityType::Role)
+                .filter(EntityType::User)
                 .filter(EntityType::LocalManagedPolicy)
                 .max_items(PAGE)
                 .set_marker(marker.clone())
@@ -57,6 +84,7 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
             )
         })?;
         roles.extend_from_slice(page.role_detail_list());
+        users.extend_from_slice(page.user_detail_list());
         policies.extend_from_slice(page.policies());
         // A page may be short while more remain: only IsTruncated says when to stop.
         match (page.is_truncated(), page.marker()) {
@@ -202,9 +230,13 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
                 versions,
                 broken_principals: vec![],
                 instance_profiles: vec![],
+                access_keys: vec![],
+                delivered_key: None,
             },
         );
     }
+
+    read_users(account, stack, hints, &users, live).await?;
 
     for r in &roles {
         let name = r.role_name().unwrap_or_default().to_string();
@@ -261,10 +293,181 @@ pub async fn read_live(account: &Account, live: &mut Live) -> Result<()> {
                     .iter()
                     .map(|p| p.instance_profile_name().to_string())
                     .collect(),
+                access_keys: vec![],
+                delivered_key: None,
             },
         );
     }
     Ok(())
+}
+
+/// Users from GetAccountAuthorizationDetails, with the access keys of the users the plan
+/// manages (declared with a key rule, or owned by the stack).
+async fn read_users(
+    account: &Account,
+    stack: &str,
+    hints: &KeyHints,
+    users: &[aws_sdk_iam::types::UserDetail],
+    live: &mut Live,
+) -> Result<()> {
+    let ctx = &account.ctx;
+    let mut want_keys = Vec::new();
+    for u in users {
+        let name = u.user_name().unwrap_or_default().to_string();
+        let mut tags: BTreeMap<String, String> = u
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        let owner = tags.remove(OWNER_TAG);
+        let delivered_key = tags.remove(DELIVERED_TAG);
+        let deactivated: BTreeMap<String, i64> = tags
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.strip_prefix(DEACTIVATED_TAG_PREFIX)?.to_string(),
+                    v.parse().ok()?,
+                ))
+            })
+            .collect();
+        let issued: BTreeMap<String, i64> = tags
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.strip_prefix(ISSUED_TAG_PREFIX)?.to_string(),
+                    v.parse().ok()?,
+                ))
+            })
+            .collect();
+        tags.retain(|k, _| {
+            !k.starts_with(DEACTIVATED_TAG_PREFIX) && !k.starts_with(ISSUED_TAG_PREFIX)
+        });
+        let mut inline = BTreeMap::new();
+        for ip in u.user_policy_list() {
+            let pname = ip.policy_name().unwrap_or_default().to_string();
+            let doc =
+                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
+                    .map_err(|e| anyhow!("user {name} inline policy {pname}: {e}"))?;
+            inline.insert(pname, doc);
+        }
+        let lower = name.to_ascii_lowercase();
+        let hint = hints.users.get(&lower);
+        if hint.is_some() || owner.as_deref() == Some(stack) {
+            want_keys.push((
+                name.clone(),
+                hint.cloned().unwrap_or_default(),
+                (deactivated, issued),
+            ));
+        }
+        live.resources.insert(
+            Address::new(&ctx.alias, Kind::User, &name),
+            LiveResource {
+                resource: Resource::User(User {
+                    name,
+                    path: u.path().unwrap_or("/").to_string(),
+                    permissions_boundary: u
+                        .permissions_boundary()
+                        .and_then(|b| b.permissions_boundary_arn().map(str::to_string)),
+                    tags,
+                    inline,
+                    managed: u
+                        .attached_managed_policies()
+                        .iter()
+                        .filter_map(|a| a.policy_arn().map(str::to_string))
+                        .collect(),
+                    groups: u.group_list().iter().cloned().collect(),
+                    keys: None,
+                }),
+                arn: u.arn().unwrap_or_default().to_string(),
+                owner,
+                versions: vec![],
+                broken_principals: vec![],
+                instance_profiles: vec![],
+                access_keys: vec![],
+                delivered_key,
+            },
+        );
+    }
+    let reads =
+        futures::stream::iter(want_keys.into_iter().map(|(name, hint, times)| async move {
+            read_keys(account, &name, &hint, &times)
+                .await
+                .map(|k| (name, k))
+        }))
+        .buffer_unordered(KEY_READ_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    for r in reads {
+        let (name, keys) = r?;
+        if let Some(l) = live
+            .resources
+            .get_mut(&Address::new(&ctx.alias, Kind::User, &name))
+        {
+            l.access_keys = keys;
+        }
+    }
+    Ok(())
+}
+
+/// Times iamplan recorded on the user, by key ID: (deactivated, issued under --now).
+type KeyTimes = (BTreeMap<String, i64>, BTreeMap<String, i64>);
+
+async fn read_keys(
+    account: &Account,
+    user: &str,
+    hint: &UserKeyHint,
+    (deactivated, issued): &KeyTimes,
+) -> Result<Vec<LiveKey>> {
+    let iam = &account.iam;
+    account.stats.count("ListAccessKeys");
+    let listed = retry("ListAccessKeys", || {
+        iam.list_access_keys().user_name(user).send()
+    })
+    .await
+    .map_err(|e| anyhow!("reading the access keys of user {user}: {}", error_text(&e)))?;
+    let mut keys = Vec::new();
+    let metas = listed.access_key_metadata();
+    for m in metas {
+        let id = m.access_key_id().unwrap_or_default().to_string();
+        let active = m.status() == Some(&StatusType::Active);
+        // Last use matters where a key may be deactivated: when the rule rotates, when
+        // there is more than one key, or when a key is not the sink's.
+        let needs_last_used =
+            hint.rotating || metas.len() > 1 || hint.sink_key.as_deref() != Some(id.as_str());
+        let last_used = if needs_last_used {
+            account.stats.count("GetAccessKeyLastUsed");
+            let out = retry("GetAccessKeyLastUsed", || {
+                iam.get_access_key_last_used().access_key_id(&id).send()
+            })
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "reading when access key {id} was last used: {}",
+                    error_text(&e)
+                )
+            })?;
+            out.access_key_last_used().and_then(|u| {
+                u.last_used_date().map(|d| LastUsed {
+                    when: d.secs(),
+                    service: u.service_name().to_string(),
+                    region: u.region().to_string(),
+                })
+            })
+        } else {
+            None
+        };
+        keys.push(LiveKey {
+            deactivated: deactivated.get(&id).copied(),
+            created: issued
+                .get(&id)
+                .copied()
+                .unwrap_or_else(|| m.create_date().map(|d| d.secs()).unwrap_or(0)),
+            id,
+            active,
+            last_used,
+        });
+    }
+    Ok(keys)
 }
 
 /// `AROA...`/`AIDA...` principals: IAM shows these when the role or user a trust policy

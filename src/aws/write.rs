@@ -1,8 +1,11 @@
 //! Runs one plan operation against IAM, with retries.
 
 use super::{Account, error_text, retry};
+use crate::keys::Sink;
+use crate::keys::sink::Secret;
+use crate::model::{DEACTIVATED_TAG_PREFIX, DELIVERED_TAG, ISSUED_TAG_PREFIX};
 use crate::ops::Op;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{StatusType, Tag};
 use std::collections::BTreeMap;
 
 fn tags(map: &BTreeMap<String, String>) -> Option<Vec<Tag>> {
@@ -137,6 +140,150 @@ impl Account {
             Op::DeleteRole { name } => call!(self, "DeleteRole",
                 iam.delete_role().role_name(name).send(),
                 ok_if: ["NoSuchEntity"]),
+            Op::CreateUser {
+                name,
+                path,
+                permissions_boundary,
+                tags: t,
+            } => call!(self, "CreateUser",
+                iam.create_user().user_name(name).path(path).set_permissions_boundary(permissions_boundary.clone()).set_tags(tags(t)).send(),
+                ok_if: []),
+            Op::UpdateUser { name, new_path } => call!(self, "UpdateUser",
+                iam.update_user().user_name(name).new_path(new_path).send(),
+                ok_if: []),
+            Op::TagUser { user, tags: t } => call!(self, "TagUser",
+                iam.tag_user().user_name(user).set_tags(tags(t)).send(),
+                ok_if: []),
+            Op::UntagUser { user, keys } => call!(self, "UntagUser",
+                iam.untag_user().user_name(user).set_tag_keys(Some(keys.clone())).send(),
+                ok_if: []),
+            Op::PutUserPermissionsBoundary { user, arn } => {
+                call!(self, "PutUserPermissionsBoundary",
+                iam.put_user_permissions_boundary().user_name(user).permissions_boundary(arn).send(),
+                ok_if: [])
+            }
+            Op::DeleteUserPermissionsBoundary { user } => {
+                call!(self, "DeleteUserPermissionsBoundary",
+                iam.delete_user_permissions_boundary().user_name(user).send(),
+                ok_if: ["NoSuchEntity"])
+            }
+            Op::PutUserPolicy {
+                user,
+                name,
+                document,
+            } => call!(self, "PutUserPolicy",
+                iam.put_user_policy().user_name(user).policy_name(name).policy_document(document).send(),
+                ok_if: []),
+            Op::DeleteUserPolicy { user, name } => call!(self, "DeleteUserPolicy",
+                iam.delete_user_policy().user_name(user).policy_name(name).send(),
+                ok_if: ["NoSuchEntity"]),
+            Op::AttachUserPolicy { user, arn } => call!(self, "AttachUserPolicy",
+                iam.attach_user_policy().user_name(user).policy_arn(arn).send(),
+                ok_if: []),
+            Op::DetachUserPolicy { user, arn } => call!(self, "DetachUserPolicy",
+                iam.detach_user_policy().user_name(user).policy_arn(arn).send(),
+                ok_if: ["NoSuchEntity"]),
+            Op::AddUserToGroup { user, group } => call!(self, "AddUserToGroup",
+                iam.add_user_to_group().user_name(user).group_name(group).send(),
+                ok_if: []),
+            Op::RemoveUserFromGroup { user, group } => call!(self, "RemoveUserFromGroup",
+                iam.remove_user_from_group().user_name(user).group_name(group).send(),
+                ok_if: ["NoSuchEntity"]),
+            Op::CreateAccessKey {
+                user,
+                sink,
+                issued_at,
+            } => self.create_access_key(user, sink, *issued_at).await,
+            Op::DeactivateAccessKey { user, id, at } => {
+                call!(self, "UpdateAccessKey",
+                    iam.update_access_key().user_name(user).access_key_id(id).status(StatusType::Inactive).send(),
+                    ok_if: [])?;
+                let mut t = BTreeMap::new();
+                t.insert(format!("{DEACTIVATED_TAG_PREFIX}{id}"), at.to_string());
+                call!(self, "TagUser", iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])
+            }
+            Op::DeleteAccessKey { user, id } => {
+                call!(self, "DeleteAccessKey",
+                    iam.delete_access_key().user_name(user).access_key_id(id).send(),
+                    ok_if: ["NoSuchEntity"])?;
+                // Forget when it was deactivated; the user may be on its way out too.
+                let keys = vec![
+                    format!("{DEACTIVATED_TAG_PREFIX}{id}"),
+                    format!("{ISSUED_TAG_PREFIX}{id}"),
+                ];
+                let _ = call!(self, "UntagUser", iam.untag_user().user_name(user).set_tag_keys(Some(keys.clone())).send(), ok_if: ["NoSuchEntity"]);
+                Ok(())
+            }
+            Op::DeleteUser { name } => {
+                // What IAM requires gone first that the plan does not list: the console
+                // password and MFA devices.
+                call!(self, "DeleteLoginProfile", iam.delete_login_profile().user_name(name).send(), ok_if: ["NoSuchEntity"])?;
+                self.stats.count("ListMFADevices");
+                let devices = retry("ListMFADevices", || {
+                    iam.list_mfa_devices().user_name(name).send()
+                })
+                .await
+                .map_err(|e| error_text(&e))?;
+                for d in devices.mfa_devices() {
+                    let serial = d.serial_number();
+                    call!(self, "DeactivateMFADevice", iam.deactivate_mfa_device().user_name(name).serial_number(serial).send(), ok_if: ["NoSuchEntity"])?;
+                    if serial.starts_with("arn:") {
+                        call!(self, "DeleteVirtualMFADevice", iam.delete_virtual_mfa_device().serial_number(serial).send(), ok_if: ["NoSuchEntity"])?;
+                    }
+                }
+                call!(self, "DeleteUser", iam.delete_user().user_name(name).send(), ok_if: ["NoSuchEntity"])
+            }
         }
+    }
+
+    /// Creates a key, hands the secret to the sink, and reports the key created only once
+    /// the sink has it. If the sink fails, the new key is deleted again, so that the user's
+    /// other keys stay as they were and no key exists whose secret nobody has.
+    async fn create_access_key(
+        &self,
+        user: &str,
+        sink: &Sink,
+        issued_at: Option<i64>,
+    ) -> Result<(), String> {
+        self.stats.count("CreateAccessKey");
+        let out = retry("CreateAccessKey", || {
+            self.iam.create_access_key().user_name(user).send()
+        })
+        .await
+        .map_err(|e| error_text(&e))?;
+        let key = out.access_key().ok_or("CreateAccessKey returned no key")?;
+        let secret = Secret {
+            user: user.to_string(),
+            access_key_id: key.access_key_id().to_string(),
+            secret_access_key: key.secret_access_key().to_string(),
+        };
+        let id = secret.access_key_id.clone();
+        let delivered = tokio::task::block_in_place(|| sink.deliver(&secret));
+        drop(secret);
+        if let Err(e) = delivered {
+            let rollback = call!(self, "DeleteAccessKey",
+                self.iam.delete_access_key().user_name(user).access_key_id(&id).send(),
+                ok_if: ["NoSuchEntity"]);
+            return Err(match rollback {
+                Ok(()) => format!(
+                    "the secret of new key {id} could not be handed to the {sink} ({e}); the new key was deleted again and the existing keys are untouched"
+                ),
+                Err(re) => format!(
+                    "the secret of new key {id} could not be handed to the {sink} ({e}), and deleting the key again failed too ({re}): delete key {id} of user {user} by hand"
+                ),
+            });
+        }
+        let mut t = BTreeMap::new();
+        if !sink.readable() {
+            t.insert(DELIVERED_TAG.to_string(), id.clone());
+        }
+        if let Some(at) = issued_at {
+            t.insert(format!("{ISSUED_TAG_PREFIX}{id}"), at.to_string());
+        }
+        if !t.is_empty() {
+            call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])?;
+        }
+        tracing::info!("access key {id} of user {user} handed to the {sink}");
+        Ok(())
     }
 }

@@ -104,7 +104,7 @@ async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Sessio
             );
         }
     }
-    let live = session.read_live().await?;
+    let live = session.read_live(&plan.stack, &plan.key_hints).await?;
     let now = diff::live_fingerprint(&plan.stack, &plan.declared, &live);
     if now != plan.live_fingerprint {
         return Err(anyhow!(

@@ -3,13 +3,16 @@
 pub mod apply;
 pub mod plan;
 
+use crate::aws::read::{KeyHints, UserKeyHint};
 use crate::aws::{self, Account, Stats, Target};
 use crate::diff::{self, Options};
+use crate::keys::{Epoch, KeyContext};
+use crate::model::Resource;
 use crate::model::{Desired, Live};
 use crate::plan::Plan;
 use crate::spec::{self, AccountSpec, Spec};
-use anyhow::Result;
-use std::collections::BTreeMap;
+use anyhow::{Result, anyhow};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +28,12 @@ pub struct Common {
     pub target: Target,
     pub stats: bool,
     pub adopt: bool,
+    /// Evaluate key rotation rules as of this time (`--now`), else the clock.
+    pub now: Option<Epoch>,
+    /// Deactivate keys even if they were used recently.
+    pub force: bool,
+    /// Users to rotate now, whatever their keys' ages (`iamplan rotate`), lower-cased.
+    pub rotate: BTreeSet<String>,
 }
 
 /// Time spent outside API calls, for `--stats`.
@@ -72,12 +81,20 @@ impl Session {
         })
     }
 
-    pub async fn read_live(&mut self) -> Result<Live> {
+    pub async fn read_live(
+        &mut self,
+        stack: &str,
+        hints: &BTreeMap<String, KeyHints>,
+    ) -> Result<Live> {
         let started = Instant::now();
         let mut live = Live::default();
-        let reads = futures::future::join_all(self.accounts.values().map(|a| async move {
-            let mut l = Live::default();
-            aws::read_live(a, &mut l).await.map(|()| l)
+        let none = KeyHints::default();
+        let reads = futures::future::join_all(self.accounts.values().map(|a| {
+            let hints = hints.get(&a.ctx.alias).unwrap_or(&none);
+            async move {
+                let mut l = Live::default();
+                aws::read_live(a, stack, hints, &mut l).await.map(|()| l)
+            }
         }))
         .await;
         for r in reads {
@@ -135,15 +152,31 @@ pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
     let started = Instant::now();
     let desired = spec.build(&session.contexts())?;
     session.timing.parse = parse + started.elapsed();
-    let live = session.read_live().await?;
+    let (hints, sink_keys) = key_hints(&desired)?;
+    let live = session.read_live(&desired.stack, &hints).await?;
     let started = Instant::now();
-    let d = diff::diff(
-        &desired,
-        &live,
-        &Options {
-            adopt_all: common.adopt,
+    for user in &common.rotate {
+        let declared = desired.resources.iter().any(|(a, d)| {
+            a.key == *user && matches!(&d.resource, Resource::User(u) if u.keys.is_some())
+        });
+        if !declared {
+            return Err(anyhow!(
+                "cannot rotate \"{user}\": the plan declares no user of that name with access_keys"
+            ));
+        }
+    }
+    let opts = Options {
+        adopt_all: common.adopt,
+        keys: KeyContext {
+            now: common.now.unwrap_or_else(now),
+            rotate_now: false,
+            force: common.force,
+            simulated: common.now.is_some(),
         },
-    );
+        rotate: common.rotate.clone(),
+        sink_keys,
+    };
+    let d = diff::diff(&desired, &live, &opts);
     let fingerprint = diff::live_fingerprint(&desired.stack, desired.resources.keys(), &live);
     let mut plan = Plan::new(
         desired.stack.clone(),
@@ -157,12 +190,50 @@ pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
     );
     plan.account_specs = account_specs;
     plan.declared = desired.resources.keys().cloned().collect();
+    plan.key_hints = hints;
     session.timing.diff = started.elapsed();
     Ok(Planned {
         session,
         desired,
         plan,
     })
+}
+
+pub fn now() -> Epoch {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as Epoch)
+}
+
+/// What the live read needs to know about declared users' keys, and which key each file
+/// sink holds (read from the sink itself: nothing about keys is kept elsewhere).
+type SinkKeys = BTreeMap<crate::model::Address, Option<String>>;
+
+fn key_hints(desired: &Desired) -> Result<(BTreeMap<String, KeyHints>, SinkKeys)> {
+    let mut hints: BTreeMap<String, KeyHints> = BTreeMap::new();
+    let mut sink_keys = BTreeMap::new();
+    for (addr, d) in &desired.resources {
+        let Resource::User(u) = &d.resource else {
+            continue;
+        };
+        let Some(rule) = &u.keys else { continue };
+        let held = if rule.sink.readable() {
+            rule.sink
+                .held_key()
+                .map_err(|e| anyhow!("user {}: the key sink cannot be read: {e}", u.name))?
+        } else {
+            None
+        };
+        sink_keys.insert(addr.clone(), held.clone());
+        hints.entry(addr.account.clone()).or_default().users.insert(
+            addr.key.clone(),
+            UserKeyHint {
+                sink_key: held,
+                rotating: rule.rotate_after_days.is_some(),
+            },
+        );
+    }
+    Ok((hints, sink_keys))
 }
 
 /// Renders an error for the user: plan-file errors as they are, others with their causes.

@@ -49,6 +49,7 @@ fn live_from(d: &Desired, owner: Option<&str>) -> Live {
             Resource::ManagedPolicy(p) => {
                 format!("arn:aws:iam::000000000000:policy{}{}", p.path, p.name)
             }
+            Resource::User(u) => format!("arn:aws:iam::000000000000:user{}{}", u.path, u.name),
         };
         live.resources.insert(
             a.clone(),
@@ -63,6 +64,8 @@ fn live_from(d: &Desired, owner: Option<&str>) -> Live {
                 }],
                 broken_principals: vec![],
                 instance_profiles: vec![],
+                access_keys: vec![],
+                delivered_key: None,
             },
         );
     }
@@ -70,7 +73,7 @@ fn live_from(d: &Desired, owner: Option<&str>) -> Live {
 }
 
 fn opts() -> Options {
-    Options { adopt_all: false }
+    Options::default()
 }
 
 fn role_mut<'a>(live: &'a mut Live, name: &str) -> &'a mut Role {
@@ -167,7 +170,14 @@ fn unowned_same_name_is_a_conflict_until_adopted() {
     assert_eq!(diff1.conflicts.len(), 2);
     assert!(diff1.steps.is_empty());
     assert!(diff1.conflicts[0].message.contains("adopt = true"));
-    let diff2 = diff(&d, &live, &Options { adopt_all: true });
+    let diff2 = diff(
+        &d,
+        &live,
+        &Options {
+            adopt_all: true,
+            ..Options::default()
+        },
+    );
     assert!(diff2.conflicts.is_empty());
     assert!(diff2.changes.iter().all(|c| c.action == Action::Adopt));
     assert!(diff2.steps.iter().any(|s| matches!(&s.op, Op::TagRole { tags, .. } if tags.get(OWNER_TAG).map(String::as_str) == Some("demo"))));
@@ -177,7 +187,14 @@ fn unowned_same_name_is_a_conflict_until_adopted() {
 fn other_stacks_resources_are_conflicts_even_with_adopt() {
     let d = desired(PLAN);
     let live = live_from(&d, Some("other"));
-    let diff = diff(&d, &live, &Options { adopt_all: true });
+    let diff = diff(
+        &d,
+        &live,
+        &Options {
+            adopt_all: true,
+            ..Options::default()
+        },
+    );
     assert_eq!(diff.conflicts.len(), 2);
     assert!(
         diff.conflicts[0]

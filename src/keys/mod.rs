@@ -50,10 +50,14 @@ pub struct LastUsed {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum KeyAction {
     /// Delete before anything else (room under the two-key limit, or expired).
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
     /// Create a key and hand its secret to the sink.
     Create,
-    Deactivate { id: String },
+    Deactivate {
+        id: String,
+    },
 }
 
 /// One line of the plan per key: its facts and what will happen to it, and when.
@@ -82,6 +86,8 @@ pub struct KeyContext {
     pub rotate_now: bool,
     /// `--force`: deactivate keys even if recently used.
     pub force: bool,
+    /// `now` is not the clock (`--now`): keys issued are recorded as issued at `now`.
+    pub simulated: bool,
 }
 
 fn days(secs: Epoch) -> i64 {
@@ -100,7 +106,11 @@ pub fn fmt_time(t: Epoch) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     let secs = t.rem_euclid(DAY);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}Z", secs / 3600, secs % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60
+    )
 }
 
 /// Parses an RFC 3339 time (`2026-12-01T00:00:00Z`, offsets allowed) to epoch seconds.
@@ -108,7 +118,11 @@ pub fn parse_time(s: &str) -> Option<Epoch> {
     let s = s.trim();
     let (date, rest) = s.split_at_checked(10)?;
     let mut it = date.split('-');
-    let (y, m, d): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    let (y, m, d): (i64, i64, i64) = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    );
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
@@ -122,7 +136,12 @@ pub fn parse_time(s: &str) -> Option<Epoch> {
         let mut c = clock.split(':');
         h = c.next()?.parse().ok()?;
         mi = c.next()?.parse().ok()?;
-        sec = c.next().map(|x| x.split('.').next().unwrap_or("0").parse::<i64>()).transpose().ok()?.unwrap_or(0);
+        sec = c
+            .next()
+            .map(|x| x.split('.').next().unwrap_or("0").parse::<i64>())
+            .transpose()
+            .ok()?
+            .unwrap_or(0);
         if zone != "Z" && zone != "z" {
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             let mut z = zone[1..].split(':');
@@ -143,14 +162,28 @@ pub fn parse_time(s: &str) -> Option<Epoch> {
 }
 
 /// Plans one user's keys. `sink_key` is the key whose secret the sink holds.
-pub fn plan_keys(rule: &KeyRule, keys: &[LiveKey], sink_key: Option<&str>, cx: KeyContext) -> KeyPlan {
+pub fn plan_keys(
+    rule: &KeyRule,
+    keys: &[LiveKey],
+    sink_key: Option<&str>,
+    cx: KeyContext,
+) -> KeyPlan {
     let mut plan = KeyPlan::default();
     let now = cx.now;
     let mut keys: Vec<&LiveKey> = keys.iter().collect();
-    keys.sort_by_key(|k| k.created);
-    let current = keys.iter().copied().find(|k| k.active && Some(k.id.as_str()) == sink_key);
+    keys.sort_by(|a, b| {
+        a.created
+            .cmp(&b.created)
+            .then_with(|| (Some(a.id.as_str()) == sink_key).cmp(&(Some(b.id.as_str()) == sink_key)))
+    });
+    let current = keys
+        .iter()
+        .copied()
+        .find(|k| k.active && Some(k.id.as_str()) == sink_key);
     let recently_used = |k: &LiveKey| {
-        k.last_used.as_ref().is_some_and(|u| now - u.when < rule.in_use_hours * HOUR)
+        k.last_used
+            .as_ref()
+            .is_some_and(|u| now - u.when < rule.in_use_hours * HOUR)
     };
 
     // Decide whether a new key is needed.
@@ -158,7 +191,10 @@ pub fn plan_keys(rule: &KeyRule, keys: &[LiveKey], sink_key: Option<&str>, cx: K
         && match current {
             None => true,
             Some(c) => {
-                cx.rotate_now || rule.rotate_after_days.is_some_and(|n| now - c.created >= n * DAY)
+                cx.rotate_now
+                    || rule
+                        .rotate_after_days
+                        .is_some_and(|n| now - c.created >= n * DAY)
             }
         };
     if rule.count > 0 && current.is_none() {
@@ -187,29 +223,44 @@ pub fn plan_keys(rule: &KeyRule, keys: &[LiveKey], sink_key: Option<&str>, cx: K
         } else if is_current {
             outlook = if need_new {
                 if cx.rotate_now {
-                    "rotate now (requested): a new key is issued; this one retires on schedule".into()
+                    "rotate now (requested): a new key is issued; this one retires on schedule"
+                        .into()
                 } else {
-                    format!("rotate now (older than {} days): a new key is issued; this one retires on schedule", rule.rotate_after_days.unwrap_or(0))
+                    format!(
+                        "rotate now (older than {} days): a new key is issued; this one retires on schedule",
+                        rule.rotate_after_days.unwrap_or(0)
+                    )
                 }
             } else {
                 match rule.rotate_after_days {
-                    Some(n) => format!("current (in the sink); rotates on {}", fmt_time(k.created + n * DAY)),
+                    Some(n) => format!(
+                        "current (in the sink); rotates on {}",
+                        fmt_time(k.created + n * DAY)
+                    ),
                     None => "current (in the sink)".into(),
                 }
             };
         } else if !k.active {
-            let since = k.deactivated.unwrap_or_else(|| successor_created(&keys, k).unwrap_or(k.created) + rule.deactivate_after_days * DAY);
+            let since = k.deactivated.unwrap_or_else(|| {
+                successor_created(&keys, k).unwrap_or(k.created) + rule.deactivate_after_days * DAY
+            });
             let due = since + rule.delete_after_days * DAY;
             if now >= due || (need_new && slots_used >= 2) {
                 plan.actions.push(KeyAction::Delete { id: k.id.clone() });
                 slots_used -= 1;
-                outlook = if now >= due { "delete now (inactive long enough)".into() } else { "delete now, to make room for the new key (IAM allows two)".into() };
+                outlook = if now >= due {
+                    "delete now (inactive long enough)".into()
+                } else {
+                    "delete now, to make room for the new key (IAM allows two)".into()
+                };
             } else {
                 outlook = format!("inactive; deleted on {}", fmt_time(due));
             }
         } else {
             // Active, not in the sink: a predecessor of the current key, or an orphan.
-            let successor = successor_created(&keys, k).filter(|_| current.is_some_and(|c| c.created > k.created));
+            let successor = current
+                .filter(|c| c.created >= k.created)
+                .and_then(|_| successor_created(&keys, k));
             let due = match successor {
                 Some(s) => s + rule.deactivate_after_days * DAY,
                 None => now, // newer than the sink's key, or no current key at all: secret lost
@@ -235,7 +286,11 @@ pub fn plan_keys(rule: &KeyRule, keys: &[LiveKey], sink_key: Option<&str>, cx: K
         }
         plan.reports.push(KeyReport {
             id: k.id.clone(),
-            status: if k.active { "Active".into() } else { "Inactive".into() },
+            status: if k.active {
+                "Active".into()
+            } else {
+                "Inactive".into()
+            },
             age_days: age,
             last_used,
             in_sink: Some(k.id.as_str()) == sink_key,
@@ -251,13 +306,19 @@ pub fn plan_keys(rule: &KeyRule, keys: &[LiveKey], sink_key: Option<&str>, cx: K
             plan.actions.push(KeyAction::Create);
         }
     }
-    plan.actions.extend(deferred_deactivations.into_iter().map(|id| KeyAction::Deactivate { id }));
+    plan.actions.extend(
+        deferred_deactivations
+            .into_iter()
+            .map(|id| KeyAction::Deactivate { id }),
+    );
     plan
 }
 
 /// When the next key after `k` was created.
 fn successor_created(keys: &[&LiveKey], k: &LiveKey) -> Option<Epoch> {
-    keys.iter().filter(|o| o.created > k.created).map(|o| o.created).min()
+    // Keys are sorted by creation; the next one is the successor (even within a second).
+    let i = keys.iter().position(|o| o.id == k.id)?;
+    keys.get(i + 1).map(|o| o.created)
 }
 
 #[cfg(test)]

@@ -32,7 +32,9 @@ impl fmt::Display for Sink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Sink::Json { path } => write!(f, "json file {}", path.display()),
-            Sink::Credentials { path, profile } => write!(f, "credentials file {} [{profile}]", path.display()),
+            Sink::Credentials { path, profile } => {
+                write!(f, "credentials file {} [{profile}]", path.display())
+            }
             Sink::Colon { path } => write!(f, "key:secret file {}", path.display()),
             Sink::Command { argv } => write!(f, "command `{}`", argv.join(" ")),
         }
@@ -48,7 +50,11 @@ pub struct Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret {{ user: {:?}, access_key_id: {:?}, secret_access_key: <redacted> }}", self.user, self.access_key_id)
+        write!(
+            f,
+            "Secret {{ user: {:?}, access_key_id: {:?}, secret_access_key: <redacted> }}",
+            self.user, self.access_key_id
+        )
     }
 }
 
@@ -69,10 +75,18 @@ impl Sink {
             Sink::Json { path } => Ok(read(path)?.and_then(|s| {
                 serde_json::from_str::<serde_json::Value>(&s)
                     .ok()
-                    .and_then(|v| v.get("AccessKeyId").and_then(|x| x.as_str()).map(str::to_string))
+                    .and_then(|v| {
+                        v.get("AccessKeyId")
+                            .and_then(|x| x.as_str())
+                            .map(str::to_string)
+                    })
             })),
-            Sink::Colon { path } => Ok(read(path)?.and_then(|s| s.trim().split_once(':').map(|(id, _)| id.to_string()))),
-            Sink::Credentials { path, profile } => Ok(read(path)?.and_then(|s| ini_get(&s, profile, "aws_access_key_id"))),
+            Sink::Colon { path } => Ok(
+                read(path)?.and_then(|s| s.trim().split_once(':').map(|(id, _)| id.to_string()))
+            ),
+            Sink::Credentials { path, profile } => {
+                Ok(read(path)?.and_then(|s| ini_get(&s, profile, "aws_access_key_id")))
+            }
             Sink::Command { .. } => Ok(None),
         }
     }
@@ -88,11 +102,26 @@ impl Sink {
             .to_string()
         };
         let write = |path: &Path, text: String| {
-            write_atomic(path, text.as_bytes(), 0o600).map_err(|e| format!("cannot write {}: {e}", path.display()))
+            if let Some(dir) = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            write_atomic(path, text.as_bytes(), 0o600)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
         };
         match self {
             Sink::Json { path } => write(path, json() + "\n"),
-            Sink::Colon { path } => write(path, format!("{}:{}\n", secret.access_key_id, secret.secret_access_key)),
+            Sink::Colon { path } => write(
+                path,
+                format!("{}:{}\n", secret.access_key_id, secret.secret_access_key),
+            ),
             Sink::Credentials { path, profile } => {
                 let existing = match std::fs::read_to_string(path) {
                     Ok(s) => s,
@@ -102,7 +131,10 @@ impl Sink {
                 let merged = ini_set(
                     &existing,
                     profile,
-                    &[("aws_access_key_id", &secret.access_key_id), ("aws_secret_access_key", &secret.secret_access_key)],
+                    &[
+                        ("aws_access_key_id", &secret.access_key_id),
+                        ("aws_secret_access_key", &secret.secret_access_key),
+                    ],
                 );
                 write(path, merged)
             }
@@ -120,7 +152,11 @@ impl Sink {
                 drop(stdin);
                 let status = child.wait().map_err(|e| format!("`{prog}` failed: {e}"))?;
                 written.map_err(|e| format!("cannot write to `{prog}`: {e}"))?;
-                if status.success() { Ok(()) } else { Err(format!("`{prog}` exited with {status}")) }
+                if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("`{prog}` exited with {status}"))
+                }
             }
         }
     }
@@ -151,7 +187,10 @@ fn ini_set(text: &str, section: &str, values: &[(&str, &str)]) -> String {
     let mut pending: Vec<(&str, &str)> = Vec::new();
     let flush = |out: &mut Vec<String>, pending: &mut Vec<(&str, &str)>| {
         // Insert missing keys right after the section's last non-blank line.
-        let at = out.iter().rposition(|l| !l.trim().is_empty()).map_or(out.len(), |i| i + 1);
+        let at = out
+            .iter()
+            .rposition(|l| !l.trim().is_empty())
+            .map_or(out.len(), |i| i + 1);
         for (k, v) in pending.drain(..).rev() {
             out.insert(at, format!("{k} = {v}"));
         }
@@ -203,7 +242,11 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn secret() -> Secret {
-        Secret { user: "robot".into(), access_key_id: "AKIAEXAMPLE".into(), secret_access_key: "s3cr3t/+x".into() }
+        Secret {
+            user: "robot".into(),
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: "s3cr3t/+x".into(),
+        }
     }
 
     #[test]
@@ -211,7 +254,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials");
         std::fs::write(&path, "[default]\naws_access_key_id = A\naws_secret_access_key = B\n\n[robot]\naws_access_key_id = OLD\nregion = eu-west-1\n\n[other]\nx = 1\n").unwrap();
-        let sink = Sink::Credentials { path: path.clone(), profile: "robot".into() };
+        let sink = Sink::Credentials {
+            path: path.clone(),
+            profile: "robot".into(),
+        };
         sink.deliver(&secret()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
@@ -219,41 +265,64 @@ mod tests {
             "[default]\naws_access_key_id = A\naws_secret_access_key = B\n\n[robot]\naws_access_key_id = AKIAEXAMPLE\nregion = eu-west-1\naws_secret_access_key = s3cr3t/+x\n\n[other]\nx = 1\n"
         );
         assert_eq!(sink.held_key().unwrap().as_deref(), Some("AKIAEXAMPLE"));
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
     fn credentials_new_profile_is_appended() {
-        assert_eq!(ini_set("[a]\nx = 1\n", "b", &[("k", "v")]), "[a]\nx = 1\n\n[b]\nk = v\n");
+        assert_eq!(
+            ini_set("[a]\nx = 1\n", "b", &[("k", "v")]),
+            "[a]\nx = 1\n\n[b]\nk = v\n"
+        );
         assert_eq!(ini_set("", "b", &[("k", "v")]), "[b]\nk = v\n");
     }
 
     #[test]
     fn json_and_colon_sinks_read_back_the_key_id() {
         let dir = tempfile::tempdir().unwrap();
-        for sink in [Sink::Json { path: dir.path().join("k.json") }, Sink::Colon { path: dir.path().join("k.txt") }] {
+        for sink in [
+            Sink::Json {
+                path: dir.path().join("k.json"),
+            },
+            Sink::Colon {
+                path: dir.path().join("k.txt"),
+            },
+        ] {
             assert_eq!(sink.held_key().unwrap(), None);
             sink.deliver(&secret()).unwrap();
             assert_eq!(sink.held_key().unwrap().as_deref(), Some("AKIAEXAMPLE"));
         }
-        assert_eq!(std::fs::read_to_string(dir.path().join("k.txt")).unwrap(), "AKIAEXAMPLE:s3cr3t/+x\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("k.txt")).unwrap(),
+            "AKIAEXAMPLE:s3cr3t/+x\n"
+        );
     }
 
     #[test]
     fn command_sink_gets_json_on_stdin() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("got");
-        let sink = Sink::Command { argv: vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())] };
+        let sink = Sink::Command {
+            argv: vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())],
+        };
         sink.deliver(&secret()).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
         assert_eq!(v["SecretAccessKey"], "s3cr3t/+x");
-        let failing = Sink::Command { argv: vec!["false".into()] };
+        let failing = Sink::Command {
+            argv: vec!["false".into()],
+        };
         assert!(failing.deliver(&secret()).is_err());
     }
 
     #[test]
     fn unwritable_sink_fails_and_debug_hides_the_secret() {
-        let sink = Sink::Json { path: PathBuf::from("/nonexistent-dir/k.json") };
+        let sink = Sink::Json {
+            path: PathBuf::from("/proc/version/k.json"),
+        };
         let err = sink.deliver(&secret()).unwrap_err();
         assert!(!err.contains("s3cr3t"));
         assert!(!format!("{:?}", secret()).contains("s3cr3t"));

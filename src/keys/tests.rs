@@ -8,16 +8,27 @@ fn rule() -> KeyRule {
         deactivate_after_days: 7,
         delete_after_days: 14,
         in_use_hours: 24,
-        sink: Sink::Json { path: PathBuf::from("k.json") },
+        sink: Sink::Json {
+            path: PathBuf::from("k.json"),
+        },
     }
 }
 
 fn key(id: &str, active: bool, created_day: i64) -> LiveKey {
-    LiveKey { id: id.into(), active, created: created_day * DAY, deactivated: None, last_used: None }
+    LiveKey {
+        id: id.into(),
+        active,
+        created: created_day * DAY,
+        deactivated: None,
+        last_used: None,
+    }
 }
 
 fn at(day: i64) -> KeyContext {
-    KeyContext { now: day * DAY, ..KeyContext::default() }
+    KeyContext {
+        now: day * DAY,
+        ..KeyContext::default()
+    }
 }
 
 #[test]
@@ -37,14 +48,26 @@ fn young_current_key_is_left_alone() {
 fn rotation_is_due_after_n_days() {
     let p = plan_keys(&rule(), &[key("A", true, 0)], Some("A"), at(90));
     assert_eq!(p.actions, vec![KeyAction::Create]);
-    let p = plan_keys(&rule(), &[key("A", true, 0)], Some("A"), KeyContext { rotate_now: true, ..at(1) });
+    let p = plan_keys(
+        &rule(),
+        &[key("A", true, 0)],
+        Some("A"),
+        KeyContext {
+            rotate_now: true,
+            ..at(1)
+        },
+    );
     assert_eq!(p.actions, vec![KeyAction::Create]);
 }
 
 #[test]
 fn previous_key_is_deactivated_m_days_after_its_successor() {
     let keys = [key("A", true, 0), key("B", true, 90)];
-    assert!(plan_keys(&rule(), &keys, Some("B"), at(96)).actions.is_empty());
+    assert!(
+        plan_keys(&rule(), &keys, Some("B"), at(96))
+            .actions
+            .is_empty()
+    );
     let p = plan_keys(&rule(), &keys, Some("B"), at(97));
     assert_eq!(p.actions, vec![KeyAction::Deactivate { id: "A".into() }]);
 }
@@ -52,12 +75,28 @@ fn previous_key_is_deactivated_m_days_after_its_successor() {
 #[test]
 fn recently_used_previous_key_waits_unless_forced() {
     let mut a = key("A", true, 0);
-    a.last_used = Some(LastUsed { when: 97 * DAY - HOUR, service: "sts".into(), region: "us-east-1".into() });
+    a.last_used = Some(LastUsed {
+        when: 97 * DAY - HOUR,
+        service: "sts".into(),
+        region: "us-east-1".into(),
+    });
     let keys = [a, key("B", true, 90)];
     let p = plan_keys(&rule(), &keys, Some("B"), at(97));
     assert!(p.actions.is_empty());
-    assert!(p.reports[0].outlook.contains("--force"), "{:?}", p.reports[0]);
-    let p = plan_keys(&rule(), &keys, Some("B"), KeyContext { force: true, ..at(97) });
+    assert!(
+        p.reports[0].outlook.contains("--force"),
+        "{:?}",
+        p.reports[0]
+    );
+    let p = plan_keys(
+        &rule(),
+        &keys,
+        Some("B"),
+        KeyContext {
+            force: true,
+            ..at(97)
+        },
+    );
     assert_eq!(p.actions, vec![KeyAction::Deactivate { id: "A".into() }]);
 }
 
@@ -66,8 +105,15 @@ fn inactive_key_is_deleted_k_days_after_deactivation() {
     let mut a = key("A", false, 0);
     a.deactivated = Some(97 * DAY);
     let keys = [a, key("B", true, 90)];
-    assert!(plan_keys(&rule(), &keys, Some("B"), at(110)).actions.is_empty());
-    assert_eq!(plan_keys(&rule(), &keys, Some("B"), at(111)).actions, vec![KeyAction::Delete { id: "A".into() }]);
+    assert!(
+        plan_keys(&rule(), &keys, Some("B"), at(110))
+            .actions
+            .is_empty()
+    );
+    assert_eq!(
+        plan_keys(&rule(), &keys, Some("B"), at(111)).actions,
+        vec![KeyAction::Delete { id: "A".into() }]
+    );
 }
 
 #[test]
@@ -76,21 +122,38 @@ fn at_two_keys_an_inactive_one_makes_room_before_the_new_key() {
     a.deactivated = Some(100 * DAY);
     let keys = [a, key("B", true, 10)];
     let p = plan_keys(&rule(), &keys, Some("B"), at(100));
-    assert_eq!(p.actions, vec![KeyAction::Delete { id: "A".into() }, KeyAction::Create]);
+    assert_eq!(
+        p.actions,
+        vec![KeyAction::Delete { id: "A".into() }, KeyAction::Create]
+    );
 }
 
 #[test]
 fn two_active_keys_block_a_new_one_with_a_note() {
     let keys = [key("A", true, 80), key("B", true, 90)];
-    let p = plan_keys(&rule(), &keys, Some("B"), KeyContext { rotate_now: true, ..at(92) });
+    let p = plan_keys(
+        &rule(),
+        &keys,
+        Some("B"),
+        KeyContext {
+            rotate_now: true,
+            ..at(92)
+        },
+    );
     assert!(!p.actions.contains(&KeyAction::Create));
-    assert!(p.notes.iter().any(|n| n.contains("two active keys")), "{p:?}");
+    assert!(
+        p.notes.iter().any(|n| n.contains("two active keys")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn key_unknown_to_the_sink_is_replaced() {
     let p = plan_keys(&rule(), &[key("A", true, 0)], None, at(5));
-    assert_eq!(p.actions, vec![KeyAction::Create, KeyAction::Deactivate { id: "A".into() }]);
+    assert_eq!(
+        p.actions,
+        vec![KeyAction::Create, KeyAction::Deactivate { id: "A".into() }]
+    );
     assert!(p.notes[0].contains("secret is lost"));
 }
 
@@ -99,15 +162,30 @@ fn only_key_is_never_deactivated_without_a_replacement() {
     let mut r = rule();
     r.rotate_after_days = None;
     // Current and in the sink: untouched however old.
-    assert!(plan_keys(&r, &[key("A", true, 0)], Some("A"), at(1000)).actions.is_empty());
+    assert!(
+        plan_keys(&r, &[key("A", true, 0)], Some("A"), at(1000))
+            .actions
+            .is_empty()
+    );
 }
 
 #[test]
 fn count_zero_deletes_every_key() {
     let mut r = rule();
     r.count = 0;
-    let p = plan_keys(&r, &[key("A", true, 0), key("B", false, 1)], Some("A"), at(2));
-    assert_eq!(p.actions, vec![KeyAction::Delete { id: "A".into() }, KeyAction::Delete { id: "B".into() }]);
+    let p = plan_keys(
+        &r,
+        &[key("A", true, 0), key("B", false, 1)],
+        Some("A"),
+        at(2),
+    );
+    assert_eq!(
+        p.actions,
+        vec![
+            KeyAction::Delete { id: "A".into() },
+            KeyAction::Delete { id: "B".into() }
+        ]
+    );
 }
 
 #[test]

@@ -6,9 +6,10 @@ mod schema;
 pub use error::{SpecError, line_col, nearest};
 pub use schema::AccountSpec;
 
+use crate::keys::{KeyRule, Sink};
 use crate::model::{
     AccountContext, Address, DEFAULT_ACCOUNT, Desired, DesiredResource, Kind, ManagedPolicy,
-    OWNER_TAG, Resource, Role, policy_arn, role_arn,
+    Resource, Role, User, policy_arn, role_arn,
 };
 use crate::policy::{self, PolicyDocument};
 use schema::*;
@@ -242,6 +243,9 @@ impl Spec {
         for f in &self.files {
             for (name, r) in &f.spec.role {
                 b.role(f, name, r)?;
+            }
+            for (name, u) in &f.spec.user {
+                b.user(f, name, u)?;
             }
         }
         Ok(Desired {
@@ -477,19 +481,7 @@ impl Builder<'_> {
             None => None,
             Some(b) => Some(self.policy_ref(&at, b, &ctx)?),
         };
-        let mut tags = BTreeMap::new();
-        for (k, v) in &r.tags {
-            if k.get_ref().eq_ignore_ascii_case(OWNER_TAG)
-                || k.get_ref().to_ascii_lowercase().starts_with("aws:")
-            {
-                return Err(at
-                    .err(k.span(), format!("tag key \"{}\" is reserved", k.get_ref()))
-                    .with_help(format!(
-                        "`aws:` tags belong to AWS; `{OWNER_TAG}` is set by iamplan itself"
-                    )));
-            }
-            tags.insert(k.get_ref().clone(), self.interp(&at, v, &ctx)?);
-        }
+        let tags = self.tags(&at, &r.tags, &ctx)?;
         if tags.len() > 49 {
             return Err(at.err(
                 name.span(),
@@ -497,36 +489,8 @@ impl Builder<'_> {
             ));
         }
         let trust = self.trust(&at, &r.trust, &ctx)?;
-        let mut inline = BTreeMap::new();
-        for (pname, doc) in &r.inline {
-            check_name(&at, pname, 128, "inline policy")?;
-            let d = doc.get_ref();
-            let document = self.document(
-                &at,
-                pname.span(),
-                DocumentSource {
-                    document: &d.document,
-                    statement: &d.statement,
-                    version: &d.version,
-                },
-                &ctx,
-                false,
-            )?;
-            inline.insert(pname.get_ref().clone(), document);
-        }
-        let mut managed = BTreeSet::new();
-        for m in &r.managed_policies {
-            let arn = self.policy_ref(&at, m, &ctx)?;
-            if !managed.insert(arn.clone()) {
-                return Err(at.err(m.span(), format!("managed policy {arn} is attached twice")));
-            }
-        }
-        if managed.len() > 20 {
-            return Err(at.err(
-                name.span(),
-                "more than 20 managed policies on one role: IAM's hard limit is 20 (10 by default)",
-            ));
-        }
+        let inline = self.inline_map(&at, &r.inline, &ctx)?;
+        let managed = self.managed_list(&at, &r.managed_policies, &ctx)?;
         let role = Role {
             name: name.get_ref().clone(),
             path,
@@ -550,6 +514,211 @@ impl Builder<'_> {
                 origin,
             },
         )
+    }
+
+    fn tags(
+        &self,
+        at: &At,
+        tags: &BTreeMap<Spanned<String>, Str>,
+        ctx: &AccountContext,
+    ) -> Result<BTreeMap<String, String>, SpecError> {
+        let mut out = BTreeMap::new();
+        for (k, v) in tags {
+            let lower = k.get_ref().to_ascii_lowercase();
+            if lower.starts_with("iamplan:") || lower.starts_with("aws:") {
+                return Err(at
+                    .err(k.span(), format!("tag key \"{}\" is reserved", k.get_ref()))
+                    .with_help(
+                        "`aws:` tags belong to AWS; `iamplan:` tags are set by iamplan itself",
+                    ));
+            }
+            out.insert(k.get_ref().clone(), self.interp(at, v, ctx)?);
+        }
+        Ok(out)
+    }
+
+    fn managed_list(
+        &self,
+        at: &At,
+        list: &[Str],
+        ctx: &AccountContext,
+    ) -> Result<BTreeSet<String>, SpecError> {
+        let mut managed = BTreeSet::new();
+        for m in list {
+            let arn = self.policy_ref(at, m, ctx)?;
+            if !managed.insert(arn.clone()) {
+                return Err(at.err(m.span(), format!("managed policy {arn} is attached twice")));
+            }
+        }
+        if managed.len() > 20 {
+            return Err(at.err(
+                list[20].span(),
+                "more than 20 managed policies: IAM's hard limit is 20 (10 by default)",
+            ));
+        }
+        Ok(managed)
+    }
+
+    fn inline_map(
+        &self,
+        at: &At,
+        inline: &BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+        ctx: &AccountContext,
+    ) -> Result<BTreeMap<String, PolicyDocument>, SpecError> {
+        let mut out = BTreeMap::new();
+        for (pname, doc) in inline {
+            check_name(at, pname, 128, "inline policy")?;
+            let d = doc.get_ref();
+            let document = self.document(
+                at,
+                pname.span(),
+                DocumentSource {
+                    document: &d.document,
+                    statement: &d.statement,
+                    version: &d.version,
+                },
+                ctx,
+                false,
+            )?;
+            out.insert(pname.get_ref().clone(), document);
+        }
+        Ok(out)
+    }
+
+    fn user(
+        &mut self,
+        f: &PlanFile,
+        name: &Spanned<String>,
+        spec: &Spanned<UserSpec>,
+    ) -> Result<(), SpecError> {
+        let at = At { file: f };
+        let u = spec.get_ref();
+        check_name(&at, name, 64, "user")?;
+        let ctx = self.ctx(&u.account).clone();
+        let path = self.path(&at, &u.path, &ctx)?;
+        let permissions_boundary = match &u.permissions_boundary {
+            None => None,
+            Some(b) => Some(self.policy_ref(&at, b, &ctx)?),
+        };
+        let mut groups = BTreeSet::new();
+        for g in &u.groups {
+            let v = self.interp(&at, g, &ctx)?;
+            if !valid_name(&v, 128) {
+                return Err(at.err(g.span(), format!("invalid group name \"{v}\"")));
+            }
+            groups.insert(v);
+        }
+        let keys = match &u.access_keys {
+            None => None,
+            Some(k) => Some(self.key_rule(&at, name, k)?),
+        };
+        let user = User {
+            name: name.get_ref().clone(),
+            path,
+            permissions_boundary,
+            tags: self.tags(&at, &u.tags, &ctx)?,
+            inline: self.inline_map(&at, &u.inline, &ctx)?,
+            managed: self.managed_list(&at, &u.managed_policies, &ctx)?,
+            groups,
+            keys,
+        };
+        let addr = Address::new(&ctx.alias, Kind::User, name.get_ref());
+        let origin = Self::origin(&at, name.span());
+        self.insert(
+            &at,
+            name,
+            addr,
+            DesiredResource {
+                resource: Resource::User(user),
+                adopt: u.adopt,
+                origin,
+            },
+        )
+    }
+
+    fn key_rule(
+        &self,
+        at: &At,
+        user: &Spanned<String>,
+        k: &Spanned<AccessKeysSpec>,
+    ) -> Result<KeyRule, SpecError> {
+        let spec = k.get_ref();
+        let num = |v: &Option<Spanned<i64>>,
+                   default: i64,
+                   range: std::ops::RangeInclusive<i64>,
+                   what: &str|
+         -> Result<i64, SpecError> {
+            match v {
+                None => Ok(default),
+                Some(n) if range.contains(n.get_ref()) => Ok(*n.get_ref()),
+                Some(n) => Err(at.err(
+                    n.span(),
+                    format!(
+                        "{what} {} is out of range ({}..={})",
+                        n.get_ref(),
+                        range.start(),
+                        range.end()
+                    ),
+                )),
+            }
+        };
+        let count = num(&spec.count, 1, 0..=1, "count")? as u8;
+        let rotate_after_days = match &spec.rotate_after_days {
+            None => None,
+            Some(_) => Some(num(
+                &spec.rotate_after_days,
+                90,
+                1..=3650,
+                "rotate_after_days",
+            )?),
+        };
+        let deactivate_after_days = num(
+            &spec.deactivate_after_days,
+            7,
+            0..=3650,
+            "deactivate_after_days",
+        )?;
+        let delete_after_days = num(&spec.delete_after_days, 7, 0..=3650, "delete_after_days")?;
+        let in_use_hours = num(&spec.in_use_hours, 24, 0..=8760, "in_use_hours")?;
+        let base = at.file.path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &str| -> PathBuf {
+            if Path::new(p).is_absolute() {
+                PathBuf::from(p)
+            } else {
+                base.join(p)
+            }
+        };
+        let sink = match &spec.sink {
+            None if count == 0 => Sink::Command { argv: vec![] },
+            None => {
+                return Err(at.err(k.span(), format!("user \"{}\" wants an access key but names no sink for its secret", user.get_ref()))
+                    .with_help("add sink = { type = \"json\", path = \"secrets/robot.json\" } (or credentials, colon, command)"));
+            }
+            Some(s) => match s.get_ref() {
+                SinkSpec::Json { path } => Sink::Json {
+                    path: resolve(path),
+                },
+                SinkSpec::Colon { path } => Sink::Colon {
+                    path: resolve(path),
+                },
+                SinkSpec::Credentials { path, profile } => Sink::Credentials {
+                    path: resolve(path),
+                    profile: profile.clone(),
+                },
+                SinkSpec::Command { argv } if argv.is_empty() => {
+                    return Err(at.err(s.span(), "the sink command is empty"));
+                }
+                SinkSpec::Command { argv } => Sink::Command { argv: argv.clone() },
+            },
+        };
+        Ok(KeyRule {
+            count,
+            rotate_after_days,
+            deactivate_after_days,
+            delete_after_days,
+            in_use_hours,
+            sink,
+        })
     }
 
     /// A managed policy named in the plan, or an ARN.

@@ -19,6 +19,48 @@ pub struct FileSpec {
     pub role: BTreeMap<Spanned<String>, Spanned<RoleSpec>>,
     #[serde(default)]
     pub policy: BTreeMap<Spanned<String>, Spanned<PolicySpec>>,
+    #[serde(default)]
+    pub user: BTreeMap<Spanned<String>, Spanned<UserSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub account: Option<Str>,
+    pub path: Option<Str>,
+    pub permissions_boundary: Option<Str>,
+    #[serde(default)]
+    pub tags: BTreeMap<Spanned<String>, Str>,
+    #[serde(default)]
+    pub managed_policies: Vec<Str>,
+    #[serde(default)]
+    pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+    #[serde(default)]
+    pub groups: Vec<Str>,
+    pub access_keys: Option<Spanned<AccessKeysSpec>>,
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeysSpec {
+    /// Active keys wanted at rest: 0 or 1.
+    pub count: Option<Spanned<i64>>,
+    pub rotate_after_days: Option<Spanned<i64>>,
+    pub deactivate_after_days: Option<Spanned<i64>>,
+    pub delete_after_days: Option<Spanned<i64>>,
+    pub in_use_hours: Option<Spanned<i64>>,
+    pub sink: Option<Spanned<SinkSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+pub enum SinkSpec {
+    Json { path: String },
+    Credentials { path: String, profile: String },
+    Colon { path: String },
+    Command { argv: Vec<String> },
 }
 
 #[derive(Debug, Deserialize)]
