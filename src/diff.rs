@@ -134,6 +134,10 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
             (Resource::User(w), Some((Resource::User(h), lr))) => {
                 users::update_user(&mut d, addr, w, h, lr, ctx, stack, adopting, opts)
             }
+            (Resource::Group(w), None) => groups::create_group(&mut d, addr, w, stack),
+            (Resource::Group(w), Some((Resource::Group(h), _))) => {
+                groups::update_group(&mut d, addr, w, h, ctx, stack, adopting)
+            }
             _ => unreachable!("addresses include the kind"),
         }
     }
@@ -146,6 +150,22 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
             Resource::Role(h) => delete_role(&mut d, addr, h, have),
             Resource::ManagedPolicy(h) => delete_policy(&mut d, addr, h, have),
             Resource::User(h) => users::delete_user(&mut d, addr, h, have),
+            Resource::Group(h) => {
+                let members: Vec<String> = live
+                    .resources
+                    .iter()
+                    .filter(|(a, _)| a.account == addr.account)
+                    .filter_map(|(_, l)| match &l.resource {
+                        Resource::User(u)
+                            if u.groups.iter().any(|g| g.eq_ignore_ascii_case(&h.name)) =>
+                        {
+                            Some(u.name.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                groups::delete_group(&mut d, addr, h, &members, stack)
+            }
         }
     }
     d.steps.sort_by_key(|s| s.phase);
@@ -352,7 +372,10 @@ fn delete_role(d: &mut Diff, addr: &Address, h: &Role, lr: &LiveResource) {
 enum Who {
     Role(String),
     User(String),
+    Group(String),
 }
+
+const GROUPS_HAVE_NO_TAGS: &str = "groups have no tags or permissions boundary";
 
 impl Who {
     fn put_boundary(&self, arn: String) -> Op {
@@ -365,12 +388,14 @@ impl Who {
                 user: u.clone(),
                 arn,
             },
+            Who::Group(_) => unreachable!("{GROUPS_HAVE_NO_TAGS}"),
         }
     }
     fn delete_boundary(&self) -> Op {
         match self {
             Who::Role(r) => Op::DeleteRolePermissionsBoundary { role: r.clone() },
             Who::User(u) => Op::DeleteUserPermissionsBoundary { user: u.clone() },
+            Who::Group(_) => unreachable!("{GROUPS_HAVE_NO_TAGS}"),
         }
     }
     fn tag(&self, tags: BTreeMap<String, String>) -> Op {
@@ -383,6 +408,7 @@ impl Who {
                 user: u.clone(),
                 tags,
             },
+            Who::Group(_) => unreachable!("{GROUPS_HAVE_NO_TAGS}"),
         }
     }
     fn untag(&self, keys: Vec<String>) -> Op {
@@ -395,6 +421,7 @@ impl Who {
                 user: u.clone(),
                 keys,
             },
+            Who::Group(_) => unreachable!("{GROUPS_HAVE_NO_TAGS}"),
         }
     }
     fn put_policy(&self, name: &str, doc: &PolicyDocument) -> Op {
@@ -407,6 +434,11 @@ impl Who {
             },
             Who::User(u) => Op::PutUserPolicy {
                 user: u.clone(),
+                name,
+                document,
+            },
+            Who::Group(g) => Op::PutGroupPolicy {
+                group: g.clone(),
                 name,
                 document,
             },
@@ -423,6 +455,10 @@ impl Who {
                 user: u.clone(),
                 name,
             },
+            Who::Group(g) => Op::DeleteGroupPolicy {
+                group: g.clone(),
+                name,
+            },
         }
     }
     fn attach(&self, arn: &str) -> Op {
@@ -436,6 +472,10 @@ impl Who {
                 user: u.clone(),
                 arn,
             },
+            Who::Group(g) => Op::AttachGroupPolicy {
+                group: g.clone(),
+                arn,
+            },
         }
     }
     fn detach(&self, arn: &str) -> Op {
@@ -447,6 +487,10 @@ impl Who {
             },
             Who::User(u) => Op::DetachUserPolicy {
                 user: u.clone(),
+                arn,
+            },
+            Who::Group(g) => Op::DetachGroupPolicy {
+                group: g.clone(),
                 arn,
             },
         }
@@ -903,6 +947,12 @@ pub fn live_fingerprint<'a>(
                 l.owner, l.versions, l.instance_profiles, l.access_keys, l.delivered_key
             ));
             match &l.resource {
+                Resource::Group(g) => {
+                    text.push_str(&format!("{}|{:?}\n", g.path, g.managed));
+                    for (n, doc) in &g.inline {
+                        text.push_str(&format!("{n}={}\n", doc.canonical));
+                    }
+                }
                 Resource::User(u) => {
                     text.push_str(&format!(
                         "{}|{:?}|{:?}|{:?}|{:?}\n",
@@ -946,6 +996,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+mod groups;
 mod users;
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub enum Kind {
     ManagedPolicy,
     Role,
     User,
+    Group,
 }
 
 impl Kind {
@@ -34,6 +35,7 @@ impl Kind {
             Kind::ManagedPolicy => "policy",
             Kind::Role => "role",
             Kind::User => "user",
+            Kind::Group => "group",
         }
     }
 }
@@ -96,6 +98,23 @@ pub struct User {
     pub keys: Option<KeyRule>,
 }
 
+/// IAM groups cannot be tagged: the ownership marker of a group is an inline policy named
+/// `iamplan-stack-<stack>` that denies an action no service has (see README).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub path: String,
+    pub inline: BTreeMap<String, PolicyDocument>,
+    pub managed: BTreeSet<String>,
+}
+
+pub const GROUP_MARKER_PREFIX: &str = "iamplan-stack-";
+
+/// The marker policy's document: it denies an action that no AWS service has.
+pub fn group_marker_document() -> String {
+    r#"{"Version":"2012-10-17","Statement":[{"Sid":"IamplanOwnershipMarker","Effect":"Deny","Action":"iamplan:OwnershipMarker","Resource":"*"}]}"#.to_string()
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManagedPolicy {
     pub name: String,
@@ -109,6 +128,7 @@ pub enum Resource {
     Role(Role),
     ManagedPolicy(ManagedPolicy),
     User(User),
+    Group(Group),
 }
 
 impl Resource {
@@ -117,6 +137,7 @@ impl Resource {
             Resource::Role(r) => &r.name,
             Resource::ManagedPolicy(p) => &p.name,
             Resource::User(u) => &u.name,
+            Resource::Group(g) => &g.name,
         }
     }
     pub fn kind(&self) -> Kind {
@@ -124,6 +145,7 @@ impl Resource {
             Resource::Role(_) => Kind::Role,
             Resource::ManagedPolicy(_) => Kind::ManagedPolicy,
             Resource::User(_) => Kind::User,
+            Resource::Group(_) => Kind::Group,
         }
     }
 }

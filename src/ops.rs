@@ -159,6 +159,34 @@ pub enum Op {
     DeleteUser {
         name: String,
     },
+    CreateGroup {
+        name: String,
+        path: String,
+    },
+    UpdateGroup {
+        name: String,
+        new_path: String,
+    },
+    PutGroupPolicy {
+        group: String,
+        name: String,
+        document: String,
+    },
+    DeleteGroupPolicy {
+        group: String,
+        name: String,
+    },
+    AttachGroupPolicy {
+        group: String,
+        arn: String,
+    },
+    DetachGroupPolicy {
+        group: String,
+        arn: String,
+    },
+    DeleteGroup {
+        name: String,
+    },
 }
 
 /// Steps run phase by phase; steps within a phase are independent and run concurrently.
@@ -224,6 +252,13 @@ impl Op {
             Op::DeactivateAccessKey { .. } => "UpdateAccessKey",
             Op::DeleteAccessKey { .. } => "DeleteAccessKey",
             Op::DeleteUser { .. } => "DeleteUser",
+            Op::CreateGroup { .. } => "CreateGroup",
+            Op::UpdateGroup { .. } => "UpdateGroup",
+            Op::PutGroupPolicy { .. } => "PutGroupPolicy",
+            Op::DeleteGroupPolicy { .. } => "DeleteGroupPolicy",
+            Op::AttachGroupPolicy { .. } => "AttachGroupPolicy",
+            Op::DetachGroupPolicy { .. } => "DetachGroupPolicy",
+            Op::DeleteGroup { .. } => "DeleteGroup",
         }
     }
 
@@ -280,6 +315,15 @@ impl Op {
                 format!("user {user} access key {id} -> Inactive")
             }
             Op::DeleteAccessKey { user, id } => format!("user {user} access key {id}"),
+            Op::CreateGroup { name, .. }
+            | Op::UpdateGroup { name, .. }
+            | Op::DeleteGroup { name } => format!("group {name}"),
+            Op::PutGroupPolicy { group, name, .. } | Op::DeleteGroupPolicy { group, name } => {
+                format!("group {group} inline policy {name}")
+            }
+            Op::AttachGroupPolicy { group, arn } | Op::DetachGroupPolicy { group, arn } => {
+                format!("group {group} policy {arn}")
+            }
         }
     }
 }

@@ -397,3 +397,106 @@ roles = ["arn:aws:iam::${account.partner}:role/caller"]
     emu.iamplan_env(&["plan", p, "--detailed-exitcode"], &env)
         .expect(0, "plan after apply");
 }
+
+/// Users and groups: created, stable, and deleted in the order IAM requires (keys, inline
+/// policies, attachments, memberships, login profile, then the user; members out of a group
+/// before it goes). A same-named group no stack owns is a conflict.
+#[tokio::test(flavor = "multi_thread")]
+async fn users_and_groups_lifecycle() {
+    let emu = Emulator::start("ministack");
+    let iam = emu.iam().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[stack]
+name = "people"
+[policy.read]
+[[policy.read.statement]]
+action = "s3:GetObject"
+resource = "*"
+[group.deployers]
+path = "/teams/"
+managed_policies = ["read"]
+[group.deployers.inline.deploy]
+[[group.deployers.inline.deploy.statement]]
+action = "lambda:UpdateFunctionCode"
+resource = "*"
+[user.ci]
+groups = ["deployers"]
+managed_policies = ["read"]
+tags = { team = "platform" }
+[user.ci.inline.own]
+[[user.ci.inline.own.statement]]
+action = "sqs:SendMessage"
+resource = "*"
+[user.ci.access_keys]
+sink = { type = "json", path = "ci.json" }
+"#;
+    let plan = write(dir.path(), "plan.toml", text);
+    let p = plan.to_str().unwrap();
+    let first = emu
+        .iamplan(&["apply", p, "--auto-approve"])
+        .expect(0, "create users and groups");
+    assert!(first.stdout.contains("Plan: 3 to add"), "{}", first.stdout);
+    emu.iamplan(&["plan", p, "--detailed-exitcode"])
+        .expect(0, "no changes after apply");
+    let members = iam
+        .get_group()
+        .group_name("deployers")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        members
+            .users()
+            .iter()
+            .map(|u| u.user_name())
+            .collect::<Vec<_>>(),
+        vec!["ci"]
+    );
+
+    // Out of band: a console password, which IAM requires gone before the user.
+    iam.create_login_profile()
+        .user_name("ci")
+        .password("Aa1!aaaaaaaaaaaa")
+        .send()
+        .await
+        .unwrap();
+    write(dir.path(), "plan.toml", "[stack]\nname = \"people\"\n");
+    let gone = emu
+        .iamplan(&["apply", p, "--auto-approve"])
+        .expect(0, "delete users and groups");
+    assert!(
+        gone.stdout
+            .contains("Plan: 0 to add, 0 to change, 3 to destroy."),
+        "{}",
+        gone.stdout
+    );
+    assert!(
+        iam.get_user().user_name("ci").send().await.is_err(),
+        "user deleted"
+    );
+    assert!(
+        iam.get_group()
+            .group_name("deployers")
+            .send()
+            .await
+            .is_err(),
+        "group deleted"
+    );
+
+    // A group that exists without this stack's marker is not taken over silently.
+    iam.create_group()
+        .group_name("deployers")
+        .send()
+        .await
+        .unwrap();
+    write(dir.path(), "plan.toml", text);
+    let conflict = emu.iamplan(&["plan", p]).expect(1, "unowned group");
+    assert!(
+        conflict
+            .stdout
+            .contains("group \"deployers\" already exists and is not managed by iamplan"),
+        "{}",
+        conflict.stdout
+    );
+}

@@ -5,8 +5,8 @@
 use super::{Account, error_text, retry};
 use crate::keys::{LastUsed, LiveKey};
 use crate::model::{
-    Address, DEACTIVATED_TAG_PREFIX, DELIVERED_TAG, ISSUED_TAG_PREFIX, Kind, Live, LiveResource,
-    ManagedPolicy, OWNER_TAG, PolicyVersion, Resource, Role, User,
+    Address, DEACTIVATED_TAG_PREFIX, DELIVERED_TAG, GROUP_MARKER_PREFIX, Group, ISSUED_TAG_PREFIX,
+    Kind, Live, LiveResource, ManagedPolicy, OWNER_TAG, PolicyVersion, Resource, Role, User,
 };
 use crate::policy::PolicyDocument;
 use anyhow::{Result, anyhow};
@@ -64,12 +64,14 @@ pub async fn read_live(
     let mut roles = Vec::new();
     let mut policies = Vec::new();
     let mut users = Vec::new();
+    let mut groups = Vec::new();
     loop {
         account.stats.count("GetAccountAuthorizationDetails");
         let page = retry("GetAccountAuthorizationDetails", || {
             iam.get_account_authorization_details()
                 .filter(EntityType::Role)
                 .filter(EntityType::User)
+                .filter(EntityType::Group)
                 .filter(EntityType::LocalManagedPolicy)
                 .max_items(PAGE)
                 .set_marker(marker.clone())
@@ -85,6 +87,7 @@ pub async fn read_live(
         })?;
         roles.extend_from_slice(page.role_detail_list());
         users.extend_from_slice(page.user_detail_list());
+        groups.extend_from_slice(page.group_detail_list());
         policies.extend_from_slice(page.policies());
         // A page may be short while more remain: only IsTruncated says when to stop.
         match (page.is_truncated(), page.marker()) {
@@ -237,6 +240,44 @@ pub async fn read_live(
     }
 
     read_users(account, stack, hints, &users, live).await?;
+    for g in &groups {
+        let name = g.group_name().unwrap_or_default().to_string();
+        let mut inline = BTreeMap::new();
+        let mut owner = None;
+        for ip in g.group_policy_list() {
+            let pname = ip.policy_name().unwrap_or_default().to_string();
+            if let Some(stack) = pname.strip_prefix(GROUP_MARKER_PREFIX) {
+                owner = Some(stack.to_string());
+                continue;
+            }
+            let doc =
+                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
+                    .map_err(|e| anyhow!("group {name} inline policy {pname}: {e}"))?;
+            inline.insert(pname, doc);
+        }
+        live.resources.insert(
+            Address::new(&ctx.alias, Kind::Group, &name),
+            LiveResource {
+                resource: Resource::Group(Group {
+                    name,
+                    path: g.path().unwrap_or("/").to_string(),
+                    inline,
+                    managed: g
+                        .attached_managed_policies()
+                        .iter()
+                        .filter_map(|a| a.policy_arn().map(str::to_string))
+                        .collect(),
+                }),
+                arn: g.arn().unwrap_or_default().to_string(),
+                owner,
+                versions: vec![],
+                broken_principals: vec![],
+                instance_profiles: vec![],
+                access_keys: vec![],
+                delivered_key: None,
+            },
+        );
+    }
 
     for r in &roles {
         let name = r.role_name().unwrap_or_default().to_string();

@@ -8,8 +8,8 @@ pub use schema::AccountSpec;
 
 use crate::keys::{KeyRule, Sink};
 use crate::model::{
-    AccountContext, Address, DEFAULT_ACCOUNT, Desired, DesiredResource, Kind, ManagedPolicy,
-    Resource, Role, User, policy_arn, role_arn,
+    AccountContext, Address, DEFAULT_ACCOUNT, Desired, DesiredResource, GROUP_MARKER_PREFIX, Group,
+    Kind, ManagedPolicy, Resource, Role, User, policy_arn, role_arn,
 };
 use crate::policy::{self, PolicyDocument};
 use schema::*;
@@ -175,17 +175,12 @@ impl Spec {
         }
         // Every resource's account must be declared.
         for f in &self.files {
-            let refs = f
-                .spec
-                .role
-                .values()
-                .filter_map(|r| r.get_ref().account.as_ref())
-                .chain(
-                    f.spec
-                        .policy
-                        .values()
-                        .filter_map(|p| p.get_ref().account.as_ref()),
-                );
+            let s = &f.spec;
+            let refs = (s.role.values().map(|r| &r.get_ref().account))
+                .chain(s.policy.values().map(|p| &p.get_ref().account))
+                .chain(s.user.values().map(|u| &u.get_ref().account))
+                .chain(s.group.values().map(|g| &g.get_ref().account))
+                .flatten();
             for a in refs {
                 if !out.contains_key(a.get_ref()) {
                     let known: Vec<&str> = out.keys().map(String::as_str).collect();
@@ -243,6 +238,9 @@ impl Spec {
         for f in &self.files {
             for (name, r) in &f.spec.role {
                 b.role(f, name, r)?;
+            }
+            for (name, g) in &f.spec.group {
+                b.group(f, name, g)?;
             }
             for (name, u) in &f.spec.user {
                 b.user(f, name, u)?;
@@ -631,6 +629,43 @@ impl Builder<'_> {
             DesiredResource {
                 resource: Resource::User(user),
                 adopt: u.adopt,
+                origin,
+            },
+        )
+    }
+
+    fn group(
+        &mut self,
+        f: &PlanFile,
+        name: &Spanned<String>,
+        spec: &Spanned<GroupSpec>,
+    ) -> Result<(), SpecError> {
+        let at = At { file: f };
+        let g = spec.get_ref();
+        check_name(&at, name, 128, "group")?;
+        let ctx = self.ctx(&g.account).clone();
+        if let Some((n, _)) = g
+            .inline
+            .iter()
+            .find(|(n, _)| n.get_ref().starts_with(GROUP_MARKER_PREFIX))
+        {
+            return Err(at.err(n.span(), format!("inline policy names starting with `{GROUP_MARKER_PREFIX}` are iamplan's ownership markers")));
+        }
+        let group = Group {
+            name: name.get_ref().clone(),
+            path: self.path(&at, &g.path, &ctx)?,
+            inline: self.inline_map(&at, &g.inline, &ctx)?,
+            managed: self.managed_list(&at, &g.managed_policies, &ctx)?,
+        };
+        let addr = Address::new(&ctx.alias, Kind::Group, name.get_ref());
+        let origin = Self::origin(&at, name.span());
+        self.insert(
+            &at,
+            name,
+            addr,
+            DesiredResource {
+                resource: Resource::Group(group),
+                adopt: g.adopt,
                 origin,
             },
         )

@@ -21,6 +21,21 @@ pub struct FileSpec {
     pub policy: BTreeMap<Spanned<String>, Spanned<PolicySpec>>,
     #[serde(default)]
     pub user: BTreeMap<Spanned<String>, Spanned<UserSpec>>,
+    #[serde(default)]
+    pub group: BTreeMap<Spanned<String>, Spanned<GroupSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub account: Option<Str>,
+    pub path: Option<Str>,
+    #[serde(default)]
+    pub managed_policies: Vec<Str>,
+    #[serde(default)]
+    pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+    #[serde(default)]
+    pub adopt: bool,
 }
 
 #[derive(Debug, Deserialize)]
