@@ -50,6 +50,7 @@ fn live_from(d: &Desired, owner: Option<&str>) -> Live {
                 format!("arn:aws:iam::000000000000:policy{}{}", p.path, p.name)
             }
             Resource::User(u) => format!("arn:aws:iam::000000000000:user{}{}", u.path, u.name),
+            Resource::Group(g) => format!("arn:aws:iam::000000000000:group{}{}", g.path, g.name),
         };
         live.resources.insert(
             a.clone(),
