@@ -10,4 +10,5 @@ pub mod model;
 pub mod ops;
 pub mod plan;
 pub mod policy;
+pub mod smoke;
 pub mod spec;

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use iamplan::aws::Target;
-use iamplan::cli::{self, Common, EXIT_ERROR, apply::ApplyArgs, plan::PlanArgs};
+use iamplan::cli::{self, Common, EXIT_ERROR, apply::ApplyArgs, plan::PlanArgs, smoke::SmokeArgs};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -99,6 +99,24 @@ enum Command {
         /// How many IAM writes run at once.
         #[arg(long, default_value_t = iamplan::apply::DEFAULT_PARALLELISM)]
         parallelism: usize,
+        /// Run the plan's smoke checks after a successful apply.
+        #[arg(long)]
+        smoke: bool,
+    },
+    /// Prove the integration works: assume the roles and invoke the functions the plan's
+    /// smoke checks name, and compare with what they expect.
+    Smoke {
+        /// Plan files or directories with [smoke.NAME] checks.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print each invoke as the equivalent SigV4-signed HTTP request (secrets redacted).
+        #[arg(long)]
+        show_request: bool,
     },
     /// Issue new access keys for users now, whatever their keys' ages; old keys then
     /// retire on the plan's schedule.
@@ -167,12 +185,28 @@ fn main() {
                 target,
                 auto_approve,
                 parallelism,
+                smoke,
             } => {
                 cli::apply::run(ApplyArgs {
                     files,
                     common: target.common(),
                     auto_approve,
                     parallelism,
+                    smoke,
+                })
+                .await
+            }
+            Command::Smoke {
+                files,
+                target,
+                json,
+                show_request,
+            } => {
+                cli::smoke::run(SmokeArgs {
+                    files,
+                    common: target.common(),
+                    json,
+                    show_request,
                 })
                 .await
             }
@@ -190,6 +224,7 @@ fn main() {
                     common,
                     auto_approve,
                     parallelism,
+                    smoke: false,
                 })
                 .await
             }

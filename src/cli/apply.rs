@@ -15,6 +15,8 @@ pub struct ApplyArgs {
     pub common: Common,
     pub auto_approve: bool,
     pub parallelism: usize,
+    /// Run the plan's smoke checks after a successful apply.
+    pub smoke: bool,
 }
 
 /// A saved plan is a JSON file; plan files are TOML.
@@ -48,8 +50,15 @@ fn saved_plan(files: &[PathBuf]) -> Result<Option<Plan>> {
 
 pub async fn run(args: ApplyArgs) -> Result<i32> {
     let style = Style::detect();
+    // The plan files, kept for `--smoke` (a saved plan carries no smoke checks).
+    let mut loaded = None;
     let (plan, mut session) = match saved_plan(&args.files)? {
         Some(plan) => {
+            if args.smoke {
+                bail!(
+                    "--smoke needs the plan files (a saved plan has no smoke checks): run `iamplan smoke FILES` after applying it"
+                );
+            }
             let session = check_saved(&plan, &args.common, &args.files[0]).await?;
             (plan, session)
         }
@@ -62,26 +71,31 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
                     planned.plan.conflicts.len()
                 );
             }
-            if !planned.plan.has_changes() {
-                return Ok(EXIT_OK);
-            }
-            if !args.auto_approve {
+            if planned.plan.has_changes() && !args.auto_approve {
                 confirm(&planned.plan.stack)?;
             }
+            loaded = Some((planned.spec, planned.desired));
             (planned.plan, planned.session)
         }
     };
-    if !plan.has_changes() {
-        println!("No changes to apply.");
-        return Ok(EXIT_OK);
+    let mut code = EXIT_OK;
+    if plan.has_changes() {
+        let started = std::time::Instant::now();
+        let report = apply(&plan.steps, &session.accounts, args.parallelism).await;
+        session.timing.network += started.elapsed();
+        if args.common.stats {
+            session.print_stats();
+        }
+        code = summarise(&plan, &report, style);
     }
-    let started = std::time::Instant::now();
-    let report = apply(&plan.steps, &session.accounts, args.parallelism).await;
-    session.timing.network += started.elapsed();
-    if args.common.stats {
-        session.print_stats();
+    if args.smoke
+        && code == EXIT_OK
+        && let Some((spec, desired)) = &loaded
+    {
+        println!();
+        code = super::smoke::run_for(spec, desired, &session, &args.common, false, false).await?;
     }
-    Ok(summarise(&plan, &report, style))
+    Ok(code)
 }
 
 async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Session> {

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod plan;
+pub mod smoke;
 
 use crate::aws::read::{KeyHints, UserKeyHint};
 use crate::aws::{self, Account, Stats, Target};
@@ -137,6 +138,7 @@ fn ms(d: Duration) -> f64 {
 
 /// Plan files -> (spec, accounts) -> live -> plan.
 pub struct Planned {
+    pub spec: Spec,
     pub session: Session,
     pub desired: Desired,
     pub plan: Plan,
@@ -193,6 +195,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
     plan.key_hints = hints;
     session.timing.diff = started.elapsed();
     Ok(Planned {
+        spec,
         session,
         desired,
         plan,

@@ -91,6 +91,38 @@ impl Sink {
         }
     }
 
+    /// The key ID and secret a file sink holds, for smoke checks that start from a plan
+    /// user's key. The secret stays in memory and is never printed.
+    pub fn held_secret(&self) -> Result<Option<(String, String)>, String> {
+        let text = match self {
+            Sink::Json { path } | Sink::Colon { path } | Sink::Credentials { path, .. } => {
+                match std::fs::read_to_string(path) {
+                    Ok(s) => s,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+                }
+            }
+            Sink::Command { .. } => return Err("a command sink cannot be read back".into()),
+        };
+        Ok(match self {
+            Sink::Json { .. } => serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| {
+                    Some((
+                        v.get("AccessKeyId")?.as_str()?.to_string(),
+                        v.get("SecretAccessKey")?.as_str()?.to_string(),
+                    ))
+                }),
+            Sink::Colon { .. } => text
+                .trim()
+                .split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string())),
+            Sink::Credentials { profile, .. } => ini_get(&text, profile, "aws_access_key_id")
+                .zip(ini_get(&text, profile, "aws_secret_access_key")),
+            Sink::Command { .. } => None,
+        })
+    }
+
     /// Hands the secret over. On error nothing partial is left in a file sink.
     pub fn deliver(&self, secret: &Secret) -> Result<(), String> {
         let json = || {

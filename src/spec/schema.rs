@@ -23,6 +23,60 @@ pub struct FileSpec {
     pub user: BTreeMap<Spanned<String>, Spanned<UserSpec>>,
     #[serde(default)]
     pub group: BTreeMap<Spanned<String>, Spanned<GroupSpec>>,
+    #[serde(default)]
+    pub smoke: BTreeMap<Spanned<String>, Spanned<SmokeSpec>>,
+}
+
+/// A smoke check: start from some credentials, assume roles, invoke a function.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeSpec {
+    /// Start from a named AWS profile (e.g. the trusted account of a cross-account trust).
+    pub from_profile: Option<Str>,
+    /// Start from a plan user's access key, read from its sink.
+    pub from_user: Option<Str>,
+    #[serde(default)]
+    pub assume: Vec<Spanned<AssumeSpec>>,
+    pub invoke: Option<Spanned<InvokeSpec>>,
+    pub expect: Spanned<ExpectSpec>,
+    /// How long a check expected to pass is retried while fresh roles and keys propagate.
+    pub retry_seconds: Option<u64>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssumeSpec {
+    /// A role of the plan by name, or any role ARN.
+    pub role: Str,
+    pub external_id: Option<Str>,
+    pub session_name: Option<Str>,
+    pub duration_seconds: Option<i32>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeSpec {
+    /// Function name or ARN.
+    pub function: Str,
+    pub qualifier: Option<Str>,
+    pub payload: Option<Str>,
+    /// Region of the client (default: the account's region).
+    pub region: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// "allow" or "deny".
+    pub result: Spanned<String>,
+    /// For a denial: the link that must refuse (trust, external_id, tag_session,
+    /// invoke_permission, not_found, key).
+    pub reason: Option<Spanned<String>>,
+    pub status: Option<i32>,
+    pub payload_contains: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,129 @@
+//! `iamplan smoke`: run the plan's smoke checks and print what happened, and why.
+
+use super::{Common, EXIT_ERROR, EXIT_OK, Session};
+use crate::plan::Style;
+use crate::smoke::{CheckResult, SmokeCheck, run_checks};
+use crate::spec::{self, Spec};
+use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default)]
+pub struct SmokeArgs {
+    pub files: Vec<PathBuf>,
+    pub common: Common,
+    pub json: bool,
+    pub show_request: bool,
+}
+
+pub async fn run(args: SmokeArgs) -> Result<i32> {
+    let spec = spec::load(&args.files)?;
+    let account_specs = spec.accounts()?;
+    let session = Session::connect(&account_specs, &args.common.target).await?;
+    let desired = spec.build(&session.contexts())?;
+    run_for(
+        &spec,
+        &desired,
+        &session,
+        &args.common,
+        args.json,
+        args.show_request,
+    )
+    .await
+}
+
+/// Runs the checks of already loaded plan files (also used by `apply --smoke`).
+pub async fn run_for(
+    spec: &Spec,
+    desired: &crate::model::Desired,
+    session: &Session,
+    common: &Common,
+    json: bool,
+    show_request: bool,
+) -> Result<i32> {
+    let checks: Vec<SmokeCheck> = spec.smoke_checks(desired)?;
+    if checks.is_empty() {
+        bail!(
+            "the plan files declare no smoke checks: add [smoke.NAME] tables (see README, \"Smoke checks\")"
+        );
+    }
+    let base: BTreeMap<String, aws_config::SdkConfig> = session
+        .accounts
+        .iter()
+        .map(|(k, a)| (k.clone(), a.config.clone()))
+        .collect();
+    let results = run_checks(&checks, &base, &common.target, show_request).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print!("{}", render(&results, Style::detect()));
+    }
+    Ok(if results.iter().all(|r| r.passed) {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
+}
+
+pub fn render(results: &[CheckResult], st: Style) -> String {
+    let mut out = String::new();
+    let w_name = results
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let w_exp = results
+        .iter()
+        .map(|r| r.expected.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let w_out = results
+        .iter()
+        .map(|r| r.outcome.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let _ = writeln!(
+        out,
+        "  {:w_name$}  {:w_exp$}  {:w_out$}  TIME",
+        "CHECK", "EXPECTED", "RESULT"
+    );
+    for r in results {
+        let mark = if r.passed {
+            st.green("ok")
+        } else {
+            st.red("FAIL")
+        };
+        let usable = r
+            .usable_after_seconds
+            .map(|s| format!(" (usable after {s:.1}s)"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:w_name$}  {:w_exp$}  {:w_out$}  {:.2}s{usable}  {mark}",
+            r.name, r.expected, r.outcome, r.seconds
+        );
+        if let Some(d) = &r.diagnosis {
+            let _ = writeln!(
+                out,
+                "      {} {d}",
+                if r.passed { "why:" } else { "what broke:" }
+            );
+        }
+        if let Some(req) = &r.request {
+            for l in req.lines() {
+                let _ = writeln!(out, "      | {l}");
+            }
+        }
+    }
+    let passed = results.iter().filter(|r| r.passed).count();
+    let _ = writeln!(
+        out,
+        "\nSmoke: {passed} passed, {} failed",
+        results.len() - passed
+    );
+    out
+}
