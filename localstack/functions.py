@@ -12,7 +12,7 @@ import zipfile
 
 import botocore.session
 
-FUNCTIONS = ["ably-sink", "swimlane-target", "chime-messaging"]
+FUNCTIONS = ["ably-sink", "swimlane-target", "chime-user-alice", "chime-user-bob"]
 ROLE = "iamplan-example-lambda"
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 
@@ -56,6 +56,12 @@ def main():
             if state == "Failed" or time.time() > deadline:
                 sys.exit(f"function {name} is {state}")
             time.sleep(0.2)
+    # An alias, so that checks can show a permission that misses the qualifier.
+    try:
+        lam.get_alias(FunctionName="swimlane-target", Name="prod")
+    except lam.exceptions.ResourceNotFoundException:
+        version = lam.publish_version(FunctionName="swimlane-target")["Version"]
+        lam.create_alias(FunctionName="swimlane-target", Name="prod", FunctionVersion=version)
     print(f"example functions ready: {', '.join(FUNCTIONS)} (role {ROLE})", file=sys.stderr)
 
 

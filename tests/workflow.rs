@@ -317,9 +317,10 @@ fn no_change_plan_makes_no_per_resource_reads() {
     );
 }
 
-/// Every example in plans/ applies, and then plans no changes.
+/// Every example in plans/ applies, then plans no changes, and its smoke checks pass
+/// against MiniStack with IAM enforcement on; each denial for the reason it names.
 #[test]
-fn example_plans_apply_and_converge() {
+fn example_plans_apply_converge_and_pass_their_smoke_checks() {
     let emu = Emulator::start("ministack");
     let mut dirs: Vec<_> = std::fs::read_dir(repo().join("plans"))
         .unwrap()
@@ -327,13 +328,49 @@ fn example_plans_apply_and_converge() {
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 4, "examples missing: {dirs:?}");
+    assert!(dirs.len() >= 6, "examples missing: {dirs:?}");
+    let mut checked = 0;
     for d in dirs {
-        let d = d.to_str().unwrap();
-        emu.iamplan(&["apply", d, "--auto-approve"]).expect(0, d);
-        emu.iamplan(&["plan", d, "--detailed-exitcode"])
-            .expect(0, d);
+        // A copy, so that key sinks write into a temporary directory, not the repository.
+        let copy = tempfile::tempdir().unwrap();
+        let mut has_checks = false;
+        for f in std::fs::read_dir(&d).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|x| x == "toml") {
+                has_checks |= std::fs::read_to_string(&f).unwrap().contains("[smoke.");
+                std::fs::copy(&f, copy.path().join(f.file_name().unwrap())).unwrap();
+            }
+        }
+        let p = copy.path().to_str().unwrap();
+        let what = d.display().to_string();
+        let applied = emu
+            .iamplan(&["apply", p, "--auto-approve"])
+            .expect(0, &what);
+        assert!(
+            applied.stdout.contains("Apply complete!"),
+            "{}",
+            applied.stdout
+        );
+        emu.iamplan(&["plan", p, "--detailed-exitcode"])
+            .expect(0, &what);
+        if has_checks {
+            let smoke = emu.iamplan(&["smoke", p, "--json"]).expect(0, &what);
+            let results: serde_json::Value = serde_json::from_str(&smoke.stdout).unwrap();
+            for r in results.as_array().unwrap() {
+                assert_eq!(r["passed"], true, "{what}: {r}");
+                let expected = r["expected"].as_str().unwrap();
+                if let Some(reason) = expected.strip_prefix("deny ") {
+                    assert_eq!(
+                        r["outcome"].as_str().unwrap(),
+                        format!("denied {reason}"),
+                        "{what}: {r}"
+                    );
+                }
+                checked += 1;
+            }
+        }
     }
+    assert!(checked >= 10, "only {checked} smoke checks ran");
 }
 
 /// Two accounts in one plan, each with its own credentials (a named profile): a role in
