@@ -154,6 +154,9 @@ pub enum Op {
     DeleteAccessKey {
         user: String,
         id: String,
+        /// Also remove iamplan's tags about the key from the user.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        untag: bool,
     },
     /// Deletes a user after its login profile and MFA devices.
     DeleteUser {
@@ -314,7 +317,7 @@ impl Op {
             Op::DeactivateAccessKey { user, id, .. } => {
                 format!("user {user} access key {id} -> Inactive")
             }
-            Op::DeleteAccessKey { user, id } => format!("user {user} access key {id}"),
+            Op::DeleteAccessKey { user, id, .. } => format!("user {user} access key {id}"),
             Op::CreateGroup { name, .. }
             | Op::UpdateGroup { name, .. }
             | Op::DeleteGroup { name } => format!("group {name}"),

@@ -4,7 +4,7 @@
 //! The rules follow `shared/iam-facts.md`, "When two policy documents are the same".
 
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The policy language version IAM assumes when `Version` is omitted.
 pub const DEFAULT_VERSION: &str = "2008-10-17";
@@ -63,11 +63,11 @@ impl PolicyDocument {
         };
         let mut remaining: Vec<(Value, Value)> = live_stmts
             .into_iter()
-            .map(|s| (sort_keys(canonical_statement(&s, partition)), s))
+            .map(|s| (canonical_statement(&s, partition), s))
             .collect();
         let mut out = Vec::new();
         for want in &want_stmts {
-            let canon = sort_keys(canonical_statement(want, partition));
+            let canon = canonical_statement(want, partition);
             if let Some(i) = remaining.iter().position(|(c, _)| *c == canon) {
                 remaining.remove(i);
                 out.push(want.clone());
@@ -123,32 +123,29 @@ pub fn canonicalize(doc: &Value, partition: &str) -> Value {
     let Value::Object(map) = doc else {
         return doc.clone();
     };
-    let mut out = Map::new();
+    // Keys are collected sorted, so that the canonical text is stable.
+    let mut out = BTreeMap::new();
     for (k, v) in map {
-        match k.as_str() {
+        let canon = match k.as_str() {
             "Statement" => {
                 let mut stmts: Vec<Value> = statements(doc)
                     .map(|s| {
                         s.iter()
-                            .map(|s| sort_keys(canonical_statement(s, partition)))
+                            .map(|s| canonical_statement(s, partition))
                             .collect()
                     })
-                    .unwrap_or_else(|| vec![v.clone()]);
+                    .unwrap_or_else(|| vec![sort_keys(v.clone())]);
                 // Statement order carries no meaning: sort by canonical text.
                 stmts.sort_by_cached_key(|s| s.to_string());
-                out.insert(k.clone(), Value::Array(stmts));
+                Value::Array(stmts)
             }
-            "Id" => {
-                out.insert(k.clone(), v.clone());
-            }
-            _ => {
-                out.insert(k.clone(), v.clone());
-            }
-        }
+            _ => sort_keys(v.clone()),
+        };
+        out.insert(k.clone(), canon);
     }
-    out.entry("Version")
+    out.entry("Version".to_string())
         .or_insert_with(|| Value::String(DEFAULT_VERSION.into()));
-    sort_keys(Value::Object(out))
+    Value::Object(out.into_iter().collect())
 }
 
 /// Object keys in sorted order at every level, so that the canonical text is stable.
@@ -168,7 +165,7 @@ fn canonical_statement(stmt: &Value, partition: &str) -> Value {
     let Value::Object(map) = stmt else {
         return stmt.clone();
     };
-    let mut out = Map::new();
+    let mut out = BTreeMap::new();
     for (k, v) in map {
         let canon = match k.as_str() {
             "Sid" if v.as_str() == Some("") => continue,
@@ -176,11 +173,11 @@ fn canonical_statement(stmt: &Value, partition: &str) -> Value {
             "Resource" | "NotResource" => string_set(v, str::to_string),
             "Principal" | "NotPrincipal" => canonical_principal(v, partition),
             "Condition" => canonical_condition(v),
-            _ => v.clone(),
+            _ => sort_keys(v.clone()),
         };
         out.insert(k.clone(), canon);
     }
-    Value::Object(out)
+    Value::Object(out.into_iter().collect())
 }
 
 /// A string or array of scalars as a sorted, de-duplicated array.
@@ -212,7 +209,7 @@ fn canonical_principal(v: &Value, partition: &str) -> Value {
             Value::Object(m)
         }
         Value::Object(map) => {
-            let mut out = Map::new();
+            let mut out = BTreeMap::new();
             for (kind, ids) in map {
                 let canon = if kind == "AWS" {
                     string_set(ids, |s| account_principal(s, partition))
@@ -221,7 +218,7 @@ fn canonical_principal(v: &Value, partition: &str) -> Value {
                 };
                 out.insert(kind.clone(), canon);
             }
-            Value::Object(out)
+            Value::Object(out.into_iter().collect())
         }
         other => other.clone(),
     }
@@ -244,14 +241,14 @@ fn canonical_condition(v: &Value) -> Value {
     let Value::Object(ops) = v else {
         return v.clone();
     };
-    let mut out = Map::new();
+    let mut out = BTreeMap::new();
     for (op, keys) in ops {
         let Value::Object(keys) = keys else {
-            out.insert(op.clone(), keys.clone());
+            out.insert(op.clone(), sort_keys(keys.clone()));
             continue;
         };
         let ignore_case = op.to_ascii_lowercase().contains("ignorecase");
-        let mut canon_keys = Map::new();
+        let mut canon_keys = BTreeMap::new();
         for (key, values) in keys {
             // Condition-key names are case-insensitive; values depend on the operator.
             let values = if ignore_case {
@@ -261,9 +258,9 @@ fn canonical_condition(v: &Value) -> Value {
             };
             canon_keys.insert(key.to_ascii_lowercase(), values);
         }
-        out.insert(op.clone(), Value::Object(canon_keys));
+        out.insert(op.clone(), Value::Object(canon_keys.into_iter().collect()));
     }
-    Value::Object(out)
+    Value::Object(out.into_iter().collect())
 }
 
 /// Structural checks IAM would reject at apply time, reported at plan time instead.

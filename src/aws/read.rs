@@ -60,45 +60,10 @@ pub async fn read_live(
 ) -> Result<()> {
     let ctx = &account.ctx;
     let iam = &account.iam;
-    let mut marker: Option<String> = None;
-    let mut roles = Vec::new();
-    let mut policies = Vec::new();
-    let mut users = Vec::new();
-    let mut groups = Vec::new();
-    loop {
-        account.stats.count("GetAccountAuthorizationDetails");
-        let page = retry("GetAccountAuthorizationDetails", || {
-            iam.get_account_authorization_details()
-                .filter(EntityType::Role)
-                .filter(EntityType::User)
-                .filter(EntityType::Group)
-                .filter(EntityType::LocalManagedPolicy)
-                .max_items(PAGE)
-                .set_marker(marker.clone())
-                .send()
-        })
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "reading IAM in account \"{}\" (GetAccountAuthorizationDetails): {}",
-                ctx.alias,
-                error_text(&e)
-            )
-        })?;
-        roles.extend_from_slice(page.role_detail_list());
-        users.extend_from_slice(page.user_detail_list());
-        groups.extend_from_slice(page.group_detail_list());
-        policies.extend_from_slice(page.policies());
-        // A page may be short while more remain: only IsTruncated says when to stop.
-        match (page.is_truncated(), page.marker()) {
-            (true, Some(m)) => marker = Some(m.to_string()),
-            _ => break,
-        }
-    }
-
-    // Description and MaxSessionDuration are only in ListRoles/GetRole.
-    let mut role_attrs: BTreeMap<String, (String, i32)> = BTreeMap::new();
-    if !roles.is_empty() {
+    // Description and MaxSessionDuration are only in ListRoles/GetRole: read them in
+    // parallel with GetAccountAuthorizationDetails (both are per page).
+    let list_roles = async {
+        let mut role_attrs: BTreeMap<String, (String, i32)> = BTreeMap::new();
         let mut marker: Option<String> = None;
         loop {
             account.stats.count("ListRoles");
@@ -130,7 +95,50 @@ pub async fn read_live(
                 _ => break,
             }
         }
-    }
+        Ok::<_, anyhow::Error>(role_attrs)
+    };
+    let gaad = async {
+        let mut marker: Option<String> = None;
+        let mut roles = Vec::new();
+        let mut policies = Vec::new();
+        let mut users = Vec::new();
+        let mut groups = Vec::new();
+        loop {
+            account.stats.count("GetAccountAuthorizationDetails");
+            let page = retry("GetAccountAuthorizationDetails", || {
+                iam.get_account_authorization_details()
+                    .filter(EntityType::Role)
+                    .filter(EntityType::User)
+                    .filter(EntityType::Group)
+                    .filter(EntityType::LocalManagedPolicy)
+                    .max_items(PAGE)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "reading IAM in account \"{}\" (GetAccountAuthorizationDetails): {}",
+                    ctx.alias,
+                    error_text(&e)
+                )
+            })?;
+            roles.extend_from_slice(page.role_detail_list());
+            users.extend_from_slice(page.user_detail_list());
+            groups.extend_from_slice(page.group_detail_list());
+            policies.extend_from_slice(page.policies());
+            // A page may be short while more remain: only IsTruncated says when to stop.
+            match (page.is_truncated(), page.marker()) {
+                (true, Some(m)) => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+
+        Ok::<_, anyhow::Error>((roles, policies, users, groups))
+    };
+    let (gaad, role_attrs) = tokio::join!(gaad, list_roles);
+    let (roles, policies, users, groups) = gaad?;
+    let role_attrs = role_attrs?;
 
     // GetAccountAuthorizationDetails should carry each policy's description (where the
     // ownership marker is); some emulators leave it out. ListPolicies (per page, not per
@@ -394,11 +402,7 @@ async fn read_users(
         let lower = name.to_ascii_lowercase();
         let hint = hints.users.get(&lower);
         if hint.is_some() || owner.as_deref() == Some(stack) {
-            want_keys.push((
-                name.clone(),
-                hint.cloned().unwrap_or_default(),
-                (deactivated, issued),
-            ));
+            want_keys.push((name.clone(), hint.cloned(), (deactivated, issued)));
         }
         live.resources.insert(
             Address::new(&ctx.alias, Kind::User, &name),
@@ -456,7 +460,7 @@ type KeyTimes = (BTreeMap<String, i64>, BTreeMap<String, i64>);
 async fn read_keys(
     account: &Account,
     user: &str,
-    hint: &UserKeyHint,
+    hint: &Option<UserKeyHint>,
     (deactivated, issued): &KeyTimes,
 ) -> Result<Vec<LiveKey>> {
     let iam = &account.iam;
@@ -472,9 +476,11 @@ async fn read_keys(
         let id = m.access_key_id().unwrap_or_default().to_string();
         let active = m.status() == Some(&StatusType::Active);
         // Last use matters where a key may be deactivated: when the rule rotates, when
-        // there is more than one key, or when a key is not the sink's.
-        let needs_last_used =
-            hint.rotating || metas.len() > 1 || hint.sink_key.as_deref() != Some(id.as_str());
+        // there is more than one key, or when a key is not the sink's. Users only being
+        // deleted (owned, no longer declared) need none.
+        let needs_last_used = hint.as_ref().is_some_and(|hint| {
+            hint.rotating || metas.len() > 1 || hint.sink_key.as_deref() != Some(id.as_str())
+        });
         let last_used = if needs_last_used {
             account.stats.count("GetAccessKeyLastUsed");
             let out = retry("GetAccessKeyLastUsed", || {
@@ -498,6 +504,7 @@ async fn read_keys(
             None
         };
         keys.push(LiveKey {
+            tagged: deactivated.contains_key(&id) || issued.contains_key(&id),
             deactivated: deactivated.get(&id).copied(),
             created: issued
                 .get(&id)

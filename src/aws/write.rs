@@ -227,21 +227,38 @@ impl Account {
                 t.insert(format!("{DEACTIVATED_TAG_PREFIX}{id}"), at.to_string());
                 call!(self, "TagUser", iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])
             }
-            Op::DeleteAccessKey { user, id } => {
+            Op::DeleteAccessKey { user, id, untag } => {
                 call!(self, "DeleteAccessKey",
                     iam.delete_access_key().user_name(user).access_key_id(id).send(),
                     ok_if: ["NoSuchEntity"])?;
-                // Forget when it was deactivated; the user may be on its way out too.
-                let keys = vec![
-                    format!("{DEACTIVATED_TAG_PREFIX}{id}"),
-                    format!("{ISSUED_TAG_PREFIX}{id}"),
-                ];
-                let _ = call!(self, "UntagUser", iam.untag_user().user_name(user).set_tag_keys(Some(keys.clone())).send(), ok_if: ["NoSuchEntity"]);
+                if *untag {
+                    // Forget what iamplan recorded about the key.
+                    let keys = vec![
+                        format!("{DEACTIVATED_TAG_PREFIX}{id}"),
+                        format!("{ISSUED_TAG_PREFIX}{id}"),
+                    ];
+                    call!(self, "UntagUser", iam.untag_user().user_name(user).set_tag_keys(Some(keys.clone())).send(), ok_if: ["NoSuchEntity"])?;
+                }
                 Ok(())
             }
             Op::DeleteUser { name } => {
-                // What IAM requires gone first that the plan does not list: the console
-                // password and MFA devices.
+                // Most users have no console password or MFA device: try the delete first,
+                // and clear those (which the plan does not list) only when IAM says so.
+                self.stats.count("DeleteUser");
+                match retry("DeleteUser", || iam.delete_user().user_name(name).send()).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => {
+                        use aws_sdk_iam::error::ProvideErrorMetadata;
+                        match e.code() {
+                            Some("NoSuchEntity") => return Ok(()),
+                            Some("DeleteConflict") => tracing::info!(
+                                "DeleteUser {name}: {}: removing its login profile and MFA devices first",
+                                error_text(&e)
+                            ),
+                            _ => return Err(error_text(&e)),
+                        }
+                    }
+                }
                 call!(self, "DeleteLoginProfile", iam.delete_login_profile().user_name(name).send(), ok_if: ["NoSuchEntity"])?;
                 self.stats.count("ListMFADevices");
                 let devices = retry("ListMFADevices", || {

@@ -41,6 +41,8 @@ pub struct Common {
 #[derive(Debug, Default)]
 pub struct Timing {
     pub parse: Duration,
+    /// Variables, validation and normalisation of the parsed files.
+    pub build: Duration,
     pub diff: Duration,
     pub render: Duration,
     pub network: Duration,
@@ -123,9 +125,10 @@ impl Session {
         );
         let t = &self.timing;
         eprintln!(
-            "time: network {:.1} ms, parse {:.1} ms, diff {:.1} ms, render {:.1} ms",
+            "time: network {:.1} ms, parse {:.1} ms, build {:.1} ms, diff {:.1} ms, render {:.1} ms",
             ms(t.network),
             ms(t.parse),
+            ms(t.build),
             ms(t.diff),
             ms(t.render)
         );
@@ -142,6 +145,20 @@ pub struct Planned {
     pub session: Session,
     pub desired: Desired,
     pub plan: Plan,
+    /// The live state the plan was computed from (for the saved plan's fingerprint).
+    pub live: Live,
+}
+
+impl Planned {
+    /// Records what the saved plan depends on; only needed when a plan is saved, and
+    /// not free for thousands of resources.
+    pub fn seal(&mut self) {
+        self.plan.live_fingerprint = diff::live_fingerprint(
+            &self.desired.stack,
+            self.desired.resources.keys(),
+            &self.live,
+        );
+    }
 }
 
 pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
@@ -153,7 +170,8 @@ pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
     let mut session = Session::connect(&account_specs, &common.target).await?;
     let started = Instant::now();
     let desired = spec.build(&session.contexts())?;
-    session.timing.parse = parse + started.elapsed();
+    session.timing.parse = parse;
+    session.timing.build = started.elapsed();
     let (hints, sink_keys) = key_hints(&desired)?;
     let live = session.read_live(&desired.stack, &hints).await?;
     let started = Instant::now();
@@ -179,7 +197,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
         sink_keys,
     };
     let d = diff::diff(&desired, &live, &opts);
-    let fingerprint = diff::live_fingerprint(&desired.stack, desired.resources.keys(), &live);
+    let fingerprint = String::new();
     let mut plan = Plan::new(
         desired.stack.clone(),
         session
@@ -199,6 +217,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
         session,
         desired,
         plan,
+        live,
     })
 }
 

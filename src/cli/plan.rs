@@ -17,6 +17,9 @@ pub struct PlanArgs {
 
 pub async fn run(args: PlanArgs) -> Result<i32> {
     let mut planned = make_plan(&args.files, &args.common).await?;
+    if args.out.is_some() {
+        planned.seal();
+    }
     let plan = &planned.plan;
     let started = Instant::now();
     if args.json {

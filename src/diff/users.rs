@@ -49,6 +49,7 @@ fn key_steps(
                 Op::DeleteAccessKey {
                     user: user.clone(),
                     id: id.clone(),
+                    untag: live_keys.iter().any(|k| k.id == *id && k.tagged),
                 },
             ),
             KeyAction::Create => step(
@@ -267,6 +268,7 @@ pub(super) fn delete_user(d: &mut Diff, addr: &Address, h: &User, lr: &LiveResou
             Op::DeleteAccessKey {
                 user: user(),
                 id: k.id.clone(),
+                untag: false,
             },
         );
     }

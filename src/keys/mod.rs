@@ -35,6 +35,9 @@ pub struct LiveKey {
     pub created: Epoch,
     /// When iamplan deactivated it (recorded in a user tag), if known.
     pub deactivated: Option<Epoch>,
+    /// The user carries iamplan tags about this key (to remove with the key).
+    #[serde(default)]
+    pub tagged: bool,
     pub last_used: Option<LastUsed>,
 }
 

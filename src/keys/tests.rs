@@ -20,6 +20,7 @@ fn key(id: &str, active: bool, created_day: i64) -> LiveKey {
         active,
         created: created_day * DAY,
         deactivated: None,
+        tagged: false,
         last_used: None,
     }
 }

@@ -26,6 +26,15 @@ pub struct PlanFile {
     pub path: PathBuf,
     pub source: String,
     spec: FileSpec,
+    /// Byte offsets where lines start: positions for thousands of resources without
+    /// rescanning the file for each.
+    line_starts: Vec<usize>,
+}
+
+fn line_starts(source: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
 }
 
 /// All plan files of one invocation.
@@ -69,7 +78,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Spec, SpecError> {
     for path in files {
         let source = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
         let spec = parse(&path, &source)?;
-        parsed.push(PlanFile { path, source, spec });
+        let line_starts = line_starts(&source);
+        parsed.push(PlanFile {
+            path,
+            source,
+            spec,
+            line_starts,
+        });
     }
     Ok(Spec { files: parsed })
 }
@@ -91,6 +106,7 @@ pub fn parse_str(path: &Path, source: &str) -> Result<Spec, SpecError> {
             path: path.to_path_buf(),
             source: source.to_string(),
             spec,
+            line_starts: line_starts(source),
         }],
     })
 }
@@ -408,8 +424,14 @@ impl Builder<'_> {
     }
 
     fn origin(at: &At, span: Range<usize>) -> String {
-        let (l, c) = line_col(&at.file.source, span.start);
-        format!("{}:{l}:{c}", at.file.path.display())
+        let f = at.file;
+        let line = f.line_starts.partition_point(|&s| s <= span.start);
+        let start = f.line_starts[line - 1];
+        let col = f.source[start..span.start.min(f.source.len())]
+            .chars()
+            .count()
+            + 1;
+        format!("{}:{line}:{col}", f.path.display())
     }
 
     fn policy(
