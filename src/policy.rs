@@ -14,8 +14,9 @@ pub const DEFAULT_VERSION: &str = "2008-10-17";
 pub struct PolicyDocument {
     /// The document as written, parsed; used for display and for writing to IAM.
     pub value: Value,
-    /// Canonical form: equal for equivalent documents.
-    pub canonical: Value,
+    /// Canonical form, as compact JSON text: equal for equivalent documents. Text rather
+    /// than a tree: thousands of documents are held at once.
+    pub canonical: String,
 }
 
 impl PartialEq for PolicyDocument {
@@ -32,7 +33,7 @@ impl PolicyDocument {
     }
 
     pub fn from_value(value: Value, partition: &str) -> Self {
-        let canonical = canonicalize(&value, partition);
+        let canonical = canonicalize(&value, partition).to_string();
         PolicyDocument { value, canonical }
     }
 

@@ -105,7 +105,7 @@ pub async fn read_live(
         let mut groups = Vec::new();
         loop {
             account.stats.count("GetAccountAuthorizationDetails");
-            let page = retry("GetAccountAuthorizationDetails", || {
+            let mut page = retry("GetAccountAuthorizationDetails", || {
                 iam.get_account_authorization_details()
                     .filter(EntityType::Role)
                     .filter(EntityType::User)
@@ -123,10 +123,12 @@ pub async fn read_live(
                     error_text(&e)
                 )
             })?;
-            roles.extend_from_slice(page.role_detail_list());
-            users.extend_from_slice(page.user_detail_list());
-            groups.extend_from_slice(page.group_detail_list());
-            policies.extend_from_slice(page.policies());
+            // Take the page's entities rather than copy them: at thousands of roles the
+            // documents are most of the memory.
+            roles.append(&mut page.role_detail_list.take().unwrap_or_default());
+            users.append(&mut page.user_detail_list.take().unwrap_or_default());
+            groups.append(&mut page.group_detail_list.take().unwrap_or_default());
+            policies.append(&mut page.policies.take().unwrap_or_default());
             // A page may be short while more remain: only IsTruncated says when to stop.
             match (page.is_truncated(), page.marker()) {
                 (true, Some(m)) => marker = Some(m.to_string()),
@@ -247,7 +249,9 @@ pub async fn read_live(
         );
     }
 
+    drop(policies);
     read_users(account, stack, hints, &users, live).await?;
+    drop(users);
     for g in &groups {
         let name = g.group_name().unwrap_or_default().to_string();
         let mut inline = BTreeMap::new();

@@ -50,7 +50,7 @@ fn saved_plan(files: &[PathBuf]) -> Result<Option<Plan>> {
 
 pub async fn run(args: ApplyArgs) -> Result<i32> {
     let style = Style::detect();
-    // The plan files, kept for `--smoke` (a saved plan carries no smoke checks).
+    // The smoke checks of the plan files, for `--smoke` (a saved plan carries none).
     let mut loaded = None;
     let (plan, mut session) = match saved_plan(&args.files)? {
         Some(plan) => {
@@ -63,7 +63,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
             (plan, session)
         }
         None => {
-            let planned = make_plan(&args.files, &args.common).await?;
+            let planned = make_plan(&args.files, &args.common, args.smoke).await?;
             print!("{}", render(&planned.plan, style));
             if !planned.plan.conflicts.is_empty() {
                 bail!(
@@ -74,7 +74,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
             if planned.plan.has_changes() && !args.auto_approve {
                 confirm(&planned.plan.stack)?;
             }
-            loaded = Some((planned.spec, planned.desired));
+            loaded = planned.smoke;
             (planned.plan, planned.session)
         }
     };
@@ -90,10 +90,10 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
     }
     if args.smoke
         && code == EXIT_OK
-        && let Some((spec, desired)) = &loaded
+        && let Some(checks) = loaded
     {
         println!();
-        code = super::smoke::run_for(spec, desired, &session, &args.common, false, false).await?;
+        code = super::smoke::run_for(checks, &session, &args.common, false, false).await?;
     }
     Ok(code)
 }

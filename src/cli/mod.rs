@@ -141,7 +141,9 @@ fn ms(d: Duration) -> f64 {
 
 /// Plan files -> (spec, accounts) -> live -> plan.
 pub struct Planned {
-    pub spec: Spec,
+    /// The plan files' smoke checks, when asked for (the files themselves are dropped
+    /// once the desired state is built: for thousands of resources they are large).
+    pub smoke: Option<Vec<crate::smoke::SmokeCheck>>,
     pub session: Session,
     pub desired: Desired,
     pub plan: Plan,
@@ -161,7 +163,7 @@ impl Planned {
     }
 }
 
-pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
+pub async fn make_plan(files: &[PathBuf], common: &Common, smoke: bool) -> Result<Planned> {
     let started = Instant::now();
     let spec: Spec = spec::load(files)?;
     let account_specs = spec.accounts()?;
@@ -170,6 +172,12 @@ pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
     let mut session = Session::connect(&account_specs, &common.target).await?;
     let started = Instant::now();
     let desired = spec.build(&session.contexts())?;
+    let smoke = if smoke {
+        Some(spec.smoke_checks(&desired)?)
+    } else {
+        None
+    };
+    drop(spec);
     session.timing.parse = parse;
     session.timing.build = started.elapsed();
     let (hints, sink_keys) = key_hints(&desired)?;
@@ -213,7 +221,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common) -> Result<Planned> {
     plan.key_hints = hints;
     session.timing.diff = started.elapsed();
     Ok(Planned {
-        spec,
+        smoke,
         session,
         desired,
         plan,

@@ -16,7 +16,7 @@ pub struct PlanArgs {
 }
 
 pub async fn run(args: PlanArgs) -> Result<i32> {
-    let mut planned = make_plan(&args.files, &args.common).await?;
+    let mut planned = make_plan(&args.files, &args.common, false).await?;
     if args.out.is_some() {
         planned.seal();
     }

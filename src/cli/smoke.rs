@@ -3,7 +3,7 @@
 use super::{Common, EXIT_ERROR, EXIT_OK, Session};
 use crate::plan::Style;
 use crate::smoke::{CheckResult, SmokeCheck, run_checks};
-use crate::spec::{self, Spec};
+use crate::spec;
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -22,27 +22,18 @@ pub async fn run(args: SmokeArgs) -> Result<i32> {
     let account_specs = spec.accounts()?;
     let session = Session::connect(&account_specs, &args.common.target).await?;
     let desired = spec.build(&session.contexts())?;
-    run_for(
-        &spec,
-        &desired,
-        &session,
-        &args.common,
-        args.json,
-        args.show_request,
-    )
-    .await
+    let checks = spec.smoke_checks(&desired)?;
+    run_for(checks, &session, &args.common, args.json, args.show_request).await
 }
 
 /// Runs the checks of already loaded plan files (also used by `apply --smoke`).
 pub async fn run_for(
-    spec: &Spec,
-    desired: &crate::model::Desired,
+    checks: Vec<SmokeCheck>,
     session: &Session,
     common: &Common,
     json: bool,
     show_request: bool,
 ) -> Result<i32> {
-    let checks: Vec<SmokeCheck> = spec.smoke_checks(desired)?;
     if checks.is_empty() {
         bail!(
             "the plan files declare no smoke checks: add [smoke.NAME] tables (see README, \"Smoke checks\")"
