@@ -218,6 +218,9 @@ fn role_create_view(w: &Role) -> (Vec<AttrChange>, Vec<DocChange>) {
     for arn in &w.managed {
         attrs.push(attr("managed_policy", None, Some(quoted(arn))));
     }
+    if w.instance_profile {
+        attrs.push(attr("instance_profile", None, Some("true".into())));
+    }
     let mut docs = vec![DocChange {
         label: "trust policy".into(),
         before: None,
@@ -271,6 +274,33 @@ fn create_role_steps(d: &mut Diff, addr: &Address, w: &Role, stack: &str) {
             },
         );
     }
+    if w.instance_profile {
+        add_instance_profile(d, addr, w, stack);
+    }
+}
+
+/// An instance profile named after the role, holding it (EC2 instances use the role
+/// through it). Creating it again when it exists is not an error.
+fn add_instance_profile(d: &mut Diff, addr: &Address, w: &Role, stack: &str) {
+    step(
+        d,
+        addr,
+        Phase::CreateRoles,
+        Op::CreateInstanceProfile {
+            name: w.name.clone(),
+            path: w.path.clone(),
+            tags: owned_tags(&BTreeMap::new(), stack),
+        },
+    );
+    step(
+        d,
+        addr,
+        Phase::UpdateRoles,
+        Op::AddRoleToInstanceProfile {
+            role: w.name.clone(),
+            instance_profile: w.name.clone(),
+        },
+    );
 }
 
 fn create_role(d: &mut Diff, addr: &Address, w: &Role, stack: &str) {
@@ -336,6 +366,16 @@ fn teardown_role_steps(
             name: h.name.clone(),
         },
     );
+    if h.instance_profile {
+        step(
+            d,
+            addr,
+            delete,
+            Op::DeleteInstanceProfile {
+                name: h.name.clone(),
+            },
+        );
+    }
 }
 
 fn delete_role(d: &mut Diff, addr: &Address, h: &Role, lr: &LiveResource) {
@@ -723,6 +763,33 @@ fn update_role(
         &have_tags,
         &mut attributes,
     );
+    if w.instance_profile != h.instance_profile {
+        attributes.push(attr(
+            "instance_profile",
+            Some(h.instance_profile.to_string()),
+            Some(w.instance_profile.to_string()),
+        ));
+        if w.instance_profile {
+            add_instance_profile(d, addr, w, stack);
+        } else {
+            let (role, name) = (w.name.clone(), w.name.clone());
+            step(
+                d,
+                addr,
+                Phase::Detach,
+                Op::RemoveRoleFromInstanceProfile {
+                    role,
+                    instance_profile: name.clone(),
+                },
+            );
+            step(
+                d,
+                addr,
+                Phase::DeleteRoles,
+                Op::DeleteInstanceProfile { name },
+            );
+        }
+    }
     if let Some(c) = doc_change("trust policy".into(), &h.trust, &w.trust, ctx) {
         documents.push(c);
         step(

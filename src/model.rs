@@ -82,6 +82,8 @@ pub struct Role {
     pub inline: BTreeMap<String, PolicyDocument>,
     /// Attached managed policies by ARN.
     pub managed: BTreeSet<String>,
+    /// An instance profile named after the role holds it (for EC2).
+    pub instance_profile: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

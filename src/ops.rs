@@ -162,6 +162,18 @@ pub enum Op {
     DeleteUser {
         name: String,
     },
+    CreateInstanceProfile {
+        name: String,
+        path: String,
+        tags: BTreeMap<String, String>,
+    },
+    AddRoleToInstanceProfile {
+        role: String,
+        instance_profile: String,
+    },
+    DeleteInstanceProfile {
+        name: String,
+    },
     CreateGroup {
         name: String,
         path: String,
@@ -255,6 +267,9 @@ impl Op {
             Op::DeactivateAccessKey { .. } => "UpdateAccessKey",
             Op::DeleteAccessKey { .. } => "DeleteAccessKey",
             Op::DeleteUser { .. } => "DeleteUser",
+            Op::CreateInstanceProfile { .. } => "CreateInstanceProfile",
+            Op::AddRoleToInstanceProfile { .. } => "AddRoleToInstanceProfile",
+            Op::DeleteInstanceProfile { .. } => "DeleteInstanceProfile",
             Op::CreateGroup { .. } => "CreateGroup",
             Op::UpdateGroup { .. } => "UpdateGroup",
             Op::PutGroupPolicy { .. } => "PutGroupPolicy",
@@ -321,6 +336,13 @@ impl Op {
             Op::CreateGroup { name, .. }
             | Op::UpdateGroup { name, .. }
             | Op::DeleteGroup { name } => format!("group {name}"),
+            Op::CreateInstanceProfile { name, .. } | Op::DeleteInstanceProfile { name } => {
+                format!("instance profile {name}")
+            }
+            Op::AddRoleToInstanceProfile {
+                role,
+                instance_profile,
+            } => format!("role {role} instance profile {instance_profile}"),
             Op::PutGroupPolicy { group, name, .. } | Op::DeleteGroupPolicy { group, name } => {
                 format!("group {group} inline policy {name}")
             }

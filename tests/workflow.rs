@@ -537,3 +537,79 @@ sink = { type = "json", path = "ci.json" }
         conflict.stdout
     );
 }
+
+/// `instance_profile = true`: an instance profile named after the role holds it; removing
+/// the role removes the profile too. `--adopt` takes over an unowned same-named role.
+#[tokio::test(flavor = "multi_thread")]
+async fn instance_profiles_and_adoption() {
+    let emu = Emulator::start("ministack");
+    let iam = emu.iam().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[stack]\nname = \"ec2\"\n[role.web]\ninstance_profile = true\n[role.web.trust]\nservices = [\"ec2.amazonaws.com\"]\n";
+    let plan = write(dir.path(), "plan.toml", text);
+    let p = plan.to_str().unwrap();
+    emu.iamplan(&["apply", p, "--auto-approve"])
+        .expect(0, "create with an instance profile");
+    let profile = iam
+        .get_instance_profile()
+        .instance_profile_name("web")
+        .send()
+        .await
+        .unwrap();
+    let roles: Vec<&str> = profile
+        .instance_profile()
+        .unwrap()
+        .roles()
+        .iter()
+        .map(|r| r.role_name())
+        .collect();
+    assert_eq!(roles, vec!["web"]);
+    emu.iamplan(&["plan", p, "--detailed-exitcode"])
+        .expect(0, "no changes");
+    write(dir.path(), "plan.toml", "[stack]\nname = \"ec2\"\n");
+    emu.iamplan(&["apply", p, "--auto-approve"])
+        .expect(0, "delete");
+    assert!(iam.get_role().role_name("web").send().await.is_err());
+    assert!(
+        iam.get_instance_profile()
+            .instance_profile_name("web")
+            .send()
+            .await
+            .is_err()
+    );
+
+    // An existing role without a marker: a conflict, until adopted; then it is tagged.
+    iam.create_role()
+        .role_name("legacy")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    write(
+        dir.path(),
+        "plan.toml",
+        "[stack]\nname = \"ec2\"\n[role.legacy]\n[role.legacy.trust]\nservices = [\"ec2.amazonaws.com\"]\n",
+    );
+    emu.iamplan(&["plan", p]).expect(1, "unowned role");
+    let adopt = emu
+        .iamplan(&["apply", p, "--auto-approve", "--adopt"])
+        .expect(0, "adopt");
+    assert!(
+        adopt.stdout.contains("# role.legacy will be adopted"),
+        "{}",
+        adopt.stdout
+    );
+    let tags = iam
+        .list_role_tags()
+        .role_name("legacy")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "iamplan:stack" && t.value() == "ec2")
+    );
+    emu.iamplan(&["plan", p, "--detailed-exitcode"])
+        .expect(0, "owned after adoption");
+}

@@ -321,6 +321,14 @@ pub async fn read_live(
             .cloned()
             .unwrap_or_else(|| (String::new(), 3600));
         let broken_principals = unique_id_principals(&trust.value);
+        let instance_profiles: Vec<String> = r
+            .instance_profile_list()
+            .iter()
+            .map(|p| p.instance_profile_name().to_string())
+            .collect();
+        let instance_profile = instance_profiles
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&name));
         live.resources.insert(
             Address::new(&ctx.alias, Kind::Role, &name),
             LiveResource {
@@ -336,6 +344,7 @@ pub async fn read_live(
                     trust,
                     inline,
                     managed,
+                    instance_profile,
                 }),
                 arn,
                 owner,

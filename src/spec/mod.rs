@@ -546,6 +546,7 @@ impl Builder<'_> {
             trust,
             inline,
             managed,
+            instance_profile: r.instance_profile,
         };
         let addr = Address::new(&ctx.alias, Kind::Role, name.get_ref());
         let origin = Self::origin(&at, name.span());

@@ -165,6 +165,9 @@ pub struct RoleSpec {
     pub managed_policies: Vec<Str>,
     #[serde(default)]
     pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+    /// Create an instance profile of the same name holding the role (for EC2).
+    #[serde(default)]
+    pub instance_profile: bool,
     #[serde(default)]
     pub adopt: bool,
 }
