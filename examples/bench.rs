@@ -446,6 +446,29 @@ async fn bench_size(n: usize, rows: &mut Vec<Row>) {
         rss: delete.rss_mb,
         local_ms: delete.local_ms,
     });
+
+    // The speed-up of bounded concurrency over one call at a time (at 1,000 roles).
+    if n == 1000 {
+        generate(dir.path(), n);
+        let serial = iamplan(
+            &tool,
+            &["apply", &plan, "--auto-approve", "--parallelism", "1"],
+        );
+        rows.push(Row {
+            size: n,
+            op: "apply (create all, --parallelism 1)",
+            secs: serial.secs,
+            floor: f_create,
+            calls: serial.total_calls,
+            detail: format!(
+                "{} (speed-up of the default --parallelism 4: {:.2}x)",
+                serial.calls,
+                serial.secs / create.secs
+            ),
+            rss: serial.rss_mb,
+            local_ms: serial.local_ms,
+        });
+    }
     eprintln!("size {n} done");
 }
 

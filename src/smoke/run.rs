@@ -179,7 +179,8 @@ fn truncate(s: &str) -> String {
     }
 }
 
-/// Error code and message of any SDK error.
+/// Error code and message of a service error (the SDK error types are shared by the
+/// IAM, STS and Lambda clients).
 fn code_of<E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static>(
     e: &aws_sdk_sts::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
 ) -> Option<(String, String)> {
@@ -336,7 +337,7 @@ async fn attempt(check: &SmokeCheck, base: &SdkConfig, target: &Target) -> Attem
                 .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
                 .unwrap_or_default(),
         },
-        Err(e) => match lambda_code(&e) {
+        Err(e) => match code_of(&e) {
             Some((code, message)) => Attempt::Denied {
                 stage: Stage::Invoke,
                 code,
@@ -346,36 +347,10 @@ async fn attempt(check: &SmokeCheck, base: &SdkConfig, target: &Target) -> Attem
             None => Attempt::Broken(format!(
                 "Invoke {}: {}",
                 inv.function,
-                lambda_error_text(&e)
+                crate::aws::error_text(&e)
             )),
         },
     }
-}
-
-fn lambda_code(
-    e: &aws_sdk_lambda::error::SdkError<aws_sdk_lambda::operation::invoke::InvokeError>,
-) -> Option<(String, String)> {
-    use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
-    match e {
-        SdkError::ServiceError(se) => Some((
-            se.err().code().unwrap_or("Unknown").to_string(),
-            se.err().message().unwrap_or("").to_string(),
-        )),
-        _ => None,
-    }
-}
-
-fn lambda_error_text(
-    e: &aws_sdk_lambda::error::SdkError<aws_sdk_lambda::operation::invoke::InvokeError>,
-) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 /// The SigV4-signed HTTP request that the invoke amounts to (seed 004), with every
