@@ -118,3 +118,45 @@ pub fn render(results: &[CheckResult], st: Style) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, passed: bool, diagnosis: Option<&str>) -> CheckResult {
+        CheckResult {
+            name: name.into(),
+            expected: "deny (external_id)".into(),
+            outcome: if passed {
+                "denied (external_id)".into()
+            } else {
+                "allowed".into()
+            },
+            passed,
+            seconds: 0.05,
+            usable_after_seconds: None,
+            diagnosis: diagnosis.map(str::to_string),
+            request: None,
+        }
+    }
+
+    #[test]
+    fn table_lists_each_check_and_a_closing_count() {
+        let text = render(
+            &[
+                result("wrong-id", true, Some("ExternalId \"x\" is not the one")),
+                result("open", false, Some("expected a denial")),
+            ],
+            Style { color: false },
+        );
+        assert!(
+            text.contains("wrong-id  deny (external_id)  denied (external_id)  0.05s  ok"),
+            "{text}"
+        );
+        assert!(text.contains("what broke: expected a denial"), "{text}");
+        assert!(
+            text.trim_end().ends_with("Smoke: 1 passed, 1 failed"),
+            "{text}"
+        );
+    }
+}
