@@ -253,17 +253,26 @@ where
     }
 }
 
-/// Up to 25% less than `d`, so that concurrent retries spread out.
+/// Up to 25% less than `d`, so that concurrent retries spread out. The randomness comes
+/// from std's per-instance hasher keys: enough to de-synchronise retries.
 fn jitter(d: Duration) -> Duration {
-    let nanos =
-        Instant::now().elapsed().subsec_nanos() as u64 ^ (d.as_nanos() as u64).rotate_left(17);
-    let frac = (nanos % 250) as f64 / 1000.0;
+    use std::hash::BuildHasher;
+    let r = std::collections::hash_map::RandomState::new().hash_one(d);
+    let frac = (r % 250) as f64 / 1000.0;
     d.mul_f64(1.0 - frac)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jitter_shortens_by_at_most_a_quarter() {
+        let d = Duration::from_secs(4);
+        let values: Vec<Duration> = (0..50).map(|_| jitter(d)).collect();
+        assert!(values.iter().all(|j| *j <= d && *j >= d.mul_f64(0.75)));
+        assert!(values.iter().any(|j| *j != values[0]), "jitter must vary");
+    }
 
     #[test]
     fn retryable_errors() {
