@@ -316,8 +316,7 @@ impl Account {
             secret_access_key: key.secret_access_key().to_string(),
         };
         let id = secret.access_key_id.clone();
-        // Blocking, briefly, on the one runtime thread: a file write or the sink command.
-        let delivered = sink.deliver(&secret);
+        let delivered = tokio::task::block_in_place(|| sink.deliver(&secret));
         drop(secret);
         if let Err(e) = delivered {
             let rollback = call!(self, "DeleteAccessKey",
