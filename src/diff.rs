@@ -69,6 +69,16 @@ pub struct Diff {
     pub changes: Vec<Change>,
     pub steps: Vec<Step>,
     pub conflicts: Vec<Conflict>,
+    /// Users whose keys need nothing now: their keys and what happens to them next.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_status: Vec<KeyStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyStatus {
+    pub address: Address,
+    pub name: String,
+    pub keys: Vec<KeyReport>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -2,7 +2,8 @@
 //! and saved to a file that `apply` runs later.
 
 use crate::aws::read::KeyHints;
-use crate::diff::{Action, Change, Conflict, Diff};
+use crate::diff::{Action, Change, Conflict, Diff, KeyStatus};
+use crate::keys::KeyReport;
 use crate::model::Address;
 use crate::ops::Step;
 use crate::spec::AccountSpec;
@@ -32,6 +33,8 @@ pub struct Plan {
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
     pub steps: Vec<Step>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_status: Vec<KeyStatus>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -59,6 +62,7 @@ impl Plan {
             changes: diff.changes,
             conflicts: diff.conflicts,
             steps: diff.steps,
+            key_status: diff.key_status,
         }
     }
 
@@ -168,6 +172,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
                 plan.stack
             );
         }
+        render_key_status(&mut out, plan, st);
         return out;
     }
     let _ = writeln!(
@@ -187,7 +192,36 @@ pub fn render(plan: &Plan, st: Style) -> String {
         s.change,
         s.destroy
     );
+    render_key_status(&mut out, plan, st);
     out
+}
+
+fn render_key(out: &mut String, k: &KeyReport, st: Style) {
+    let sink = if k.in_sink { ", in the sink" } else { "" };
+    let _ = writeln!(
+        out,
+        "      {} access key {}: {}, {} days old, last used {}{sink}\n          -> {}",
+        st.yellow("*"),
+        k.id,
+        k.status,
+        k.age_days,
+        k.last_used,
+        k.outlook
+    );
+}
+
+/// Keys with nothing to do now, and what will happen to them next.
+fn render_key_status(out: &mut String, plan: &Plan, st: Style) {
+    if plan.key_status.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nAccess keys (nothing to do now):");
+    for u in &plan.key_status {
+        let _ = writeln!(out, "  {} \"{}\"", u.address.kind.label(), u.name);
+        for k in &u.keys {
+            render_key(out, k, st);
+        }
+    }
 }
 
 fn render_change(out: &mut String, c: &Change, st: Style) {
@@ -214,17 +248,7 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
         let _ = writeln!(out, "      {sym} {:width$} = {text}{forces}", a.name);
     }
     for k in &c.keys {
-        let sink = if k.in_sink { ", in the sink" } else { "" };
-        let _ = writeln!(
-            out,
-            "      {} access key {}: {}, {} days old, last used {}{sink}\n          -> {}",
-            st.yellow("*"),
-            k.id,
-            k.status,
-            k.age_days,
-            k.last_used,
-            k.outlook
-        );
+        render_key(out, k, st);
     }
     for d in &c.documents {
         let sym = match (&d.before, &d.after) {
@@ -291,8 +315,7 @@ mod tests {
             "0".into(),
             Diff {
                 changes,
-                steps: vec![],
-                conflicts: vec![],
+                ..Diff::default()
             },
         )
     }

@@ -144,12 +144,22 @@ async fn rotation_cycle_with_now() {
         authenticates(&emu, &a, &a_secret).await,
         "the first key works"
     );
-    log.run(
+    let quiet = log.run(
         &emu,
         &["plan", p, "--detailed-exitcode", "--now", &at(89)],
         0,
         "nothing due at day 89",
     );
+    // A no-change plan still shows each key and when it rotates.
+    assert!(
+        quiet.contains("Access keys (nothing to do now):"),
+        "{quiet}"
+    );
+    assert!(
+        quiet.contains(&format!("access key {a}: Active, 89 days old")),
+        "{quiet}"
+    );
+    assert!(quiet.contains("rotates on 2030-04-01"), "{quiet}");
 
     // Day 90: rotation. The new key is in the sink; the old one still works (jobs that
     // read keys at start keep running).

@@ -79,14 +79,18 @@ fn key_steps(
     } else {
         plan.notes
     };
-    (
-        if plan.actions.is_empty() {
-            vec![]
-        } else {
-            plan.reports
-        },
-        notes,
-    )
+    if plan.actions.is_empty() {
+        // Nothing happens to the keys now: still show them, and when something will.
+        if !plan.reports.is_empty() {
+            d.key_status.push(KeyStatus {
+                address: addr.clone(),
+                name: w.name.clone(),
+                keys: plan.reports,
+            });
+        }
+        return (vec![], notes);
+    }
+    (plan.reports, notes)
 }
 
 pub(super) fn create_user(d: &mut Diff, addr: &Address, w: &User, stack: &str, opts: &Options) {
