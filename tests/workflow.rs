@@ -613,3 +613,102 @@ async fn instance_profiles_and_adoption() {
     emu.iamplan(&["plan", p, "--detailed-exitcode"])
         .expect(0, "owned after adoption");
 }
+
+/// `apply --smoke` runs the checks after applying; `smoke --show-request` prints the
+/// equivalent signed request with the secrets redacted; a failing check exits 1 and names
+/// the broken link.
+#[test]
+fn apply_smoke_and_show_request() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[stack]
+name = "smoke"
+[role.caller]
+[role.caller.trust]
+accounts = ["${account_id}"]
+external_id = "right.id"
+[role.caller.inline.invoke]
+[[role.caller.inline.invoke.statement]]
+action = "lambda:InvokeFunction"
+resource = "arn:${partition}:lambda:${region}:${account_id}:function:ably-sink"
+[smoke.invokes]
+retry_seconds = 2
+[[smoke.invokes.assume]]
+role = "caller"
+external_id = "right.id"
+[smoke.invokes.invoke]
+function = "ably-sink"
+payload = '{"ping": 1}'
+[smoke.invokes.expect]
+result = "allow"
+payload_contains = "ping"
+"#;
+    let plan = write(dir.path(), "plan.toml", text);
+    let p = plan.to_str().unwrap();
+    let run = emu
+        .iamplan(&["apply", p, "--auto-approve", "--smoke"])
+        .expect(0, "apply --smoke");
+    assert!(
+        run.stdout.contains("Smoke: 1 passed, 0 failed"),
+        "{}",
+        run.stdout
+    );
+
+    let shown = emu
+        .iamplan(&["smoke", p, "--show-request"])
+        .expect(0, "smoke --show-request");
+    assert!(
+        shown
+            .stdout
+            .contains("POST /2015-03-31/functions/ably-sink/invocations HTTP/1.1"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown
+            .stdout
+            .contains("X-Amz-Invocation-Type: RequestResponse"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("Signature=<redacted>"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        !shown.stdout.contains("test"),
+        "no credential material: {}",
+        shown.stdout
+    );
+
+    // The same check with a wrong ExternalId fails, and says which link broke.
+    write(
+        dir.path(),
+        "plan.toml",
+        &text
+            .replacen(
+                "external_id = \"right.id\"\n[smoke",
+                "external_id = \"wrong.id\"\n[smoke",
+                1,
+            )
+            .replace(
+                "[[smoke.invokes.assume]]\nrole = \"caller\"\nexternal_id = \"right.id\"",
+                "[[smoke.invokes.assume]]\nrole = \"caller\"\nexternal_id = \"wrong.id\"",
+            ),
+    );
+    let failed = emu.iamplan(&["smoke", p]).expect(1, "a failing check");
+    assert!(
+        failed.stdout.contains("what broke: AssumeRole"),
+        "{}",
+        failed.stdout
+    );
+    assert!(
+        failed
+            .stdout
+            .contains("ExternalId \"wrong.id\" is not the one the trust policy requires"),
+        "{}",
+        failed.stdout
+    );
+}

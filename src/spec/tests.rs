@@ -208,3 +208,50 @@ fn undeclared_account_alias_is_an_error() {
         "{e}"
     );
 }
+
+fn smoke_err(extra: &str) -> SpecError {
+    let src = format!("{BASE}\n{extra}");
+    let spec = parse_str(Path::new("t.toml"), &src).unwrap();
+    let desired = spec.build(&ctx()).unwrap();
+    spec.smoke_checks(&desired)
+        .expect_err("expected a smoke error")
+}
+
+#[test]
+fn smoke_checks_resolve_roles_and_trust_facts() {
+    let src = format!(
+        "{BASE}\n[smoke.ok]\n[[smoke.ok.assume]]\nrole = \"ably\"\nexternal_id = \"x\"\ntags = {{ user = \"alice\" }}\n[smoke.ok.expect]\nresult = \"deny\"\nreason = \"external_id\"\n"
+    );
+    let spec = parse_str(Path::new("t.toml"), &src).unwrap();
+    let desired = spec.build(&ctx()).unwrap();
+    let checks = spec.smoke_checks(&desired).unwrap();
+    let a = &checks[0].assume[0];
+    assert_eq!(
+        a.role_arn,
+        "arn:aws:iam::000000000000:role/integrations/ably"
+    );
+    let trust = a.trust.as_ref().unwrap();
+    assert_eq!(trust.external_ids, vec!["000000000000.chat".to_string()]);
+    assert!(trust.allows_tag_session);
+    assert_eq!(
+        checks[0].retry_seconds, 0,
+        "a denial is not retried by default"
+    );
+}
+
+#[test]
+fn smoke_check_errors_name_the_place() {
+    let e = smoke_err(
+        "[smoke.x]\n[[smoke.x.assume]]\nrole = \"ably2\"\n[smoke.x.expect]\nresult = \"allow\"\n",
+    );
+    assert!(e.message.contains("role \"ably2\" is not declared"), "{e}");
+    assert_eq!(e.help.as_deref(), Some("did you mean \"ably\"?"));
+    let e = smoke_err("[smoke.x]\n[smoke.x.expect]\nresult = \"deny\"\nreason = \"because\"\n");
+    assert!(e.message.contains("unknown reason \"because\""), "{e}");
+    let e = smoke_err("[smoke.x]\nfrom_user = \"nobody\"\n[smoke.x.expect]\nresult = \"allow\"\n");
+    assert!(e.message.contains("user \"nobody\" is not declared"), "{e}");
+    let e = smoke_err(
+        "[smoke.x]\n[smoke.x.invoke]\nfunction = \"f\"\npayload = \"{not json\"\n[smoke.x.expect]\nresult = \"allow\"\n",
+    );
+    assert!(e.message.contains("payload is not JSON"), "{e}");
+}
