@@ -48,7 +48,7 @@ pub struct Timing {
     pub network: Duration,
 }
 
-/// Everything a command learns before acting: the plan files, the accounts, the plan.
+/// The accounts a command works in, with the API-call and timing counters.
 pub struct Session {
     pub accounts: BTreeMap<String, Account>,
     pub stats: Arc<Stats>,
