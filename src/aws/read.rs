@@ -35,6 +35,68 @@ pub fn split_policy_description(desc: &str) -> (String, Option<String>) {
     (desc.to_string(), None)
 }
 
+/// A paged IAM listing: where the next page starts, if there is one.
+trait Page {
+    fn next_marker(&self) -> Option<String>;
+}
+
+macro_rules! page {
+    ($($output:ty),*) => {$(
+        impl Page for $output {
+            // A page may be short while more remain: only IsTruncated says when to stop.
+            fn next_marker(&self) -> Option<String> {
+                self.marker().filter(|_| self.is_truncated()).map(str::to_string)
+            }
+        }
+    )*};
+}
+
+page!(
+    aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput,
+    aws_sdk_iam::operation::list_roles::ListRolesOutput,
+    aws_sdk_iam::operation::list_policies::ListPoliciesOutput
+);
+
+/// Calls `call` with each page's marker until the last page, handing every page to
+/// `each`; each call is counted and retried.
+async fn paged<P, E, F, Fut>(
+    account: &Account,
+    op: &'static str,
+    call: F,
+    mut each: impl FnMut(P),
+) -> Result<()>
+where
+    P: Page,
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+    F: Fn(Option<String>) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<
+                P,
+                aws_sdk_iam::error::SdkError<
+                    E,
+                    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+                >,
+            >,
+        >,
+{
+    let mut marker: Option<String> = None;
+    loop {
+        account.stats.count(op);
+        let page = retry(op, || call(marker.clone())).await.map_err(|e| {
+            anyhow!(
+                "reading IAM in account \"{}\" ({op}): {}",
+                account.ctx.alias,
+                error_text(&e)
+            )
+        })?;
+        marker = page.next_marker();
+        each(page);
+        if marker.is_none() {
+            return Ok(());
+        }
+    }
+}
+
 /// What the plan needs to know about users' access keys, by lower-cased user name.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct KeyHints {
@@ -64,79 +126,50 @@ pub async fn read_live(
     // parallel with GetAccountAuthorizationDetails (both are per page).
     let list_roles = async {
         let mut role_attrs: BTreeMap<String, (String, i32)> = BTreeMap::new();
-        let mut marker: Option<String> = None;
-        loop {
-            account.stats.count("ListRoles");
-            let page = retry("ListRoles", || {
-                iam.list_roles()
-                    .max_items(PAGE)
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "reading IAM in account \"{}\" (ListRoles): {}",
-                    ctx.alias,
-                    error_text(&e)
-                )
-            })?;
-            for r in page.roles() {
-                role_attrs.insert(
-                    r.role_name().to_ascii_lowercase(),
-                    (
+        paged(
+            account,
+            "ListRoles",
+            |marker| iam.list_roles().max_items(PAGE).set_marker(marker).send(),
+            |page| {
+                for r in page.roles() {
+                    let attrs = (
                         r.description().unwrap_or("").to_string(),
                         r.max_session_duration().unwrap_or(3600),
-                    ),
-                );
-            }
-            match (page.is_truncated(), page.marker()) {
-                (true, Some(m)) => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
-        Ok::<_, anyhow::Error>(role_attrs)
+                    );
+                    role_attrs.insert(r.role_name().to_ascii_lowercase(), attrs);
+                }
+            },
+        )
+        .await
+        .map(|()| role_attrs)
     };
     let gaad = async {
-        let mut marker: Option<String> = None;
-        let mut roles = Vec::new();
-        let mut policies = Vec::new();
-        let mut users = Vec::new();
-        let mut groups = Vec::new();
-        loop {
-            account.stats.count("GetAccountAuthorizationDetails");
-            let mut page = retry("GetAccountAuthorizationDetails", || {
+        let (mut roles, mut policies, mut users, mut groups) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        paged(
+            account,
+            "GetAccountAuthorizationDetails",
+            |marker| {
                 iam.get_account_authorization_details()
                     .filter(EntityType::Role)
                     .filter(EntityType::User)
                     .filter(EntityType::Group)
                     .filter(EntityType::LocalManagedPolicy)
                     .max_items(PAGE)
-                    .set_marker(marker.clone())
+                    .set_marker(marker)
                     .send()
-            })
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "reading IAM in account \"{}\" (GetAccountAuthorizationDetails): {}",
-                    ctx.alias,
-                    error_text(&e)
-                )
-            })?;
-            // Take the page's entities rather than copy them: at thousands of roles the
-            // documents are most of the memory.
-            roles.append(&mut page.role_detail_list.take().unwrap_or_default());
-            users.append(&mut page.user_detail_list.take().unwrap_or_default());
-            groups.append(&mut page.group_detail_list.take().unwrap_or_default());
-            policies.append(&mut page.policies.take().unwrap_or_default());
-            // A page may be short while more remain: only IsTruncated says when to stop.
-            match (page.is_truncated(), page.marker()) {
-                (true, Some(m)) => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
-
-        Ok::<_, anyhow::Error>((roles, policies, users, groups))
+            },
+            |mut page| {
+                // Take the page's entities rather than copy them: at thousands of roles
+                // the documents are most of the memory.
+                roles.append(&mut page.role_detail_list.take().unwrap_or_default());
+                users.append(&mut page.user_detail_list.take().unwrap_or_default());
+                groups.append(&mut page.group_detail_list.take().unwrap_or_default());
+                policies.append(&mut page.policies.take().unwrap_or_default());
+            },
+        )
+        .await
+        .map(|()| (roles, policies, users, groups))
     };
     let (gaad, role_attrs) = tokio::join!(gaad, list_roles);
     let (roles, policies, users, groups) = gaad?;
@@ -150,40 +183,32 @@ pub async fn read_live(
         tracing::debug!(
             "GetAccountAuthorizationDetails returned policies without Description: reading them with ListPolicies"
         );
-        let mut marker: Option<String> = None;
-        loop {
-            account.stats.count("ListPolicies");
-            let page = retry("ListPolicies", || {
+        paged(
+            account,
+            "ListPolicies",
+            |marker| {
                 iam.list_policies()
                     .scope(PolicyScopeType::Local)
                     .max_items(PAGE)
-                    .set_marker(marker.clone())
+                    .set_marker(marker)
                     .send()
-            })
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "reading IAM in account \"{}\" (ListPolicies): {}",
-                    ctx.alias,
-                    error_text(&e)
-                )
-            })?;
-            for p in page.policies() {
-                let owner = p
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == OWNER_TAG)
-                    .map(|t| t.value().to_string());
-                listed.insert(
-                    p.arn().unwrap_or_default().to_string(),
-                    (p.description().unwrap_or("").to_string(), owner),
-                );
-            }
-            match (page.is_truncated(), page.marker()) {
-                (true, Some(m)) => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
+            },
+            |page| {
+                for p in page.policies() {
+                    let owner = p
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == OWNER_TAG)
+                        .map(|t| t.value().to_string());
+                    let description = p.description().unwrap_or("").to_string();
+                    listed.insert(
+                        p.arn().unwrap_or_default().to_string(),
+                        (description, owner),
+                    );
+                }
+            },
+        )
+        .await?;
     }
 
     for p in &policies {
@@ -559,6 +584,23 @@ pub fn unique_id_principals(doc: &serde_json::Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paging_follows_is_truncated_even_on_short_pages() {
+        use aws_sdk_iam::operation::list_roles::ListRolesOutput;
+        let page = |truncated: bool, marker: Option<&str>| {
+            ListRolesOutput::builder()
+                .set_roles(Some(vec![]))
+                .is_truncated(truncated)
+                .set_marker(marker.map(str::to_string))
+                .build()
+                .unwrap()
+        };
+        // An empty page that says more remain is not the end.
+        assert_eq!(page(true, Some("m2")).next_marker().as_deref(), Some("m2"));
+        assert_eq!(page(false, Some("stale")).next_marker(), None);
+        assert_eq!(page(true, None).next_marker(), None);
+    }
 
     #[test]
     fn policy_description_marker_round_trips() {
