@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[command(
     name = "iamplan",
     version,
-    about = "Plan and apply AWS IAM roles, trust policies and policies from TOML files"
+    about = "Plan and apply AWS IAM from TOML files: roles and trust policies, managed and inline policies, users, groups and access keys; then prove it works"
 )]
 struct Cli {
     #[command(subcommand)]
