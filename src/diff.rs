@@ -417,6 +417,23 @@ fn delete_role(d: &mut Diff, addr: &Address, h: &Role, lr: &LiveResource) {
     teardown_role_steps(d, addr, h, lr, Phase::Detach, Phase::DeleteRoles);
 }
 
+/// Records an in-place update, or an adoption, when anything is to change (an adoption
+/// always is: it adds the ownership marker).
+fn push_update(d: &mut Diff, adopting: bool, mut change: Change) {
+    let changed = !change.attributes.is_empty()
+        || !change.documents.is_empty()
+        || !change.notes.is_empty()
+        || !change.keys.is_empty();
+    if adopting || changed {
+        change.action = if adopting {
+            Action::Adopt
+        } else {
+            Action::Update
+        };
+        d.changes.push(change);
+    }
+}
+
 /// The principal whose attributes change: roles and users share tags, boundaries and
 /// policies, under different API operations.
 enum Who {
@@ -832,22 +849,19 @@ fn update_role(
         &mut attributes,
         &mut documents,
     );
-    if adopting || !attributes.is_empty() || !documents.is_empty() || !notes.is_empty() {
-        let action = if adopting {
-            Action::Adopt
-        } else {
-            Action::Update
-        };
-        d.changes.push(Change {
+    push_update(
+        d,
+        adopting,
+        Change {
             address: addr.clone(),
             name: w.name.clone(),
-            action,
+            action: Action::Update,
             attributes,
             documents,
             notes,
             keys: vec![],
-        });
-    }
+        },
+    );
 }
 
 fn create_policy(d: &mut Diff, addr: &Address, w: &ManagedPolicy, stack: &str) {
@@ -946,22 +960,19 @@ fn update_policy(
             Some("this stack (adopt = true)".into()),
         ));
     }
-    if adopting || !documents.is_empty() || !notes.is_empty() {
-        let action = if adopting {
-            Action::Adopt
-        } else {
-            Action::Update
-        };
-        d.changes.push(Change {
+    push_update(
+        d,
+        adopting,
+        Change {
             address: addr.clone(),
             name: w.name.clone(),
-            action,
+            action: Action::Update,
             attributes,
             documents,
             notes,
             keys: vec![],
-        });
-    }
+        },
+    );
 }
 
 fn delete_policy(d: &mut Diff, addr: &Address, h: &ManagedPolicy, lr: &LiveResource) {

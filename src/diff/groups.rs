@@ -96,22 +96,19 @@ pub(super) fn update_group(
         &mut attributes,
         &mut documents,
     );
-    if adopting || !attributes.is_empty() || !documents.is_empty() {
-        let action = if adopting {
-            Action::Adopt
-        } else {
-            Action::Update
-        };
-        d.changes.push(Change {
+    push_update(
+        d,
+        adopting,
+        Change {
             address: addr.clone(),
             name: w.name.clone(),
-            action,
+            action: Action::Update,
             attributes,
             documents,
             notes: vec![],
             keys: vec![],
-        });
-    }
+        },
+    );
 }
 
 /// Members leave, policies go (the marker last of all, with the group), then the group.

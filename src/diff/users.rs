@@ -235,27 +235,19 @@ pub(super) fn update_user(
         );
     }
     let (keys, notes) = key_steps(d, addr, w, Some(lr), opts);
-    if adopting
-        || !attributes.is_empty()
-        || !documents.is_empty()
-        || !keys.is_empty()
-        || !notes.is_empty()
-    {
-        let action = if adopting {
-            Action::Adopt
-        } else {
-            Action::Update
-        };
-        d.changes.push(Change {
+    push_update(
+        d,
+        adopting,
+        Change {
             address: addr.clone(),
             name: w.name.clone(),
-            action,
+            action: Action::Update,
             attributes,
             documents,
             notes,
             keys,
-        });
-    }
+        },
+    );
 }
 
 /// Removes, in the order IAM requires, what a user holds, then the user (whose login
