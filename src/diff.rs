@@ -395,26 +395,41 @@ fn delete_role(d: &mut Diff, addr: &Address, h: &Role, lr: &LiveResource) {
             .iter()
             .map(|a| attr("managed_policy", Some(quoted(a)), None)),
     );
-    let mut documents = vec![DocChange {
+    let trust = DocChange {
         label: "trust policy".into(),
         before: Some(h.trust.pretty()),
         after: None,
-    }];
-    documents.extend(h.inline.iter().map(|(n, doc)| DocChange {
-        label: format!("inline policy {n}"),
-        before: Some(doc.pretty()),
-        after: None,
-    }));
+    };
+    push_delete(d, addr, &h.name, attributes, Some(trust), &h.inline);
+    teardown_role_steps(d, addr, h, lr, Phase::Detach, Phase::DeleteRoles);
+}
+
+/// Records a deletion: the attributes going, and each document shown as removed.
+fn push_delete(
+    d: &mut Diff,
+    addr: &Address,
+    name: &str,
+    attributes: Vec<AttrChange>,
+    first: Option<DocChange>,
+    inline: &BTreeMap<String, PolicyDocument>,
+) {
+    let documents = first
+        .into_iter()
+        .chain(inline.iter().map(|(n, doc)| DocChange {
+            label: format!("inline policy {n}"),
+            before: Some(doc.pretty()),
+            after: None,
+        }))
+        .collect();
     d.changes.push(Change {
         address: addr.clone(),
-        name: h.name.clone(),
+        name: name.to_string(),
         action: Action::Delete,
         attributes,
         documents,
         notes: vec![],
         keys: vec![],
     });
-    teardown_role_steps(d, addr, h, lr, Phase::Detach, Phase::DeleteRoles);
 }
 
 /// Records an in-place update, or an adoption, when anything is to change (an adoption
@@ -976,21 +991,20 @@ fn update_policy(
 }
 
 fn delete_policy(d: &mut Diff, addr: &Address, h: &ManagedPolicy, lr: &LiveResource) {
-    let documents = vec![DocChange {
+    let document = DocChange {
         label: "policy document".into(),
         before: Some(h.document.pretty()),
         after: None,
-    }];
+    };
     let attributes = vec![attr("path", Some(quoted(&h.path)), None)];
-    d.changes.push(Change {
-        address: addr.clone(),
-        name: h.name.clone(),
-        action: Action::Delete,
+    push_delete(
+        d,
+        addr,
+        &h.name,
         attributes,
-        documents,
-        notes: vec![],
-        keys: vec![],
-    });
+        Some(document),
+        &BTreeMap::new(),
+    );
     for v in lr.versions.iter().filter(|v| !v.is_default) {
         step(
             d,

@@ -304,22 +304,5 @@ pub(super) fn delete_user(d: &mut Diff, addr: &Address, h: &User, lr: &LiveResou
         );
     }
     step(d, addr, Phase::DeleteRoles, Op::DeleteUser { name: user() });
-    let documents = h
-        .inline
-        .iter()
-        .map(|(n, doc)| DocChange {
-            label: format!("inline policy {n}"),
-            before: Some(doc.pretty()),
-            after: None,
-        })
-        .collect();
-    d.changes.push(Change {
-        address: addr.clone(),
-        name: h.name.clone(),
-        action: Action::Delete,
-        attributes,
-        documents,
-        notes: vec![],
-        keys: vec![],
-    });
+    push_delete(d, addr, &h.name, attributes, None, &h.inline);
 }
