@@ -1,13 +1,18 @@
 //! iamplan: plan and apply AWS IAM roles, policies, users and access keys from TOML files.
+//!
+//! Data flows one way: plan files -> `spec` -> desired state; `aws::read` -> live state;
+//! `diff` (pure, per kind in `iam/`) -> `plan` (a value) -> render / `apply` / `smoke`.
 
 pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod diff;
 pub mod fsutil;
+pub mod iam;
 pub mod keys;
 pub mod model;
 pub mod ops;
+pub mod ownership;
 pub mod plan;
 pub mod policy;
 pub mod smoke;

@@ -1,5 +1,5 @@
-//! The IAM write operations a plan is made of. Pure data: saved in plan files, run by
-//! `aws::Iam::run`.
+//! The IAM write operations a plan is made of, and the phase each runs in. Pure data:
+//! saved in plan files, run by `aws::Account::run`.
 
 use crate::keys::Sink;
 use serde::{Deserialize, Serialize};
@@ -205,20 +205,28 @@ pub enum Op {
 }
 
 /// Steps run phase by phase; steps within a phase are independent and run concurrently.
-/// The phases encode IAM's dependencies: a policy exists before it is attached, a role is
-/// detached and emptied before it is deleted, a policy is detached before it is deleted.
+/// The phases encode IAM's dependencies: a policy exists before it is attached, a principal
+/// is detached and emptied before it is deleted, a policy is detached before it is deleted.
+/// A step's phase follows from its operation (`Op::phase`), except for the teardown that
+/// must happen before anything is created (`Step::before_creates`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    /// Make room (old policy versions) and tear down replaced roles.
-    Prepare,
-    ReplaceDelete,
+    /// Room for what is created next (surplus policy versions and access keys), and the
+    /// attachments of roles about to be replaced.
+    MakeRoom,
+    /// Roles being replaced are deleted before their successors are created.
+    DeleteReplaced,
     CreatePolicies,
     UpdatePolicies,
-    CreateRoles,
-    UpdateRoles,
+    /// Roles, users, groups and instance profiles.
+    CreatePrincipals,
+    /// What is set on a principal: trust, tags, boundaries, inline policies, attachments,
+    /// group memberships, new access keys.
+    ConfigurePrincipals,
+    /// Detachments, removals and key deactivations, once new grants are in place.
     Detach,
-    DeleteRoles,
+    DeletePrincipals,
     DeletePolicyVersions,
     DeletePolicies,
 }
@@ -231,7 +239,82 @@ pub struct Step {
     pub op: Op,
 }
 
+impl Step {
+    /// A step in its operation's own phase.
+    pub fn new(account: &str, op: Op) -> Step {
+        Step {
+            account: account.to_string(),
+            phase: op.phase(),
+            op,
+        }
+    }
+
+    /// A step that must run before anything is created: making room, or tearing down a
+    /// role that is being replaced.
+    pub fn before_creates(account: &str, op: Op) -> Step {
+        let phase = match op.phase() {
+            Phase::DeletePrincipals => Phase::DeleteReplaced,
+            _ => Phase::MakeRoom,
+        };
+        Step {
+            account: account.to_string(),
+            phase,
+            op,
+        }
+    }
+}
+
 impl Op {
+    /// Where the operation runs in a plan's order.
+    pub fn phase(&self) -> Phase {
+        use Op::*;
+        match self {
+            CreatePolicy { .. } => Phase::CreatePolicies,
+            CreatePolicyVersion { .. } => Phase::UpdatePolicies,
+            CreateRole { .. }
+            | CreateUser { .. }
+            | CreateGroup { .. }
+            | CreateInstanceProfile { .. } => Phase::CreatePrincipals,
+            UpdateRole { .. }
+            | UpdateAssumeRolePolicy { .. }
+            | PutRolePermissionsBoundary { .. }
+            | DeleteRolePermissionsBoundary { .. }
+            | TagRole { .. }
+            | UntagRole { .. }
+            | PutRolePolicy { .. }
+            | AttachRolePolicy { .. }
+            | AddRoleToInstanceProfile { .. }
+            | UpdateUser { .. }
+            | TagUser { .. }
+            | UntagUser { .. }
+            | PutUserPermissionsBoundary { .. }
+            | DeleteUserPermissionsBoundary { .. }
+            | PutUserPolicy { .. }
+            | AttachUserPolicy { .. }
+            | AddUserToGroup { .. }
+            | CreateAccessKey { .. }
+            | UpdateGroup { .. }
+            | PutGroupPolicy { .. }
+            | AttachGroupPolicy { .. } => Phase::ConfigurePrincipals,
+            DeleteRolePolicy { .. }
+            | DetachRolePolicy { .. }
+            | RemoveRoleFromInstanceProfile { .. }
+            | DeleteUserPolicy { .. }
+            | DetachUserPolicy { .. }
+            | RemoveUserFromGroup { .. }
+            | DeactivateAccessKey { .. }
+            | DeleteAccessKey { .. }
+            | DeleteGroupPolicy { .. }
+            | DetachGroupPolicy { .. } => Phase::Detach,
+            DeleteRole { .. }
+            | DeleteUser { .. }
+            | DeleteGroup { .. }
+            | DeleteInstanceProfile { .. } => Phase::DeletePrincipals,
+            DeletePolicyVersion { .. } => Phase::DeletePolicyVersions,
+            DeletePolicy { .. } => Phase::DeletePolicies,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Op::CreatePolicy { .. } => "CreatePolicy",

@@ -6,8 +6,7 @@ mod write;
 
 pub use read::read_live;
 
-use crate::model::AccountContext;
-use crate::spec::AccountSpec;
+use crate::model::{AccountContext, AccountSpec};
 use anyhow::{Result, anyhow};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::collections::BTreeMap;

@@ -3,37 +3,17 @@
 //! and ListRoles for the two role attributes it omits (description, max session duration).
 
 use super::{Account, error_text, retry};
-use crate::keys::{LastUsed, LiveKey};
-use crate::model::{
-    Address, DEACTIVATED_TAG_PREFIX, DELIVERED_TAG, GROUP_MARKER_PREFIX, Group, ISSUED_TAG_PREFIX,
-    Kind, Live, LiveResource, ManagedPolicy, OWNER_TAG, PolicyVersion, Resource, Role, User,
-};
-use crate::policy::PolicyDocument;
+use crate::iam::{Group, ManagedPolicy, Role, User};
+use crate::keys::{KeyHints, LastUsed, LiveKey, UserKeyHint};
+use crate::model::{Address, Kind, Live, LiveResource, Resource};
+use crate::ownership::{KeyHistory, OWNER_TAG};
 use anyhow::{Result, anyhow};
 use aws_sdk_iam::types::{EntityType, PolicyScopeType, StatusType};
 use futures::StreamExt;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// IAM's largest page.
 const PAGE: i32 = 1000;
-
-/// The marker iamplan appends to the description of managed policies it creates:
-/// GetAccountAuthorizationDetails returns no policy tags, and the description is free.
-pub fn policy_marker(stack: &str) -> String {
-    format!("[{OWNER_TAG}={stack}]")
-}
-
-/// Splits a live policy description into the user's text and the owning stack.
-pub fn split_policy_description(desc: &str) -> (String, Option<String>) {
-    let prefix = format!("[{OWNER_TAG}=");
-    if let Some(i) = desc.rfind(&prefix)
-        && desc.ends_with(']')
-    {
-        let stack = desc[i + prefix.len()..desc.len() - 1].to_string();
-        return (desc[..i].trim_end().to_string(), Some(stack));
-    }
-    (desc.to_string(), None)
-}
 
 /// A paged IAM listing: where the next page starts, if there is one.
 trait Page {
@@ -95,20 +75,6 @@ where
             return Ok(());
         }
     }
-}
-
-/// What the plan needs to know about users' access keys, by lower-cased user name.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct KeyHints {
-    pub users: BTreeMap<String, UserKeyHint>,
-}
-
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct UserKeyHint {
-    /// The key whose secret the sink holds, if the sink can be read.
-    pub sink_key: Option<String>,
-    /// The rule rotates by age: every key's last use matters.
-    pub rotating: bool,
 }
 
 /// Concurrent per-user key reads (ListAccessKeys is per user by IAM's design).
@@ -211,178 +177,32 @@ pub async fn read_live(
         .await?;
     }
 
+    let insert = |live: &mut Live, lr: LiveResource| {
+        let addr = Address::new(&ctx.alias, lr.resource.kind(), lr.resource.name());
+        live.resources.insert(addr, lr);
+    };
     for p in &policies {
-        let arn = p.arn().unwrap_or_default().to_string();
-        // moto leaves PolicyName out of this call; the ARN ends with it.
-        let name = p
-            .policy_name()
-            .map(str::to_string)
-            .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_string());
-        let mut versions: Vec<PolicyVersion> = p
-            .policy_version_list()
-            .iter()
-            .map(|v| PolicyVersion {
-                id: v.version_id().unwrap_or_default().to_string(),
-                is_default: v.is_default_version(),
-                created: v.create_date().map(|d| d.to_string()).unwrap_or_default(),
-            })
-            .collect();
-        versions.sort_by(|a, b| {
-            b.is_default
-                .cmp(&a.is_default)
-                .then(a.created.cmp(&b.created))
-        });
-        let default = p
-            .policy_version_list()
-            .iter()
-            .find(|v| {
-                v.is_default_version()
-                    || Some(v.version_id().unwrap_or_default()) == p.default_version_id()
-            })
-            .and_then(|v| v.document());
-        let Some(doc) = default else {
-            tracing::warn!("managed policy {arn}: no default version document returned; skipped");
-            continue;
-        };
-        let document = PolicyDocument::from_live(doc, &ctx.partition)
-            .map_err(|e| anyhow!("managed policy {arn}: cannot read its document: {e}"))?;
-        let (description, owner) = match (p.description(), listed.get(&arn)) {
-            (Some(d), _) => split_policy_description(d),
-            (None, Some((d, tag_owner))) => {
-                let (d, marker_owner) = split_policy_description(d);
-                (d, marker_owner.or_else(|| tag_owner.clone()))
-            }
-            (None, None) => (String::new(), None),
-        };
-        live.resources.insert(
-            Address::new(&ctx.alias, Kind::ManagedPolicy, &name),
-            LiveResource {
-                resource: Resource::ManagedPolicy(ManagedPolicy {
-                    name,
-                    path: p.path().unwrap_or("/").to_string(),
-                    description,
-                    document,
-                }),
-                arn,
-                owner,
-                versions,
-                broken_principals: vec![],
-                instance_profiles: vec![],
-                access_keys: vec![],
-                delivered_key: None,
-            },
-        );
+        match ManagedPolicy::from_live(p, p.arn().and_then(|a| listed.get(a)), ctx)
+            .map_err(|e| anyhow!(e))?
+        {
+            Some(lr) => insert(live, lr),
+            None => tracing::warn!(
+                "managed policy {}: no default version document returned; skipped",
+                p.arn().unwrap_or_default()
+            ),
+        }
     }
-
     drop(policies);
     read_users(account, stack, hints, &users, live).await?;
     drop(users);
     for g in &groups {
-        let name = g.group_name().unwrap_or_default().to_string();
-        let mut inline = BTreeMap::new();
-        let mut owner = None;
-        for ip in g.group_policy_list() {
-            let pname = ip.policy_name().unwrap_or_default().to_string();
-            if let Some(stack) = pname.strip_prefix(GROUP_MARKER_PREFIX) {
-                owner = Some(stack.to_string());
-                continue;
-            }
-            let doc =
-                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                    .map_err(|e| anyhow!("group {name} inline policy {pname}: {e}"))?;
-            inline.insert(pname, doc);
-        }
-        live.resources.insert(
-            Address::new(&ctx.alias, Kind::Group, &name),
-            LiveResource {
-                resource: Resource::Group(Group {
-                    name,
-                    path: g.path().unwrap_or("/").to_string(),
-                    inline,
-                    managed: g
-                        .attached_managed_policies()
-                        .iter()
-                        .filter_map(|a| a.policy_arn().map(str::to_string))
-                        .collect(),
-                }),
-                arn: g.arn().unwrap_or_default().to_string(),
-                owner,
-                versions: vec![],
-                broken_principals: vec![],
-                instance_profiles: vec![],
-                access_keys: vec![],
-                delivered_key: None,
-            },
-        );
+        insert(live, Group::from_live(g, ctx).map_err(|e| anyhow!(e))?);
     }
-
     for r in &roles {
-        let name = r.role_name().unwrap_or_default().to_string();
-        let arn = r.arn().unwrap_or_default().to_string();
-        let trust_raw = r.assume_role_policy_document().unwrap_or("{}");
-        let trust = PolicyDocument::from_live(trust_raw, &ctx.partition)
-            .map_err(|e| anyhow!("role {name}: cannot read its trust policy: {e}"))?;
-        let mut inline = BTreeMap::new();
-        for ip in r.role_policy_list() {
-            let pname = ip.policy_name().unwrap_or_default().to_string();
-            let doc =
-                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                    .map_err(|e| anyhow!("role {name} inline policy {pname}: {e}"))?;
-            inline.insert(pname, doc);
-        }
-        let managed: BTreeSet<String> = r
-            .attached_managed_policies()
-            .iter()
-            .filter_map(|a| a.policy_arn().map(str::to_string))
-            .collect();
-        let mut tags: BTreeMap<String, String> = r
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
-        let owner = tags.remove(OWNER_TAG);
-        let (description, max_session_duration) = role_attrs
-            .get(&name.to_ascii_lowercase())
-            .cloned()
-            .unwrap_or_else(|| (String::new(), 3600));
-        let broken_principals = unique_id_principals(&trust.value);
-        let instance_profiles: Vec<String> = r
-            .instance_profile_list()
-            .iter()
-            .map(|p| p.instance_profile_name().to_string())
-            .collect();
-        let instance_profile = instance_profiles
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(&name));
-        live.resources.insert(
-            Address::new(&ctx.alias, Kind::Role, &name),
-            LiveResource {
-                resource: Resource::Role(Role {
-                    name,
-                    path: r.path().unwrap_or("/").to_string(),
-                    description,
-                    max_session_duration,
-                    permissions_boundary: r
-                        .permissions_boundary()
-                        .and_then(|b| b.permissions_boundary_arn().map(str::to_string)),
-                    tags,
-                    trust,
-                    inline,
-                    managed,
-                    instance_profile,
-                }),
-                arn,
-                owner,
-                versions: vec![],
-                broken_principals,
-                instance_profiles: r
-                    .instance_profile_list()
-                    .iter()
-                    .map(|p| p.instance_profile_name().to_string())
-                    .collect(),
-                access_keys: vec![],
-                delivered_key: None,
-            },
+        let attrs = role_attrs.get(&r.role_name().unwrap_or_default().to_ascii_lowercase());
+        insert(
+            live,
+            Role::from_live(r, attrs, ctx).map_err(|e| anyhow!(e))?,
         );
     }
     Ok(())
@@ -400,76 +220,16 @@ async fn read_users(
     let ctx = &account.ctx;
     let mut want_keys = Vec::new();
     for u in users {
-        let name = u.user_name().unwrap_or_default().to_string();
-        let mut tags: BTreeMap<String, String> = u
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
-        let owner = tags.remove(OWNER_TAG);
-        let delivered_key = tags.remove(DELIVERED_TAG);
-        let deactivated: BTreeMap<String, i64> = tags
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.strip_prefix(DEACTIVATED_TAG_PREFIX)?.to_string(),
-                    v.parse().ok()?,
-                ))
-            })
-            .collect();
-        let issued: BTreeMap<String, i64> = tags
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.strip_prefix(ISSUED_TAG_PREFIX)?.to_string(),
-                    v.parse().ok()?,
-                ))
-            })
-            .collect();
-        tags.retain(|k, _| {
-            !k.starts_with(DEACTIVATED_TAG_PREFIX) && !k.starts_with(ISSUED_TAG_PREFIX)
-        });
-        let mut inline = BTreeMap::new();
-        for ip in u.user_policy_list() {
-            let pname = ip.policy_name().unwrap_or_default().to_string();
-            let doc =
-                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                    .map_err(|e| anyhow!("user {name} inline policy {pname}: {e}"))?;
-            inline.insert(pname, doc);
+        let lr = User::from_live(u, ctx).map_err(|e| anyhow!(e))?;
+        let Resource::User(user) = &lr.resource else {
+            unreachable!("User::from_live reads a user")
+        };
+        let hint = hints.users.get(&user.name.to_ascii_lowercase());
+        if hint.is_some() || lr.owner.as_deref() == Some(stack) {
+            want_keys.push((user.name.clone(), hint.cloned(), user.key_history.clone()));
         }
-        let lower = name.to_ascii_lowercase();
-        let hint = hints.users.get(&lower);
-        if hint.is_some() || owner.as_deref() == Some(stack) {
-            want_keys.push((name.clone(), hint.cloned(), (deactivated, issued)));
-        }
-        live.resources.insert(
-            Address::new(&ctx.alias, Kind::User, &name),
-            LiveResource {
-                resource: Resource::User(User {
-                    name,
-                    path: u.path().unwrap_or("/").to_string(),
-                    permissions_boundary: u
-                        .permissions_boundary()
-                        .and_then(|b| b.permissions_boundary_arn().map(str::to_string)),
-                    tags,
-                    inline,
-                    managed: u
-                        .attached_managed_policies()
-                        .iter()
-                        .filter_map(|a| a.policy_arn().map(str::to_string))
-                        .collect(),
-                    groups: u.group_list().iter().cloned().collect(),
-                    keys: None,
-                }),
-                arn: u.arn().unwrap_or_default().to_string(),
-                owner,
-                versions: vec![],
-                broken_principals: vec![],
-                instance_profiles: vec![],
-                access_keys: vec![],
-                delivered_key,
-            },
-        );
+        live.resources
+            .insert(Address::new(&ctx.alias, Kind::User, &user.name), lr);
     }
     let reads =
         futures::stream::iter(want_keys.into_iter().map(|(name, hint, times)| async move {
@@ -482,24 +242,24 @@ async fn read_users(
         .await;
     for r in reads {
         let (name, keys) = r?;
-        if let Some(l) = live
+        if let Some(LiveResource {
+            resource: Resource::User(u),
+            ..
+        }) = live
             .resources
             .get_mut(&Address::new(&ctx.alias, Kind::User, &name))
         {
-            l.access_keys = keys;
+            u.access_keys = keys;
         }
     }
     Ok(())
 }
 
-/// Times iamplan recorded on the user, by key ID: (deactivated, issued under --now).
-type KeyTimes = (BTreeMap<String, i64>, BTreeMap<String, i64>);
-
 async fn read_keys(
     account: &Account,
     user: &str,
     hint: &Option<UserKeyHint>,
-    (deactivated, issued): &KeyTimes,
+    history: &KeyHistory,
 ) -> Result<Vec<LiveKey>> {
     let iam = &account.iam;
     account.stats.count("ListAccessKeys");
@@ -542,9 +302,10 @@ async fn read_keys(
             None
         };
         keys.push(LiveKey {
-            tagged: deactivated.contains_key(&id) || issued.contains_key(&id),
-            deactivated: deactivated.get(&id).copied(),
-            created: issued
+            tagged: history.mentions(&id),
+            deactivated: history.deactivated.get(&id).copied(),
+            created: history
+                .issued
                 .get(&id)
                 .copied()
                 .unwrap_or_else(|| m.create_date().map(|d| d.secs()).unwrap_or(0)),
@@ -554,31 +315,6 @@ async fn read_keys(
         });
     }
     Ok(keys)
-}
-
-/// `AROA...`/`AIDA...` principals: IAM shows these when the role or user a trust policy
-/// named has been deleted. Recreating the name does not restore the trust.
-pub fn unique_id_principals(doc: &serde_json::Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let stmts = match doc.get("Statement") {
-        Some(serde_json::Value::Array(a)) => a.clone(),
-        Some(v) => vec![v.clone()],
-        None => vec![],
-    };
-    for s in stmts {
-        if let Some(aws) = s.get("Principal").and_then(|p| p.get("AWS")) {
-            let ids: Vec<&serde_json::Value> = match aws {
-                serde_json::Value::Array(a) => a.iter().collect(),
-                v => vec![v],
-            };
-            for id in ids.into_iter().filter_map(|v| v.as_str()) {
-                if (id.starts_with("AROA") || id.starts_with("AIDA")) && id.len() >= 16 {
-                    out.push(id.to_string());
-                }
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -600,28 +336,5 @@ mod tests {
         assert_eq!(page(true, Some("m2")).next_marker().as_deref(), Some("m2"));
         assert_eq!(page(false, Some("stale")).next_marker(), None);
         assert_eq!(page(true, None).next_marker(), None);
-    }
-
-    #[test]
-    fn policy_description_marker_round_trips() {
-        let desc = format!("invoke one function {}", policy_marker("demo"));
-        assert_eq!(
-            split_policy_description(&desc),
-            ("invoke one function".into(), Some("demo".into()))
-        );
-        assert_eq!(
-            split_policy_description(&policy_marker("x")),
-            (String::new(), Some("x".into()))
-        );
-        assert_eq!(split_policy_description("plain"), ("plain".into(), None));
-    }
-
-    #[test]
-    fn finds_unique_id_principals() {
-        let doc = serde_json::json!({"Statement":[{"Principal":{"AWS":["AROAABCDEFGHIJKLMNOP","arn:aws:iam::1:root"]}}]});
-        assert_eq!(
-            unique_id_principals(&doc),
-            vec!["AROAABCDEFGHIJKLMNOP".to_string()]
-        );
     }
 }

@@ -3,8 +3,8 @@
 use super::{Account, error_text, retry};
 use crate::keys::Sink;
 use crate::keys::sink::Secret;
-use crate::model::{DEACTIVATED_TAG_PREFIX, DELIVERED_TAG, ISSUED_TAG_PREFIX};
 use crate::ops::Op;
+use crate::ownership::{deactivated_tag, delivered_tag, issued_tag, key_tag_keys};
 use aws_sdk_iam::types::{StatusType, Tag};
 use std::collections::BTreeMap;
 
@@ -239,8 +239,7 @@ impl Account {
                 call!(self, "UpdateAccessKey",
                     iam.update_access_key().user_name(user).access_key_id(id).status(StatusType::Inactive).send(),
                     ok_if: [])?;
-                let mut t = BTreeMap::new();
-                t.insert(format!("{DEACTIVATED_TAG_PREFIX}{id}"), at.to_string());
+                let t = deactivated_tag(id, *at);
                 call!(self, "TagUser", iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])
             }
             Op::DeleteAccessKey { user, id, untag } => {
@@ -249,10 +248,7 @@ impl Account {
                     ok_if: ["NoSuchEntity"])?;
                 if *untag {
                     // Forget what iamplan recorded about the key.
-                    let keys = vec![
-                        format!("{DEACTIVATED_TAG_PREFIX}{id}"),
-                        format!("{ISSUED_TAG_PREFIX}{id}"),
-                    ];
+                    let keys = key_tag_keys(id);
                     call!(self, "UntagUser", iam.untag_user().user_name(user).set_tag_keys(Some(keys.clone())).send(), ok_if: ["NoSuchEntity"])?;
                 }
                 Ok(())
@@ -333,10 +329,10 @@ impl Account {
         }
         let mut t = BTreeMap::new();
         if !sink.readable() {
-            t.insert(DELIVERED_TAG.to_string(), id.clone());
+            t.extend([delivered_tag(&id)]);
         }
         if let Some(at) = issued_at {
-            t.insert(format!("{ISSUED_TAG_PREFIX}{id}"), at.to_string());
+            t.extend([issued_tag(&id, at)]);
         }
         if !t.is_empty() {
             call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])?;

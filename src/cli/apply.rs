@@ -4,8 +4,8 @@
 use super::{Common, EXIT_ERROR, EXIT_OK, Session, make_plan};
 use crate::apply::{Report, apply};
 use crate::diff;
-use crate::plan::{FORMAT_VERSION, Plan, Style, render};
-use anyhow::{Context, Result, anyhow, bail};
+use crate::plan::{Plan, Style, render};
+use anyhow::{Result, anyhow, bail};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,40 +19,11 @@ pub struct ApplyArgs {
     pub smoke: bool,
 }
 
-/// A saved plan is a JSON file; plan files are TOML.
-fn saved_plan(files: &[PathBuf]) -> Result<Option<Plan>> {
-    let [path] = files else { return Ok(None) };
-    if path.is_dir() {
-        return Ok(None);
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if !text.trim_start().starts_with('{') {
-        return Ok(None);
-    }
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a saved plan (invalid JSON)", path.display()))?;
-    match value.get("format_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(FORMAT_VERSION) => {}
-        Some(v) => bail!(
-            "{} was saved by an iamplan with plan format {v}; this one reads format {FORMAT_VERSION}: run plan again",
-            path.display()
-        ),
-        None => bail!(
-            "{} is JSON but not a saved plan (no format_version)",
-            path.display()
-        ),
-    }
-    Ok(Some(serde_json::from_value(value).with_context(|| {
-        format!("{} is not a valid saved plan", path.display())
-    })?))
-}
-
 pub async fn run(args: ApplyArgs) -> Result<i32> {
     let style = Style::detect();
     // The smoke checks of the plan files, for `--smoke` (a saved plan carries none).
     let mut loaded = None;
-    let (plan, mut session) = match saved_plan(&args.files)? {
+    let (plan, mut session) = match crate::plan::saved::load(&args.files)? {
         Some(plan) => {
             if args.smoke {
                 bail!(

@@ -4,14 +4,12 @@ pub mod apply;
 pub mod plan;
 pub mod smoke;
 
-use crate::aws::read::{KeyHints, UserKeyHint};
 use crate::aws::{self, Account, Stats, Target};
 use crate::diff::{self, Options};
-use crate::keys::{Epoch, KeyContext};
-use crate::model::Resource;
-use crate::model::{Desired, Live};
+use crate::keys::{Epoch, KeyContext, KeyHints, UserKeyHint};
+use crate::model::{AccountSpec, Desired, Live, Resource};
 use crate::plan::Plan;
-use crate::spec::{self, AccountSpec, Spec};
+use crate::spec::{self, Spec};
 use anyhow::{Result, anyhow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 
 use super::{Common, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, make_plan};
 use crate::plan::{Style, render};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -29,9 +29,7 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
     }
     planned.session.timing.render = started.elapsed();
     if let Some(out) = &args.out {
-        let text = serde_json::to_string_pretty(plan)?;
-        crate::fsutil::write_atomic(out, text.as_bytes(), 0o644)
-            .with_context(|| format!("cannot write the plan to {}", out.display()))?;
+        crate::plan::saved::save(plan, out)?;
         if !args.json {
             println!(
                 "\nSaved the plan to {}. To apply exactly this plan, run:\n    iamplan apply {}",

@@ -1,5 +1,9 @@
 use super::*;
-use crate::model::{DEFAULT_ACCOUNT, DesiredResource, Kind, PolicyVersion};
+use crate::iam::Role;
+use crate::iam::managed_policy::PolicyVersion;
+use crate::model::{DEFAULT_ACCOUNT, DesiredResource, Kind};
+use crate::ownership::OWNER_TAG;
+use crate::policy::PolicyDocument;
 use crate::spec;
 use std::path::Path;
 
@@ -47,6 +51,11 @@ fn live_from(d: &Desired, owner: Option<&str>) -> Live {
         let arn = match &mut resource {
             Resource::Role(r) => format!("arn:aws:iam::000000000000:role{}{}", r.path, r.name),
             Resource::ManagedPolicy(p) => {
+                p.versions = vec![PolicyVersion {
+                    id: "v1".into(),
+                    is_default: true,
+                    created: "1".into(),
+                }];
                 format!("arn:aws:iam::000000000000:policy{}{}", p.path, p.name)
             }
             Resource::User(u) => format!("arn:aws:iam::000000000000:user{}{}", u.path, u.name),
@@ -58,15 +67,6 @@ fn live_from(d: &Desired, owner: Option<&str>) -> Live {
                 resource,
                 arn,
                 owner: owner.map(str::to_string),
-                versions: vec![PolicyVersion {
-                    id: "v1".into(),
-                    is_default: true,
-                    created: "1".into(),
-                }],
-                broken_principals: vec![],
-                instance_profiles: vec![],
-                access_keys: vec![],
-                delivered_key: None,
             },
         );
     }
@@ -212,19 +212,19 @@ fn policy_update_prunes_the_oldest_non_default_version_at_the_limit() {
         .resources
         .get_mut(&Address::new("default", Kind::ManagedPolicy, "invoke"))
         .unwrap();
-    p.versions = (1..=5)
-        .map(|i| PolicyVersion {
-            id: format!("v{i}"),
-            is_default: i == 5,
-            created: i.to_string(),
-        })
-        .collect();
-    p.versions.sort_by(|a, b| {
-        b.is_default
-            .cmp(&a.is_default)
-            .then(a.created.cmp(&b.created))
-    });
     if let Resource::ManagedPolicy(m) = &mut p.resource {
+        m.versions = (1..=5)
+            .map(|i| PolicyVersion {
+                id: format!("v{i}"),
+                is_default: i == 5,
+                created: i.to_string(),
+            })
+            .collect();
+        m.versions.sort_by(|a, b| {
+            b.is_default
+                .cmp(&a.is_default)
+                .then(a.created.cmp(&b.created))
+        });
         m.document = PolicyDocument::parse(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#, "aws").unwrap();
     }
     let diff = diff(&d, &live, &opts());
@@ -259,10 +259,7 @@ fn path_change_replaces_the_role_delete_first() {
 fn deleted_principal_is_reported_and_repaired() {
     let d = desired(PLAN);
     let mut live = live_from(&d, Some("demo"));
-    live.resources
-        .get_mut(&Address::new("default", Kind::Role, "ably"))
-        .unwrap()
-        .broken_principals = vec!["AROAEXAMPLE123456789".into()];
+    role_mut(&mut live, "ably").broken_principals = vec!["AROAEXAMPLE123456789".into()];
     let diff = diff(&d, &live, &opts());
     assert!(diff.changes[0].notes[0].contains("AROAEXAMPLE123456789"));
     assert!(

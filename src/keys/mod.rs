@@ -12,6 +12,21 @@ pub type Epoch = i64;
 pub const DAY: Epoch = 86_400;
 pub const HOUR: Epoch = 3_600;
 
+/// What the live read needs to know about declared users' keys in one account, by
+/// lower-cased user name (saved with a plan: its fingerprint covers these keys).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyHints {
+    pub users: std::collections::BTreeMap<String, UserKeyHint>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserKeyHint {
+    /// The key whose secret the sink holds, if the sink can be read.
+    pub sink_key: Option<String>,
+    /// The rule rotates by age: every key's last use matters.
+    pub rotating: bool,
+}
+
 /// The declared access-key policy of one user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRule {

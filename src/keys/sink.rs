@@ -41,6 +41,45 @@ impl fmt::Display for Sink {
     }
 }
 
+/// Why a sink could not be read or could not take a secret. Never holds the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the sink command is empty")]
+    EmptyCommand,
+    #[error("a command sink cannot be read back")]
+    NotReadable,
+    #[error("cannot run `{program}`: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write to `{program}`: {source}")]
+    Pipe {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{program}` exited with {status}")]
+    CommandFailed {
+        program: String,
+        status: std::process::ExitStatus,
+    },
+}
+
 /// A new key with its secret. Debug and Display never show the secret.
 pub struct Secret {
     pub user: String,
@@ -65,11 +104,14 @@ impl Sink {
     }
 
     /// The access key ID the sink holds now, if any. Never returns the secret.
-    pub fn held_key(&self) -> Result<Option<String>, String> {
+    pub fn held_key(&self) -> Result<Option<String>, SinkError> {
         let read = |p: &Path| match std::fs::read_to_string(p) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", p.display())),
+            Err(source) => Err(SinkError::Read {
+                path: p.to_path_buf(),
+                source,
+            }),
         };
         match self {
             Sink::Json { path } => Ok(read(path)?.and_then(|s| {
@@ -93,16 +135,21 @@ impl Sink {
 
     /// The key ID and secret a file sink holds, for smoke checks that start from a plan
     /// user's key. The secret stays in memory and is never printed.
-    pub fn held_secret(&self) -> Result<Option<(String, String)>, String> {
+    pub fn held_secret(&self) -> Result<Option<(String, String)>, SinkError> {
         let text = match self {
             Sink::Json { path } | Sink::Colon { path } | Sink::Credentials { path, .. } => {
                 match std::fs::read_to_string(path) {
                     Ok(s) => s,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+                    Err(source) => {
+                        return Err(SinkError::Read {
+                            path: path.clone(),
+                            source,
+                        });
+                    }
                 }
             }
-            Sink::Command { .. } => return Err("a command sink cannot be read back".into()),
+            Sink::Command { .. } => return Err(SinkError::NotReadable),
         };
         Ok(match self {
             Sink::Json { .. } => serde_json::from_str::<serde_json::Value>(&text)
@@ -124,7 +171,7 @@ impl Sink {
     }
 
     /// Hands the secret over. On error nothing partial is left in a file sink.
-    pub fn deliver(&self, secret: &Secret) -> Result<(), String> {
+    pub fn deliver(&self, secret: &Secret) -> Result<(), SinkError> {
         let json = || {
             serde_json::json!({
                 "UserName": secret.user,
@@ -143,10 +190,15 @@ impl Sink {
                     .recursive(true)
                     .mode(0o700)
                     .create(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    .map_err(|source| SinkError::CreateDir {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
             }
-            write_atomic(path, text.as_bytes(), 0o600)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            write_atomic(path, text.as_bytes(), 0o600).map_err(|source| SinkError::Write {
+                path: path.to_path_buf(),
+                source,
+            })
         };
         match self {
             Sink::Json { path } => write(path, json() + "\n"),
@@ -158,7 +210,12 @@ impl Sink {
                 let existing = match std::fs::read_to_string(path) {
                     Ok(s) => s,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                    Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+                    Err(source) => {
+                        return Err(SinkError::Read {
+                            path: path.clone(),
+                            source,
+                        });
+                    }
                 };
                 let merged = ini_set(
                     &existing,
@@ -171,23 +228,38 @@ impl Sink {
                 write(path, merged)
             }
             Sink::Command { argv } => {
-                let (prog, args) = argv.split_first().ok_or("the sink command is empty")?;
+                let (prog, args) = argv.split_first().ok_or(SinkError::EmptyCommand)?;
+                let program = || prog.clone();
                 let mut child = Command::new(prog)
                     .args(args)
                     .stdin(Stdio::piped())
                     .stdout(Stdio::null())
                     .stderr(Stdio::inherit())
                     .spawn()
-                    .map_err(|e| format!("cannot run `{prog}`: {e}"))?;
-                let mut stdin = child.stdin.take().ok_or("no stdin for the sink command")?;
-                let written = stdin.write_all(json().as_bytes());
-                drop(stdin);
-                let status = child.wait().map_err(|e| format!("`{prog}` failed: {e}"))?;
-                written.map_err(|e| format!("cannot write to `{prog}`: {e}"))?;
+                    .map_err(|source| SinkError::Spawn {
+                        program: program(),
+                        source,
+                    })?;
+                // Spawned with a piped stdin, so it is there.
+                let written = match child.stdin.take() {
+                    Some(mut stdin) => stdin.write_all(json().as_bytes()),
+                    None => Ok(()),
+                };
+                let status = child.wait().map_err(|source| SinkError::Spawn {
+                    program: program(),
+                    source,
+                })?;
+                written.map_err(|source| SinkError::Pipe {
+                    program: program(),
+                    source,
+                })?;
                 if status.success() {
                     Ok(())
                 } else {
-                    Err(format!("`{prog}` exited with {status}"))
+                    Err(SinkError::CommandFailed {
+                        program: program(),
+                        status,
+                    })
                 }
             }
         }
@@ -347,7 +419,8 @@ mod tests {
         let failing = Sink::Command {
             argv: vec!["false".into()],
         };
-        assert!(failing.deliver(&secret()).is_err());
+        let err = failing.deliver(&secret()).unwrap_err();
+        assert!(matches!(err, SinkError::CommandFailed { .. }), "{err}");
     }
 
     #[test]
@@ -356,7 +429,12 @@ mod tests {
             path: PathBuf::from("/proc/version/k.json"),
         };
         let err = sink.deliver(&secret()).unwrap_err();
-        assert!(!err.contains("s3cr3t"));
+        assert!(matches!(
+            err,
+            SinkError::CreateDir { .. } | SinkError::Write { .. }
+        ));
+        assert!(!err.to_string().contains("s3cr3t"));
+        assert!(!format!("{err:?}").contains("s3cr3t"));
         assert!(!format!("{:?}", secret()).contains("s3cr3t"));
     }
 }

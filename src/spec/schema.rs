@@ -1,9 +1,16 @@
-//! The plan-file schema as serde types. Every table denies unknown keys so that a typo is
+//! The plan file's top-level schema and the parts every kind shares, as serde types
+//! (each kind's own section is in its module under `iam/`). Every table denies unknown keys so that a typo is
 //! an error with a suggestion, never a silently ignored setting.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
+
+pub use crate::iam::group::GroupSpec;
+pub use crate::iam::managed_policy::PolicySpec;
+pub use crate::iam::role::RoleSpec;
+pub use crate::iam::user::UserSpec;
+pub use crate::model::AccountSpec;
 
 pub type Str = Spanned<String>;
 
@@ -81,115 +88,8 @@ pub struct ExpectSpec {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GroupSpec {
-    pub account: Option<Str>,
-    pub path: Option<Str>,
-    #[serde(default)]
-    pub managed_policies: Vec<Str>,
-    #[serde(default)]
-    pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
-    #[serde(default)]
-    pub adopt: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserSpec {
-    pub account: Option<Str>,
-    pub path: Option<Str>,
-    pub permissions_boundary: Option<Str>,
-    #[serde(default)]
-    pub tags: BTreeMap<Spanned<String>, Str>,
-    #[serde(default)]
-    pub managed_policies: Vec<Str>,
-    #[serde(default)]
-    pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
-    #[serde(default)]
-    pub groups: Vec<Str>,
-    pub access_keys: Option<Spanned<AccessKeysSpec>>,
-    #[serde(default)]
-    pub adopt: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccessKeysSpec {
-    /// Active keys wanted at rest: 0 or 1.
-    pub count: Option<Spanned<i64>>,
-    pub rotate_after_days: Option<Spanned<i64>>,
-    pub deactivate_after_days: Option<Spanned<i64>>,
-    pub delete_after_days: Option<Spanned<i64>>,
-    pub in_use_hours: Option<Spanned<i64>>,
-    pub sink: Option<Spanned<SinkSpec>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
-pub enum SinkSpec {
-    Json { path: String },
-    Credentials { path: String, profile: String },
-    Colon { path: String },
-    Command { argv: Vec<String> },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct StackSpec {
     pub name: Str,
-}
-
-/// How to reach an account other than the default credentials' one.
-#[derive(Debug, Deserialize, Serialize, Clone, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct AccountSpec {
-    /// A named profile from the AWS config files.
-    pub profile: Option<String>,
-    /// A role to assume (from the default credentials, or from `profile`).
-    pub assume_role: Option<String>,
-    pub external_id: Option<String>,
-    pub region: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleSpec {
-    pub account: Option<Str>,
-    pub path: Option<Str>,
-    pub description: Option<Str>,
-    pub max_session_duration: Option<Spanned<i64>>,
-    pub permissions_boundary: Option<Str>,
-    #[serde(default)]
-    pub tags: BTreeMap<Spanned<String>, Str>,
-    pub trust: Spanned<TrustSpec>,
-    #[serde(default)]
-    pub managed_policies: Vec<Str>,
-    #[serde(default)]
-    pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
-    /// Create an instance profile of the same name holding the role (for EC2).
-    #[serde(default)]
-    pub instance_profile: bool,
-    #[serde(default)]
-    pub adopt: bool,
-}
-
-/// A trust policy: either helpers or a raw document (not both).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustSpec {
-    #[serde(default)]
-    pub accounts: Vec<Str>,
-    #[serde(default)]
-    pub roles: Vec<Str>,
-    #[serde(default)]
-    pub users: Vec<Str>,
-    #[serde(default)]
-    pub services: Vec<Str>,
-    pub external_id: Option<Str>,
-    #[serde(default)]
-    pub session_tags: bool,
-    pub document: Option<Str>,
-    pub statement: Option<Vec<Spanned<StatementSpec>>>,
-    pub version: Option<Str>,
 }
 
 /// A policy document, as raw JSON text or as TOML statements.
@@ -199,19 +99,6 @@ pub struct DocumentSpec {
     pub document: Option<Str>,
     pub statement: Option<Vec<Spanned<StatementSpec>>>,
     pub version: Option<Str>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicySpec {
-    pub account: Option<Str>,
-    pub path: Option<Str>,
-    pub description: Option<Str>,
-    pub document: Option<Str>,
-    pub statement: Option<Vec<Spanned<StatementSpec>>>,
-    pub version: Option<Str>,
-    #[serde(default)]
-    pub adopt: bool,
 }
 
 #[derive(Debug, Deserialize)]

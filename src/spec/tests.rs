@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::{Address, Kind, Resource};
 use serde_json::json;
 
 fn ctx() -> BTreeMap<String, AccountContext> {

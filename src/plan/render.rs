@@ -1,91 +1,11 @@
-//! The plan as a value: rendered for people (Terraform's vocabulary), as JSON for CI,
-//! and saved to a file that `apply` runs later.
+//! The plan as a person reads it, in Terraform's vocabulary: symbols, attribute values,
+//! policy documents as unified JSON diffs, a summary line.
 
-use crate::aws::read::KeyHints;
-use crate::diff::{Action, Change, Conflict, Diff, KeyStatus};
+use super::{Action, Change, Plan};
 use crate::keys::KeyReport;
-use crate::model::Address;
-use crate::ops::Step;
-use crate::spec::AccountSpec;
-use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
-use std::collections::BTreeMap;
 use std::fmt::Write;
-
-/// Bumped when the saved-plan format changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Plan {
-    pub format_version: u32,
-    pub stack: String,
-    /// Account aliases and IDs the plan was made against.
-    pub accounts: Vec<(String, String)>,
-    /// How to reach each account (profiles and role ARNs, never credentials).
-    pub account_specs: BTreeMap<String, AccountSpec>,
-    /// The declared resources: with the stack's owned ones, what the fingerprint covers.
-    pub declared: Vec<Address>,
-    /// Which users' access keys were read (the fingerprint covers them).
-    #[serde(default)]
-    pub key_hints: BTreeMap<String, KeyHints>,
-    /// Hash of the live resources the plan was computed from.
-    pub live_fingerprint: String,
-    pub changes: Vec<Change>,
-    pub conflicts: Vec<Conflict>,
-    pub steps: Vec<Step>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub key_status: Vec<KeyStatus>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    pub add: usize,
-    pub change: usize,
-    pub destroy: usize,
-}
-
-impl Plan {
-    pub fn new(
-        stack: String,
-        accounts: Vec<(String, String)>,
-        live_fingerprint: String,
-        diff: Diff,
-    ) -> Self {
-        Plan {
-            format_version: FORMAT_VERSION,
-            stack,
-            accounts,
-            account_specs: BTreeMap::new(),
-            declared: vec![],
-            key_hints: BTreeMap::new(),
-            live_fingerprint,
-            changes: diff.changes,
-            conflicts: diff.conflicts,
-            steps: diff.steps,
-            key_status: diff.key_status,
-        }
-    }
-
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
-        for c in &self.changes {
-            match c.action {
-                Action::Create => s.add += 1,
-                Action::Update | Action::Adopt => s.change += 1,
-                Action::Delete => s.destroy += 1,
-                Action::Replace => {
-                    s.add += 1;
-                    s.destroy += 1;
-                }
-            }
-        }
-        s
-    }
-
-    pub fn has_changes(&self) -> bool {
-        !self.steps.is_empty() || !self.changes.is_empty()
-    }
-}
 
 /// ANSI colours, on only for a terminal and never with NO_COLOR.
 #[derive(Debug, Clone, Copy)]
@@ -235,9 +155,12 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
     let width = c.attributes.iter().map(|a| a.name.len()).max().unwrap_or(0);
     for a in &c.attributes {
         let (sym, text) = match (&a.before, &a.after) {
-            (None, Some(after)) => (st.green("+"), after.clone()),
-            (Some(before), None) => (st.red("-"), format!("{before} -> null")),
-            (Some(before), Some(after)) => (st.yellow("~"), format!("{before} -> {after}")),
+            (None, Some(after)) => (st.green("+"), value_text(after)),
+            (Some(before), None) => (st.red("-"), format!("{} -> null", value_text(before))),
+            (Some(before), Some(after)) => (
+                st.yellow("~"),
+                format!("{} -> {}", value_text(before), value_text(after)),
+            ),
             (None, None) => continue,
         };
         let forces = if a.forces_replacement {
@@ -257,12 +180,19 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
             _ => st.yellow("~"),
         };
         let _ = writeln!(out, "      {sym} {} = ", d.label);
-        render_document(out, d.before.as_deref(), d.after.as_deref(), st);
+        let before = d.before.as_ref().map(crate::policy::pretty);
+        let after = d.after.as_ref().map(crate::policy::pretty);
+        render_document(out, before.as_deref(), after.as_deref(), st);
     }
     for n in &c.notes {
         let _ = writeln!(out, "      {} {n}", st.yellow("note:"));
     }
     let _ = writeln!(out, "    }}\n");
+}
+
+/// An attribute value as Terraform shows it: strings quoted, numbers and booleans bare.
+fn value_text(v: &Value) -> String {
+    v.to_string()
 }
 
 /// A unified diff of pretty-printed JSON (whole document when created or destroyed).
@@ -305,8 +235,10 @@ fn render_document(out: &mut String, before: Option<&str>, after: Option<&str>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::{AttrChange, DocChange};
-    use crate::model::Kind;
+    use crate::diff::Diff;
+    use crate::model::{Address, Kind};
+    use crate::plan::{AttrChange, DocChange, Summary};
+    use serde_json::json;
 
     fn plan(changes: Vec<Change>) -> Plan {
         Plan::new(
@@ -360,16 +292,14 @@ mod tests {
             address: Address::new("default", Kind::Role, "r"),
             name: "r".into(),
             action: Action::Update,
-            attributes: vec![AttrChange {
-                name: "max_session_duration".into(),
-                before: Some("3600".into()),
-                after: Some("7200".into()),
-                forces_replacement: false,
-            }],
+            attributes: vec![
+                AttrChange::changed("max_session_duration", 3600, 7200),
+                AttrChange::changed("path", "/a/", "/b/"),
+            ],
             documents: vec![DocChange {
                 label: "trust policy".into(),
-                before: Some("{\n  \"a\": 1,\n  \"b\": 2\n}".into()),
-                after: Some("{\n  \"a\": 1,\n  \"b\": 3\n}".into()),
+                before: Some(json!({"a": 1, "b": 2})),
+                after: Some(json!({"a": 1, "b": 3})),
             }],
             notes: vec![],
             keys: vec![],
@@ -377,6 +307,10 @@ mod tests {
         let text = render(&p, Style { color: false });
         assert!(
             text.contains("~ max_session_duration = 3600 -> 7200"),
+            "{text}"
+        );
+        assert!(
+            text.contains("~ path                 = \"/a/\" -> \"/b/\""),
             "{text}"
         );
         assert!(text.contains("-   \"b\": 2"), "{text}");

@@ -1,0 +1,180 @@
+//! A user's access keys: the rule in `[user.NAME.access_keys]` and what it means now
+//! (`keys::plan_keys` decides; this turns the decision into steps and the plan's lines).
+
+use super::user::User;
+use crate::diff::DiffCx;
+use crate::keys::{KeyAction, KeyReport, KeyRule, Sink, plan_keys};
+use crate::ops::Op;
+use crate::plan::KeyStatus;
+use crate::spec::{At, SpecError};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeysSpec {
+    /// Active keys wanted at rest: 0 or 1.
+    pub count: Option<Spanned<i64>>,
+    pub rotate_after_days: Option<Spanned<i64>>,
+    pub deactivate_after_days: Option<Spanned<i64>>,
+    pub delete_after_days: Option<Spanned<i64>>,
+    pub in_use_hours: Option<Spanned<i64>>,
+    pub sink: Option<Spanned<SinkSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+pub enum SinkSpec {
+    Json { path: String },
+    Credentials { path: String, profile: String },
+    Colon { path: String },
+    Command { argv: Vec<String> },
+}
+
+/// Builds the rule from `[user.NAME.access_keys]`.
+pub fn build(
+    at: &At,
+    user: &Spanned<String>,
+    k: &Spanned<AccessKeysSpec>,
+) -> Result<KeyRule, SpecError> {
+    let spec = k.get_ref();
+    let num = |v: &Option<Spanned<i64>>,
+               default: i64,
+               range: std::ops::RangeInclusive<i64>,
+               what: &str|
+     -> Result<i64, SpecError> {
+        match v {
+            None => Ok(default),
+            Some(n) if range.contains(n.get_ref()) => Ok(*n.get_ref()),
+            Some(n) => Err(at.err(
+                n.span(),
+                format!(
+                    "{what} {} is out of range ({}..={})",
+                    n.get_ref(),
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    };
+    let count = num(&spec.count, 1, 0..=1, "count")? as u8;
+    let rotate_after_days = match &spec.rotate_after_days {
+        None => None,
+        Some(_) => Some(num(
+            &spec.rotate_after_days,
+            90,
+            1..=3650,
+            "rotate_after_days",
+        )?),
+    };
+    let deactivate_after_days = num(
+        &spec.deactivate_after_days,
+        7,
+        0..=3650,
+        "deactivate_after_days",
+    )?;
+    let delete_after_days = num(&spec.delete_after_days, 7, 0..=3650, "delete_after_days")?;
+    let in_use_hours = num(&spec.in_use_hours, 24, 0..=8760, "in_use_hours")?;
+    let base = at.file.path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &str| -> PathBuf {
+        if Path::new(p).is_absolute() {
+            PathBuf::from(p)
+        } else {
+            base.join(p)
+        }
+    };
+    let sink = match &spec.sink {
+        None if count == 0 => Sink::Command { argv: vec![] },
+        None => {
+            return Err(at.err(k.span(), format!("user \"{}\" wants an access key but names no sink for its secret", user.get_ref()))
+                    .with_help("add sink = { type = \"json\", path = \"secrets/robot.json\" } (or credentials, colon, command)"));
+        }
+        Some(s) => match s.get_ref() {
+            SinkSpec::Json { path } => Sink::Json {
+                path: resolve(path),
+            },
+            SinkSpec::Colon { path } => Sink::Colon {
+                path: resolve(path),
+            },
+            SinkSpec::Credentials { path, profile } => Sink::Credentials {
+                path: resolve(path),
+                profile: profile.clone(),
+            },
+            SinkSpec::Command { argv } if argv.is_empty() => {
+                return Err(at.err(s.span(), "the sink command is empty"));
+            }
+            SinkSpec::Command { argv } => Sink::Command { argv: argv.clone() },
+        },
+    };
+    Ok(KeyRule {
+        count,
+        rotate_after_days,
+        deactivate_after_days,
+        delete_after_days,
+        in_use_hours,
+        sink,
+    })
+}
+
+/// A managed policy named in the plan, or an ARN.
+
+/// The key the user's sink holds: read from the sink file (before the plan), or for a
+/// command sink, the key recorded on the user when it was delivered.
+fn sink_key(cx: &DiffCx, rule: &KeyRule, live: Option<&User>) -> Option<String> {
+    if rule.sink.readable() {
+        cx.opts.sink_keys.get(cx.addr).cloned().flatten()
+    } else {
+        live.and_then(|l| l.key_history.delivered.clone())
+    }
+}
+
+/// Plans the user's keys; returns the per-key lines and notes for the user's change.
+/// Keys with nothing to do now are reported on their own (`KeyStatus`).
+pub fn plan(cx: &mut DiffCx, want: &User, live: Option<&User>) -> (Vec<KeyReport>, Vec<String>) {
+    let Some(rule) = &want.keys else {
+        return (vec![], vec![]);
+    };
+    let live_keys = live.map(|l| l.access_keys.as_slice()).unwrap_or(&[]);
+    let mut kcx = cx.opts.keys;
+    kcx.rotate_now = cx.opts.rotate.contains(&cx.addr.key);
+    let plan = plan_keys(rule, live_keys, sink_key(cx, rule, live).as_deref(), kcx);
+    let user = || want.name.clone();
+    for a in &plan.actions {
+        match a {
+            // Room under IAM's two-key limit, before a new key is created.
+            KeyAction::Delete { id } => cx.step_before_creates(Op::DeleteAccessKey {
+                user: user(),
+                id: id.clone(),
+                untag: live_keys.iter().any(|k| k.id == *id && k.tagged),
+            }),
+            KeyAction::Create => cx.step(Op::CreateAccessKey {
+                user: user(),
+                sink: rule.sink.clone(),
+                issued_at: kcx.simulated.then_some(kcx.now),
+            }),
+            KeyAction::Deactivate { id } => cx.step(Op::DeactivateAccessKey {
+                user: user(),
+                id: id.clone(),
+                at: kcx.now,
+            }),
+        }
+    }
+    let notes = if plan.actions.is_empty() && !kcx.rotate_now {
+        vec![]
+    } else {
+        plan.notes
+    };
+    if plan.actions.is_empty() {
+        // Nothing happens to the keys now: still show them, and when something will.
+        if !plan.reports.is_empty() {
+            cx.key_status(KeyStatus {
+                address: cx.addr.clone(),
+                name: want.name.clone(),
+                keys: plan.reports,
+            });
+        }
+        return (vec![], notes);
+    }
+    (plan.reports, notes)
+}

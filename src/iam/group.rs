@@ -1,0 +1,233 @@
+//! Groups: `[group.NAME]`. IAM groups cannot be tagged, so ownership is an inline marker
+//! policy (`ownership::group_marker_name`), written with the group and removed last.
+
+use super::principal::{Policies, Principal, diff_policies, removed_inline};
+use super::{IamKind, section};
+use crate::diff::DiffCx;
+use crate::model::{AccountContext, Kind, LiveResource, Resource};
+use crate::ops::Op;
+use crate::ownership::{
+    GROUP_MARKER_PREFIX, group_marker_document, group_marker_name, group_marker_stack,
+};
+use crate::plan::{Action, AttrChange};
+use crate::policy::PolicyDocument;
+use crate::spec::{At, Builder, DocumentSpec, SpecError, Str};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub path: String,
+    pub inline: BTreeMap<String, PolicyDocument>,
+    pub managed: BTreeSet<String>,
+}
+
+/// `[group.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub account: Option<Str>,
+    pub path: Option<Str>,
+    #[serde(default)]
+    pub managed_policies: Vec<Str>,
+    #[serde(default)]
+    pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+section!(GroupSpec);
+
+impl IamKind for Group {
+    const KIND: Kind = Kind::Group;
+    const MAX_NAME_LEN: usize = 128;
+    type Section = GroupSpec;
+
+    fn build(
+        b: &Builder,
+        at: &At,
+        name: &Spanned<String>,
+        g: &GroupSpec,
+        ctx: &AccountContext,
+    ) -> Result<Self, SpecError> {
+        if let Some((n, _)) = g
+            .inline
+            .iter()
+            .find(|(n, _)| n.get_ref().starts_with(GROUP_MARKER_PREFIX))
+        {
+            return Err(at.err(
+                n.span(),
+                format!("inline policy names starting with `{GROUP_MARKER_PREFIX}` are iamplan's ownership markers"),
+            ));
+        }
+        Ok(Group {
+            name: name.get_ref().clone(),
+            path: b.path(at, &g.path, ctx)?,
+            inline: b.inline_map(at, &g.inline, ctx)?,
+            managed: b.managed_list(at, &g.managed_policies, ctx)?,
+        })
+    }
+
+    fn into_resource(self) -> Resource {
+        Resource::Group(self)
+    }
+
+    fn of(r: &Resource) -> Option<&Self> {
+        match r {
+            Resource::Group(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    fn create(&self, cx: &mut DiffCx) {
+        cx.step(Op::CreateGroup {
+            name: self.name.clone(),
+            path: self.path.clone(),
+        });
+        self.mark(cx);
+        let mut change = cx.new_change(&self.name, Action::Create);
+        change.attr(AttrChange::added("path", self.path.as_str()));
+        diff_policies(cx, self, self.policies(), Policies::NONE, &mut change);
+        cx.change(change);
+    }
+
+    fn update(&self, h: &Group, _lr: &LiveResource, cx: &mut DiffCx, adopting: bool) {
+        let mut change = cx.new_change(&self.name, Action::Update);
+        if self.path != h.path {
+            change.attr(AttrChange::changed(
+                "path",
+                h.path.as_str(),
+                self.path.as_str(),
+            ));
+            cx.step(Op::UpdateGroup {
+                name: self.name.clone(),
+                new_path: self.path.clone(),
+            });
+        }
+        if adopting {
+            self.mark(cx);
+        }
+        diff_policies(cx, self, self.policies(), h.policies(), &mut change);
+        cx.update(adopting, change);
+    }
+
+    /// Members leave, policies go (the marker with them), then the group.
+    fn delete(&self, _lr: &LiveResource, cx: &mut DiffCx) {
+        let mut change = cx.new_change(&self.name, Action::Delete);
+        change.attr(AttrChange::removed("path", self.path.as_str()));
+        let members: Vec<String> = cx
+            .live
+            .resources
+            .iter()
+            .filter(|(a, _)| a.account == cx.addr.account)
+            .filter_map(|(_, l)| match &l.resource {
+                Resource::User(u)
+                    if u.groups.iter().any(|g| g.eq_ignore_ascii_case(&self.name)) =>
+                {
+                    Some(u.name.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for m in members {
+            change.attr(AttrChange::removed("member", m.as_str()));
+            cx.step(Op::RemoveUserFromGroup {
+                user: m,
+                group: self.name.clone(),
+            });
+        }
+        let marker = group_marker_name(cx.stack);
+        for n in self.inline.keys().chain(std::iter::once(&marker)) {
+            cx.step(self.delete_policy(n));
+        }
+        for arn in &self.managed {
+            change.attr(AttrChange::removed("managed_policy", arn.as_str()));
+            cx.step(self.detach(arn));
+        }
+        cx.step(Op::DeleteGroup {
+            name: self.name.clone(),
+        });
+        removed_inline(&self.inline, &mut change);
+        cx.change(change);
+    }
+}
+
+impl Group {
+    fn policies(&self) -> Policies<'_> {
+        Policies {
+            inline: &self.inline,
+            managed: &self.managed,
+        }
+    }
+
+    /// The ownership marker: an inline policy that grants and denies nothing real.
+    fn mark(&self, cx: &mut DiffCx) {
+        cx.step(self.put_policy(&group_marker_name(cx.stack), group_marker_document()));
+    }
+
+    /// The group as GetAccountAuthorizationDetails returns it; the marker policy names the
+    /// owner and is not one of the group's own policies.
+    pub fn from_live(
+        g: &aws_sdk_iam::types::GroupDetail,
+        ctx: &AccountContext,
+    ) -> Result<LiveResource, String> {
+        let name = g.group_name().unwrap_or_default().to_string();
+        let mut inline = BTreeMap::new();
+        let mut owner = None;
+        for ip in g.group_policy_list() {
+            let pname = ip.policy_name().unwrap_or_default().to_string();
+            if let Some(stack) = group_marker_stack(&pname) {
+                owner = Some(stack.to_string());
+                continue;
+            }
+            let doc =
+                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
+                    .map_err(|e| format!("group {name} inline policy {pname}: {e}"))?;
+            inline.insert(pname, doc);
+        }
+        Ok(LiveResource {
+            arn: g.arn().unwrap_or_default().to_string(),
+            resource: Resource::Group(Group {
+                path: g.path().unwrap_or("/").to_string(),
+                inline,
+                managed: g
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|a| a.policy_arn().map(str::to_string))
+                    .collect(),
+                name,
+            }),
+            owner,
+        })
+    }
+}
+
+impl Principal for Group {
+    fn put_policy(&self, name: &str, document: String) -> Op {
+        Op::PutGroupPolicy {
+            group: self.name.clone(),
+            name: name.into(),
+            document,
+        }
+    }
+    fn delete_policy(&self, name: &str) -> Op {
+        Op::DeleteGroupPolicy {
+            group: self.name.clone(),
+            name: name.into(),
+        }
+    }
+    fn attach(&self, arn: &str) -> Op {
+        Op::AttachGroupPolicy {
+            group: self.name.clone(),
+            arn: arn.into(),
+        }
+    }
+    fn detach(&self, arn: &str) -> Op {
+        Op::DetachGroupPolicy {
+            group: self.name.clone(),
+            arn: arn.into(),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Customer-managed policies: `[policy.NAME]`. A changed document becomes a new default
+//! version (older ones deleted to stay within IAM's five); path and description cannot
+//! change in IAM, so the plan says so rather than pretending.
+
+use super::{IamKind, section};
+use crate::diff::DiffCx;
+use crate::model::{AccountContext, Kind, LiveResource, Resource};
+use crate::ops::Op;
+use crate::ownership::{marked_description, owner_tags, split_policy_description};
+use crate::plan::{Action, AttrChange, DocChange};
+use crate::policy::PolicyDocument;
+use crate::spec::{At, Builder, DocumentSource, SpecError, StatementSpec, Str};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// IAM keeps at most five versions of a managed policy.
+pub const MAX_POLICY_VERSIONS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedPolicy {
+    pub name: String,
+    pub path: String,
+    pub description: String,
+    pub document: PolicyDocument,
+    /// Live only: version IDs, default first.
+    pub versions: Vec<PolicyVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    pub id: String,
+    pub is_default: bool,
+    pub created: String,
+}
+
+/// `[policy.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    pub account: Option<Str>,
+    pub path: Option<Str>,
+    pub description: Option<Str>,
+    pub document: Option<Str>,
+    pub statement: Option<Vec<Spanned<StatementSpec>>>,
+    pub version: Option<Str>,
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+section!(PolicySpec);
+
+const DOCUMENT: &str = "policy document";
+
+impl IamKind for ManagedPolicy {
+    const KIND: Kind = Kind::ManagedPolicy;
+    const MAX_NAME_LEN: usize = 128;
+    type Section = PolicySpec;
+
+    fn build(
+        b: &Builder,
+        at: &At,
+        name: &Spanned<String>,
+        p: &PolicySpec,
+        ctx: &AccountContext,
+    ) -> Result<Self, SpecError> {
+        let source = DocumentSource {
+            document: &p.document,
+            statement: &p.statement,
+            version: &p.version,
+        };
+        Ok(ManagedPolicy {
+            name: name.get_ref().clone(),
+            path: b.path(at, &p.path, ctx)?,
+            description: b.opt_text(at, &p.description, ctx)?,
+            document: b.document(at, name.span(), source, ctx, false)?,
+            versions: vec![],
+        })
+    }
+
+    fn into_resource(self) -> Resource {
+        Resource::ManagedPolicy(self)
+    }
+
+    fn of(r: &Resource) -> Option<&Self> {
+        match r {
+            Resource::ManagedPolicy(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn create(&self, cx: &mut DiffCx) {
+        let mut change = cx.new_change(&self.name, Action::Create);
+        change.attr(AttrChange::added("path", self.path.as_str()));
+        change.attr(AttrChange::added("description", self.description.as_str()));
+        change
+            .documents
+            .push(DocChange::added(DOCUMENT, &self.document.value));
+        cx.change(change);
+        cx.step(Op::CreatePolicy {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            description: marked_description(&self.description, cx.stack),
+            document: self.document.to_wire(),
+            tags: owner_tags(cx.stack),
+        });
+    }
+
+    fn update(&self, h: &ManagedPolicy, lr: &LiveResource, cx: &mut DiffCx, adopting: bool) {
+        let mut change = cx.new_change(&self.name, Action::Update);
+        if self.path != h.path {
+            change.notes.push(format!(
+                "path {:?} -> {:?} is not applied: IAM cannot move a managed policy, and policy names are unique across paths; rename the policy to recreate it under the new path",
+                h.path, self.path
+            ));
+        }
+        if self.description != h.description && !adopting {
+            change.notes.push(format!(
+                "description {:?} -> {:?} is not applied: IAM cannot change a managed policy's description; rename the policy to recreate it",
+                h.description, self.description
+            ));
+        }
+        if let Some(c) =
+            super::principal::doc_change(cx, DOCUMENT.into(), &h.document, &self.document)
+        {
+            change.documents.push(c);
+            // Make room: IAM keeps five versions; delete the oldest non-default ones first.
+            let excess = (h.versions.len() + 1).saturating_sub(MAX_POLICY_VERSIONS);
+            for v in h.versions.iter().filter(|v| !v.is_default).take(excess) {
+                cx.step_before_creates(Op::DeletePolicyVersion {
+                    arn: lr.arn.clone(),
+                    version_id: v.id.clone(),
+                });
+            }
+            cx.step(Op::CreatePolicyVersion {
+                arn: lr.arn.clone(),
+                document: self.document.to_wire(),
+            });
+        }
+        if adopting {
+            change.notes.push("a managed policy's description cannot change, so an adopted policy carries no ownership marker: it stays managed while the plan declares it with `adopt = true`, and is left in place (not deleted) when removed from the plan".into());
+            change.attr(AttrChange::added("owner", "this stack (adopt = true)"));
+        }
+        cx.update(adopting, change);
+    }
+
+    fn delete(&self, lr: &LiveResource, cx: &mut DiffCx) {
+        let mut change = cx.new_change(&self.name, Action::Delete);
+        change.attr(AttrChange::removed("path", self.path.as_str()));
+        change
+            .documents
+            .push(DocChange::removed(DOCUMENT, &self.document.value));
+        cx.change(change);
+        for v in self.versions.iter().filter(|v| !v.is_default) {
+            cx.step(Op::DeletePolicyVersion {
+                arn: lr.arn.clone(),
+                version_id: v.id.clone(),
+            });
+        }
+        cx.step(Op::DeletePolicy {
+            arn: lr.arn.clone(),
+        });
+    }
+}
+
+impl ManagedPolicy {
+    /// The policy as GetAccountAuthorizationDetails returns it. `listed` is the description
+    /// and owner tag from ListPolicies, for emulators whose GetAccountAuthorizationDetails
+    /// leaves the description out. `Ok(None)`: no default version document came back.
+    pub fn from_live(
+        p: &aws_sdk_iam::types::ManagedPolicyDetail,
+        listed: Option<&(String, Option<String>)>,
+        ctx: &AccountContext,
+    ) -> Result<Option<LiveResource>, String> {
+        let arn = p.arn().unwrap_or_default().to_string();
+        // moto leaves PolicyName out of this call; the ARN ends with it.
+        let name = p
+            .policy_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_string());
+        let mut versions: Vec<PolicyVersion> = p
+            .policy_version_list()
+            .iter()
+            .map(|v| PolicyVersion {
+                id: v.version_id().unwrap_or_default().to_string(),
+                is_default: v.is_default_version(),
+                created: v.create_date().map(|d| d.to_string()).unwrap_or_default(),
+            })
+            .collect();
+        versions.sort_by(|a, b| {
+            b.is_default
+                .cmp(&a.is_default)
+                .then(a.created.cmp(&b.created))
+        });
+        let default = p
+            .policy_version_list()
+            .iter()
+            .find(|v| {
+                v.is_default_version()
+                    || Some(v.version_id().unwrap_or_default()) == p.default_version_id()
+            })
+            .and_then(|v| v.document());
+        let Some(doc) = default else {
+            return Ok(None);
+        };
+        let document = PolicyDocument::from_live(doc, &ctx.partition)
+            .map_err(|e| format!("managed policy {arn}: cannot read its document: {e}"))?;
+        let (description, owner) = match (p.description(), listed) {
+            (Some(d), _) => split_policy_description(d),
+            (None, Some((d, tag_owner))) => {
+                let (d, marker_owner) = split_policy_description(d);
+                (d, marker_owner.or_else(|| tag_owner.clone()))
+            }
+            (None, None) => (String::new(), None),
+        };
+        Ok(Some(LiveResource {
+            resource: Resource::ManagedPolicy(ManagedPolicy {
+                name,
+                path: p.path().unwrap_or("/").to_string(),
+                description,
+                document,
+                versions,
+            }),
+            arn,
+            owner,
+        }))
+    }
+}

@@ -1,0 +1,73 @@
+//! One module per IAM kind. Each owns, for its kind: the model type, its plan-file section
+//! and checks, the conversion from the live read, the diff into changes and steps, and
+//! its teardown. `IamKind` is what every kind provides; `principal` holds what roles,
+//! users and groups share (inline policies, attachments, tags, boundaries).
+
+pub mod access_key;
+pub mod group;
+pub mod managed_policy;
+pub mod principal;
+pub mod role;
+pub mod trust;
+pub mod user;
+
+pub use group::Group;
+pub use managed_policy::ManagedPolicy;
+pub use role::Role;
+pub use user::User;
+
+use crate::diff::DiffCx;
+use crate::model::{AccountContext, Kind, LiveResource, Resource};
+use crate::spec::{At, Builder, SpecError, Str};
+use toml::Spanned;
+
+/// What the compiler asks of a new kind.
+pub trait IamKind: Sized {
+    const KIND: Kind;
+    /// IAM's limit on the kind's names.
+    const MAX_NAME_LEN: usize;
+    /// The plan-file section, e.g. `[role.NAME]`.
+    type Section: Section;
+
+    /// Builds the desired resource from its section.
+    fn build(
+        b: &Builder,
+        at: &At,
+        name: &Spanned<String>,
+        section: &Self::Section,
+        ctx: &AccountContext,
+    ) -> Result<Self, SpecError>;
+
+    fn into_resource(self) -> Resource;
+    fn of(r: &Resource) -> Option<&Self>;
+
+    /// Plans the creation of a declared resource that does not exist.
+    fn create(&self, cx: &mut DiffCx);
+    /// Plans what makes the live resource match this one (`adopting`: it has no owner yet).
+    fn update(&self, live: &Self, lr: &LiveResource, cx: &mut DiffCx, adopting: bool);
+    /// Plans the deletion of this live resource, owned by the stack and no longer declared.
+    fn delete(&self, lr: &LiveResource, cx: &mut DiffCx);
+}
+
+/// What every kind's section has.
+pub trait Section {
+    /// The account alias (`account = "..."`), if not the default one.
+    fn account(&self) -> &Option<Str>;
+    /// `adopt = true`: take over a same-named resource no stack owns.
+    fn adopt(&self) -> bool;
+}
+
+/// Implements `Section` for sections with `account` and `adopt` fields.
+macro_rules! section {
+    ($($t:ty),*) => {$(
+        impl crate::iam::Section for $t {
+            fn account(&self) -> &Option<crate::spec::Str> {
+                &self.account
+            }
+            fn adopt(&self) -> bool {
+                self.adopt
+            }
+        }
+    )*};
+}
+pub(crate) use section;

@@ -1,0 +1,528 @@
+//! Roles: `[role.NAME]`, read from GetAccountAuthorizationDetails (plus ListRoles for the
+//! two attributes it omits), created, updated in place, replaced when the path changes,
+//! and torn down with their policies and instance profiles.
+
+use super::principal::{
+    Policies, Principal, Tagged, diff_boundary, diff_policies, diff_tags, doc_change,
+    removed_inline, tag_attrs,
+};
+use super::trust::{self, TrustSpec};
+use super::{IamKind, section};
+use crate::diff::DiffCx;
+use crate::model::{AccountContext, Kind, LiveResource, Resource};
+use crate::ops::Op;
+use crate::ownership::{owner_tags, take_owner_tag, with_owner_tag};
+use crate::plan::{Action, AttrChange, Change, DocChange};
+use crate::policy::PolicyDocument;
+use crate::spec::{At, Builder, DocumentSpec, SpecError, Str};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    pub name: String,
+    pub path: String,
+    pub description: String,
+    pub max_session_duration: i32,
+    pub permissions_boundary: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub trust: PolicyDocument,
+    /// Inline policies by name.
+    pub inline: BTreeMap<String, PolicyDocument>,
+    /// Attached managed policies by ARN.
+    pub managed: BTreeSet<String>,
+    /// An instance profile named after the role holds it (for EC2).
+    pub instance_profile: bool,
+    /// Live only: the instance profiles that hold the role (they block its deletion).
+    pub instance_profiles: Vec<String>,
+    /// Live only: principals the trust policy names by unique ID, because the role or user
+    /// it named was deleted.
+    pub broken_principals: Vec<String>,
+}
+
+/// `[role.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub account: Option<Str>,
+    pub path: Option<Str>,
+    pub description: Option<Str>,
+    pub max_session_duration: Option<Spanned<i64>>,
+    pub permissions_boundary: Option<Str>,
+    #[serde(default)]
+    pub tags: BTreeMap<Spanned<String>, Str>,
+    pub trust: Spanned<TrustSpec>,
+    #[serde(default)]
+    pub managed_policies: Vec<Str>,
+    #[serde(default)]
+    pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+    /// Create an instance profile of the same name holding the role (for EC2).
+    #[serde(default)]
+    pub instance_profile: bool,
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+section!(RoleSpec);
+
+/// IAM's default and range for a role's maximum session duration, in seconds.
+const DEFAULT_MAX_SESSION: i32 = 3600;
+
+impl IamKind for Role {
+    const KIND: Kind = Kind::Role;
+    const MAX_NAME_LEN: usize = 64;
+    type Section = RoleSpec;
+
+    fn build(
+        b: &Builder,
+        at: &At,
+        name: &Spanned<String>,
+        r: &RoleSpec,
+        ctx: &AccountContext,
+    ) -> Result<Self, SpecError> {
+        let max_session_duration = match &r.max_session_duration {
+            None => DEFAULT_MAX_SESSION,
+            Some(m) if (3600..=43200).contains(m.get_ref()) => *m.get_ref() as i32,
+            Some(m) => {
+                return Err(at
+                    .err(
+                        m.span(),
+                        format!("max_session_duration {} is out of range", m.get_ref()),
+                    )
+                    .with_help("IAM accepts 3600 to 43200 seconds (1 to 12 hours)"));
+            }
+        };
+        let permissions_boundary = match &r.permissions_boundary {
+            None => None,
+            Some(p) => Some(b.policy_ref(at, p, ctx)?),
+        };
+        let tags = b.tags(at, &r.tags, ctx)?;
+        if tags.len() > 49 {
+            return Err(at.err(
+                name.span(),
+                "too many tags: IAM allows 50 per role, and iamplan uses one for ownership",
+            ));
+        }
+        Ok(Role {
+            name: name.get_ref().clone(),
+            path: b.path(at, &r.path, ctx)?,
+            description: b.opt_text(at, &r.description, ctx)?,
+            max_session_duration,
+            permissions_boundary,
+            tags,
+            trust: trust::build(b, at, &r.trust, ctx)?,
+            inline: b.inline_map(at, &r.inline, ctx)?,
+            managed: b.managed_list(at, &r.managed_policies, ctx)?,
+            instance_profile: r.instance_profile,
+            instance_profiles: vec![],
+            broken_principals: vec![],
+        })
+    }
+
+    fn into_resource(self) -> Resource {
+        Resource::Role(self)
+    }
+
+    fn of(r: &Resource) -> Option<&Self> {
+        match r {
+            Resource::Role(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn create(&self, cx: &mut DiffCx) {
+        let change = self.creation(cx, Action::Create);
+        cx.change(change);
+    }
+
+    fn update(&self, h: &Role, lr: &LiveResource, cx: &mut DiffCx, adopting: bool) {
+        let notes: Vec<String> = h.broken_principals.iter().map(|id| format!(
+            "the live trust policy names {id}: a unique ID that IAM shows when the role or user it named was deleted; recreating that name does not restore the trust, so apply writes the trust policy again"
+        )).collect();
+        if self.path != h.path {
+            // A role's path cannot change: replace it.
+            h.teardown(cx, true);
+            let mut change = self.creation(cx, Action::Replace);
+            change.attributes[0] = AttrChange {
+                forces_replacement: true,
+                ..AttrChange::changed("path", h.path.as_str(), self.path.as_str())
+            };
+            change.notes = notes;
+            cx.change(change);
+            return;
+        }
+        let mut change = cx.new_change(&self.name, Action::Update);
+        change.notes = notes;
+        if self.description != h.description || self.max_session_duration != h.max_session_duration
+        {
+            if self.description != h.description {
+                change.attr(AttrChange::changed(
+                    "description",
+                    h.description.as_str(),
+                    self.description.as_str(),
+                ));
+            }
+            if self.max_session_duration != h.max_session_duration {
+                change.attr(AttrChange::changed(
+                    "max_session_duration",
+                    h.max_session_duration,
+                    self.max_session_duration,
+                ));
+            }
+            cx.step(Op::UpdateRole {
+                name: self.name.clone(),
+                description: self.description.clone(),
+                max_session_duration: self.max_session_duration,
+            });
+        }
+        let have_tags = match &lr.owner {
+            Some(owner) => with_owner_tag(&h.tags, owner),
+            None => h.tags.clone(),
+        };
+        diff_boundary(
+            cx,
+            self,
+            &self.permissions_boundary,
+            &h.permissions_boundary,
+            &mut change,
+        );
+        diff_tags(
+            cx,
+            self,
+            &with_owner_tag(&self.tags, cx.stack),
+            &have_tags,
+            &mut change,
+        );
+        if self.instance_profile != h.instance_profile {
+            change.attr(AttrChange::changed(
+                "instance_profile",
+                h.instance_profile,
+                self.instance_profile,
+            ));
+            if self.instance_profile {
+                self.add_instance_profile(cx);
+            } else {
+                cx.step(Op::RemoveRoleFromInstanceProfile {
+                    role: self.name.clone(),
+                    instance_profile: self.name.clone(),
+                });
+                cx.step(Op::DeleteInstanceProfile {
+                    name: self.name.clone(),
+                });
+            }
+        }
+        let trust = doc_change(cx, "trust policy".into(), &h.trust, &self.trust);
+        if trust.is_some() || !h.broken_principals.is_empty() {
+            change.documents.extend(trust);
+            cx.step(Op::UpdateAssumeRolePolicy {
+                role: self.name.clone(),
+                document: self.trust.to_wire(),
+            });
+        }
+        diff_policies(cx, self, self.policies(), h.policies(), &mut change);
+        cx.update(adopting, change);
+    }
+
+    fn delete(&self, _lr: &LiveResource, cx: &mut DiffCx) {
+        let mut change = cx.new_change(&self.name, Action::Delete);
+        change.attr(AttrChange::removed("path", self.path.as_str()));
+        for arn in &self.managed {
+            change.attr(AttrChange::removed("managed_policy", arn.as_str()));
+        }
+        change
+            .documents
+            .push(DocChange::removed("trust policy", &self.trust.value));
+        removed_inline(&self.inline, &mut change);
+        cx.change(change);
+        self.teardown(cx, false);
+    }
+}
+
+impl Role {
+    fn policies(&self) -> Policies<'_> {
+        Policies {
+            inline: &self.inline,
+            managed: &self.managed,
+        }
+    }
+
+    /// Plans the role's creation and returns the change that shows it.
+    fn creation(&self, cx: &mut DiffCx, action: Action) -> Change {
+        let mut change = cx.new_change(&self.name, action);
+        change.attr(AttrChange::added("path", self.path.as_str()));
+        change.attr(AttrChange::added("description", self.description.as_str()));
+        change.attr(AttrChange::added(
+            "max_session_duration",
+            self.max_session_duration,
+        ));
+        if let Some(b) = &self.permissions_boundary {
+            change.attr(AttrChange::added("permissions_boundary", b.as_str()));
+        }
+        tag_attrs(&self.tags, &mut change);
+        change
+            .documents
+            .push(DocChange::added("trust policy", &self.trust.value));
+        cx.step(Op::CreateRole {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            description: self.description.clone(),
+            max_session_duration: self.max_session_duration,
+            trust: self.trust.to_wire(),
+            permissions_boundary: self.permissions_boundary.clone(),
+            tags: with_owner_tag(&self.tags, cx.stack),
+        });
+        diff_policies(cx, self, self.policies(), Policies::NONE, &mut change);
+        if self.instance_profile {
+            change.attr(AttrChange::added("instance_profile", true));
+            self.add_instance_profile(cx);
+        }
+        change
+    }
+
+    /// An instance profile named after the role, holding it (EC2 instances use the role
+    /// through it). Creating it again when it exists is not an error.
+    fn add_instance_profile(&self, cx: &mut DiffCx) {
+        cx.step(Op::CreateInstanceProfile {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            tags: owner_tags(cx.stack),
+        });
+        cx.step(Op::AddRoleToInstanceProfile {
+            role: self.name.clone(),
+            instance_profile: self.name.clone(),
+        });
+    }
+
+    /// Empties the live role (policies, instance profiles) and deletes it; before anything
+    /// is created when the role is being replaced.
+    fn teardown(&self, cx: &mut DiffCx, replacing: bool) {
+        let role = || self.name.clone();
+        let mut ops = Vec::new();
+        for arn in &self.managed {
+            ops.push(Op::DetachRolePolicy {
+                role: role(),
+                arn: arn.clone(),
+            });
+        }
+        for n in self.inline.keys() {
+            ops.push(Op::DeleteRolePolicy {
+                role: role(),
+                name: n.clone(),
+            });
+        }
+        for ip in &self.instance_profiles {
+            ops.push(Op::RemoveRoleFromInstanceProfile {
+                role: role(),
+                instance_profile: ip.clone(),
+            });
+        }
+        ops.push(Op::DeleteRole { name: role() });
+        if self.instance_profile {
+            ops.push(Op::DeleteInstanceProfile { name: role() });
+        }
+        for op in ops {
+            if replacing {
+                cx.step_before_creates(op);
+            } else {
+                cx.step(op);
+            }
+        }
+    }
+
+    /// The role as GetAccountAuthorizationDetails returns it; `attrs` (description, maximum
+    /// session duration) come from ListRoles, which GetAccountAuthorizationDetails omits.
+    pub fn from_live(
+        r: &aws_sdk_iam::types::RoleDetail,
+        attrs: Option<&(String, i32)>,
+        ctx: &AccountContext,
+    ) -> Result<LiveResource, String> {
+        let name = r.role_name().unwrap_or_default().to_string();
+        let trust = PolicyDocument::from_live(
+            r.assume_role_policy_document().unwrap_or("{}"),
+            &ctx.partition,
+        )
+        .map_err(|e| format!("role {name}: cannot read its trust policy: {e}"))?;
+        let mut inline = BTreeMap::new();
+        for ip in r.role_policy_list() {
+            let pname = ip.policy_name().unwrap_or_default().to_string();
+            let doc =
+                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
+                    .map_err(|e| format!("role {name} inline policy {pname}: {e}"))?;
+            inline.insert(pname, doc);
+        }
+        let mut tags: BTreeMap<String, String> = r
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        let owner = take_owner_tag(&mut tags);
+        let (description, max_session_duration) = attrs
+            .cloned()
+            .unwrap_or_else(|| (String::new(), DEFAULT_MAX_SESSION));
+        let instance_profiles: Vec<String> = r
+            .instance_profile_list()
+            .iter()
+            .map(|p| p.instance_profile_name().to_string())
+            .collect();
+        let role = Role {
+            path: r.path().unwrap_or("/").to_string(),
+            description,
+            max_session_duration,
+            permissions_boundary: r
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn().map(str::to_string)),
+            tags,
+            broken_principals: unique_id_principals(&trust.value),
+            trust,
+            inline,
+            managed: r
+                .attached_managed_policies()
+                .iter()
+                .filter_map(|a| a.policy_arn().map(str::to_string))
+                .collect(),
+            instance_profile: instance_profiles
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(&name)),
+            instance_profiles,
+            name,
+        };
+        Ok(LiveResource {
+            arn: r.arn().unwrap_or_default().to_string(),
+            resource: Resource::Role(role),
+            owner,
+        })
+    }
+}
+
+impl Principal for Role {
+    fn put_policy(&self, name: &str, document: String) -> Op {
+        Op::PutRolePolicy {
+            role: self.name.clone(),
+            name: name.into(),
+            document,
+        }
+    }
+    fn delete_policy(&self, name: &str) -> Op {
+        Op::DeleteRolePolicy {
+            role: self.name.clone(),
+            name: name.into(),
+        }
+    }
+    fn attach(&self, arn: &str) -> Op {
+        Op::AttachRolePolicy {
+            role: self.name.clone(),
+            arn: arn.into(),
+        }
+    }
+    fn detach(&self, arn: &str) -> Op {
+        Op::DetachRolePolicy {
+            role: self.name.clone(),
+            arn: arn.into(),
+        }
+    }
+}
+
+impl Tagged for Role {
+    fn tag(&self, tags: BTreeMap<String, String>) -> Op {
+        Op::TagRole {
+            role: self.name.clone(),
+            tags,
+        }
+    }
+    fn untag(&self, keys: Vec<String>) -> Op {
+        Op::UntagRole {
+            role: self.name.clone(),
+            keys,
+        }
+    }
+    fn put_boundary(&self, arn: String) -> Op {
+        Op::PutRolePermissionsBoundary {
+            role: self.name.clone(),
+            arn,
+        }
+    }
+    fn delete_boundary(&self) -> Op {
+        Op::DeleteRolePermissionsBoundary {
+            role: self.name.clone(),
+        }
+    }
+}
+
+/// `AROA...`/`AIDA...` principals: IAM shows these when the role or user a trust policy
+/// named has been deleted. Recreating the name does not restore the trust.
+pub fn unique_id_principals(doc: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let stmts = match doc.get("Statement") {
+        Some(serde_json::Value::Array(a)) => a.clone(),
+        Some(v) => vec![v.clone()],
+        None => vec![],
+    };
+    for s in stmts {
+        if let Some(aws) = s.get("Principal").and_then(|p| p.get("AWS")) {
+            let ids: Vec<&serde_json::Value> = match aws {
+                serde_json::Value::Array(a) => a.iter().collect(),
+                v => vec![v],
+            };
+            for id in ids.into_iter().filter_map(|v| v.as_str()) {
+                if (id.starts_with("AROA") || id.starts_with("AIDA")) && id.len() >= 16 {
+                    out.push(id.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_unique_id_principals() {
+        let doc = serde_json::json!({"Statement":[{"Principal":{"AWS":["AROAABCDEFGHIJKLMNOP","arn:aws:iam::1:root"]}}]});
+        assert_eq!(
+            unique_id_principals(&doc),
+            vec!["AROAABCDEFGHIJKLMNOP".to_string()]
+        );
+    }
+
+    #[test]
+    fn live_role_separates_owner_and_reads_list_roles_attributes() {
+        use aws_sdk_iam::types::{RoleDetail, Tag};
+        let ctx = AccountContext {
+            alias: "default".into(),
+            account_id: "000000000000".into(),
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+        };
+        let detail = RoleDetail::builder()
+            .role_name("ably")
+            .path("/integrations/")
+            .arn("arn:aws:iam::000000000000:role/integrations/ably")
+            .assume_role_policy_document(
+                "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D",
+            )
+            .tags(
+                Tag::builder()
+                    .key("iamplan:stack")
+                    .value("demo")
+                    .build()
+                    .unwrap(),
+            )
+            .tags(Tag::builder().key("team").value("data").build().unwrap())
+            .build();
+        let attrs = ("desc".to_string(), 7200);
+        let lr = Role::from_live(&detail, Some(&attrs), &ctx).unwrap();
+        assert_eq!(lr.owner.as_deref(), Some("demo"));
+        let Resource::Role(r) = lr.resource else {
+            panic!("a role")
+        };
+        assert_eq!(r.tags.len(), 1);
+        assert_eq!(
+            (r.description.as_str(), r.max_session_duration),
+            ("desc", 7200)
+        );
+        assert_eq!(r.trust.value["Version"], "2012-10-17");
+    }
+}

@@ -1,0 +1,337 @@
+//! Users: `[user.NAME]`, with group memberships and an access-key rule (`access_key.rs`).
+//! Deleting a user follows IAM's order: keys, policies, memberships, then the user.
+
+use super::access_key::{self, AccessKeysSpec};
+use super::principal::{
+    Policies, Principal, Tagged, diff_boundary, diff_policies, diff_tags, removed_inline, tag_attrs,
+};
+use super::{IamKind, section};
+use crate::diff::DiffCx;
+use crate::keys::{KeyRule, LiveKey};
+use crate::model::{AccountContext, Kind, LiveResource, Resource};
+use crate::ops::Op;
+use crate::ownership::{KeyHistory, take_owner_tag, with_owner_tag};
+use crate::plan::{Action, AttrChange};
+use crate::policy::PolicyDocument;
+use crate::spec::{At, Builder, DocumentSpec, SpecError, Str, valid_name};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub path: String,
+    pub permissions_boundary: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub inline: BTreeMap<String, PolicyDocument>,
+    pub managed: BTreeSet<String>,
+    /// Groups the user is a member of (by name).
+    pub groups: BTreeSet<String>,
+    /// Desired only: the access-key rule.
+    pub keys: Option<KeyRule>,
+    /// Live only: the access keys (read only for users the plan manages).
+    pub access_keys: Vec<LiveKey>,
+    /// Live only: what iamplan recorded on the user about its keys.
+    pub key_history: KeyHistory,
+}
+
+/// `[user.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub account: Option<Str>,
+    pub path: Option<Str>,
+    pub permissions_boundary: Option<Str>,
+    #[serde(default)]
+    pub tags: BTreeMap<Spanned<String>, Str>,
+    #[serde(default)]
+    pub managed_policies: Vec<Str>,
+    #[serde(default)]
+    pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+    #[serde(default)]
+    pub groups: Vec<Str>,
+    pub access_keys: Option<Spanned<AccessKeysSpec>>,
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+section!(UserSpec);
+
+impl IamKind for User {
+    const KIND: Kind = Kind::User;
+    const MAX_NAME_LEN: usize = 64;
+    type Section = UserSpec;
+
+    fn build(
+        b: &Builder,
+        at: &At,
+        name: &Spanned<String>,
+        u: &UserSpec,
+        ctx: &AccountContext,
+    ) -> Result<Self, SpecError> {
+        let permissions_boundary = match &u.permissions_boundary {
+            None => None,
+            Some(p) => Some(b.policy_ref(at, p, ctx)?),
+        };
+        let mut groups = BTreeSet::new();
+        for g in &u.groups {
+            let v = b.interp(at, g, ctx)?;
+            if !valid_name(&v, 128) {
+                return Err(at.err(g.span(), format!("invalid group name \"{v}\"")));
+            }
+            groups.insert(v);
+        }
+        let keys = match &u.access_keys {
+            None => None,
+            Some(k) => Some(access_key::build(at, name, k)?),
+        };
+        Ok(User {
+            name: name.get_ref().clone(),
+            path: b.path(at, &u.path, ctx)?,
+            permissions_boundary,
+            tags: b.tags(at, &u.tags, ctx)?,
+            inline: b.inline_map(at, &u.inline, ctx)?,
+            managed: b.managed_list(at, &u.managed_policies, ctx)?,
+            groups,
+            keys,
+            access_keys: vec![],
+            key_history: KeyHistory::default(),
+        })
+    }
+
+    fn into_resource(self) -> Resource {
+        Resource::User(self)
+    }
+
+    fn of(r: &Resource) -> Option<&Self> {
+        match r {
+            Resource::User(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    fn create(&self, cx: &mut DiffCx) {
+        cx.step(Op::CreateUser {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            permissions_boundary: self.permissions_boundary.clone(),
+            tags: with_owner_tag(&self.tags, cx.stack),
+        });
+        let mut change = cx.new_change(&self.name, Action::Create);
+        change.attr(AttrChange::added("path", self.path.as_str()));
+        if let Some(b) = &self.permissions_boundary {
+            change.attr(AttrChange::added("permissions_boundary", b.as_str()));
+        }
+        tag_attrs(&self.tags, &mut change);
+        diff_policies(cx, self, self.policies(), Policies::NONE, &mut change);
+        for g in &self.groups {
+            change.attr(AttrChange::added("group", g.as_str()));
+            cx.step(self.join(g));
+        }
+        let (keys, notes) = access_key::plan(cx, self, None);
+        change.keys = keys;
+        change.notes = notes;
+        cx.change(change);
+    }
+
+    fn update(&self, h: &User, lr: &LiveResource, cx: &mut DiffCx, adopting: bool) {
+        let mut change = cx.new_change(&self.name, Action::Update);
+        if self.path != h.path {
+            change.attr(AttrChange::changed(
+                "path",
+                h.path.as_str(),
+                self.path.as_str(),
+            ));
+            cx.step(Op::UpdateUser {
+                name: self.name.clone(),
+                new_path: self.path.clone(),
+            });
+        }
+        diff_boundary(
+            cx,
+            self,
+            &self.permissions_boundary,
+            &h.permissions_boundary,
+            &mut change,
+        );
+        let have_tags = match &lr.owner {
+            Some(owner) => with_owner_tag(&h.tags, owner),
+            None => h.tags.clone(),
+        };
+        diff_tags(
+            cx,
+            self,
+            &with_owner_tag(&self.tags, cx.stack),
+            &have_tags,
+            &mut change,
+        );
+        diff_policies(cx, self, self.policies(), h.policies(), &mut change);
+        for g in self.groups.difference(&h.groups) {
+            change.attr(AttrChange::added("group", g.as_str()));
+            cx.step(self.join(g));
+        }
+        for g in h.groups.difference(&self.groups) {
+            change.attr(AttrChange::removed("group", g.as_str()));
+            cx.step(self.leave(g));
+        }
+        let (keys, notes) = access_key::plan(cx, self, Some(h));
+        change.keys = keys;
+        change.notes = notes;
+        cx.update(adopting, change);
+    }
+
+    /// Removes, in the order IAM requires, what a user holds, then the user (whose login
+    /// profile and MFA devices `DeleteUser` removes first).
+    fn delete(&self, _lr: &LiveResource, cx: &mut DiffCx) {
+        let mut change = cx.new_change(&self.name, Action::Delete);
+        change.attr(AttrChange::removed("path", self.path.as_str()));
+        for k in &self.access_keys {
+            change.attr(AttrChange::removed("access_key", k.id.as_str()));
+            cx.step(Op::DeleteAccessKey {
+                user: self.name.clone(),
+                id: k.id.clone(),
+                untag: false,
+            });
+        }
+        for n in self.inline.keys() {
+            cx.step(self.delete_policy(n));
+        }
+        for arn in &self.managed {
+            change.attr(AttrChange::removed("managed_policy", arn.as_str()));
+            cx.step(self.detach(arn));
+        }
+        for g in &self.groups {
+            change.attr(AttrChange::removed("group", g.as_str()));
+            cx.step(self.leave(g));
+        }
+        cx.step(Op::DeleteUser {
+            name: self.name.clone(),
+        });
+        removed_inline(&self.inline, &mut change);
+        cx.change(change);
+    }
+}
+
+impl User {
+    fn policies(&self) -> Policies<'_> {
+        Policies {
+            inline: &self.inline,
+            managed: &self.managed,
+        }
+    }
+
+    fn join(&self, group: &str) -> Op {
+        Op::AddUserToGroup {
+            user: self.name.clone(),
+            group: group.into(),
+        }
+    }
+
+    fn leave(&self, group: &str) -> Op {
+        Op::RemoveUserFromGroup {
+            user: self.name.clone(),
+            group: group.into(),
+        }
+    }
+
+    /// The user as GetAccountAuthorizationDetails returns it, without its access keys
+    /// (IAM lists those per user; the reader adds them for the users the plan manages).
+    pub fn from_live(
+        u: &aws_sdk_iam::types::UserDetail,
+        ctx: &AccountContext,
+    ) -> Result<LiveResource, String> {
+        let name = u.user_name().unwrap_or_default().to_string();
+        let mut tags: BTreeMap<String, String> = u
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        let owner = take_owner_tag(&mut tags);
+        let key_history = KeyHistory::take_from(&mut tags);
+        let mut inline = BTreeMap::new();
+        for ip in u.user_policy_list() {
+            let pname = ip.policy_name().unwrap_or_default().to_string();
+            let doc =
+                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
+                    .map_err(|e| format!("user {name} inline policy {pname}: {e}"))?;
+            inline.insert(pname, doc);
+        }
+        Ok(LiveResource {
+            arn: u.arn().unwrap_or_default().to_string(),
+            resource: Resource::User(User {
+                path: u.path().unwrap_or("/").to_string(),
+                permissions_boundary: u
+                    .permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn().map(str::to_string)),
+                tags,
+                inline,
+                managed: u
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|a| a.policy_arn().map(str::to_string))
+                    .collect(),
+                groups: u.group_list().iter().cloned().collect(),
+                keys: None,
+                access_keys: vec![],
+                key_history,
+                name,
+            }),
+            owner,
+        })
+    }
+}
+
+impl Principal for User {
+    fn put_policy(&self, name: &str, document: String) -> Op {
+        Op::PutUserPolicy {
+            user: self.name.clone(),
+            name: name.into(),
+            document,
+        }
+    }
+    fn delete_policy(&self, name: &str) -> Op {
+        Op::DeleteUserPolicy {
+            user: self.name.clone(),
+            name: name.into(),
+        }
+    }
+    fn attach(&self, arn: &str) -> Op {
+        Op::AttachUserPolicy {
+            user: self.name.clone(),
+            arn: arn.into(),
+        }
+    }
+    fn detach(&self, arn: &str) -> Op {
+        Op::DetachUserPolicy {
+            user: self.name.clone(),
+            arn: arn.into(),
+        }
+    }
+}
+
+impl Tagged for User {
+    fn tag(&self, tags: BTreeMap<String, String>) -> Op {
+        Op::TagUser {
+            user: self.name.clone(),
+            tags,
+        }
+    }
+    fn untag(&self, keys: Vec<String>) -> Op {
+        Op::UntagUser {
+            user: self.name.clone(),
+            keys,
+        }
+    }
+    fn put_boundary(&self, arn: String) -> Op {
+        Op::PutUserPermissionsBoundary {
+            user: self.name.clone(),
+            arn,
+        }
+    }
+    fn delete_boundary(&self) -> Op {
+        Op::DeleteUserPermissionsBoundary {
+            user: self.name.clone(),
+        }
+    }
+}

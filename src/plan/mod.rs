@@ -1,0 +1,93 @@
+//! The plan as a value: what changes (typed before/after values) and the steps that make
+//! it so. Rendering it is `render` (text) or serde (JSON); `saved` reads and writes it as
+//! a file that `apply` runs later.
+
+mod change;
+pub mod render;
+pub mod saved;
+
+pub use change::{Action, AttrChange, Change, Conflict, DocChange, KeyStatus};
+pub use render::{Style, render};
+
+use crate::diff::Diff;
+use crate::keys::KeyHints;
+use crate::model::{AccountSpec, Address};
+use crate::ops::Step;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped when the saved-plan format changes incompatibly. 2: attribute values and
+/// documents as JSON values rather than text; phases named for what they hold.
+pub const FORMAT_VERSION: u32 = 2;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub stack: String,
+    /// Account aliases and IDs the plan was made against.
+    pub accounts: Vec<(String, String)>,
+    /// How to reach each account (profiles and role ARNs, never credentials).
+    pub account_specs: BTreeMap<String, AccountSpec>,
+    /// The declared resources: with the stack's owned ones, what the fingerprint covers.
+    pub declared: Vec<Address>,
+    /// Which users' access keys were read (the fingerprint covers them).
+    #[serde(default)]
+    pub key_hints: BTreeMap<String, KeyHints>,
+    /// Hash of the live resources the plan was computed from.
+    pub live_fingerprint: String,
+    pub changes: Vec<Change>,
+    pub conflicts: Vec<Conflict>,
+    pub steps: Vec<Step>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_status: Vec<KeyStatus>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn new(
+        stack: String,
+        accounts: Vec<(String, String)>,
+        live_fingerprint: String,
+        diff: Diff,
+    ) -> Self {
+        Plan {
+            format_version: FORMAT_VERSION,
+            stack,
+            accounts,
+            account_specs: BTreeMap::new(),
+            declared: vec![],
+            key_hints: BTreeMap::new(),
+            live_fingerprint,
+            changes: diff.changes,
+            conflicts: diff.conflicts,
+            steps: diff.steps,
+            key_status: diff.key_status,
+        }
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.add += 1,
+                Action::Update | Action::Adopt => s.change += 1,
+                Action::Delete => s.destroy += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.steps.is_empty() || !self.changes.is_empty()
+    }
+}

@@ -1,0 +1,587 @@
+//! The desired state under construction: variables, references between resources, and
+//! the section parts every kind shares (paths, tags, documents, policy references), each
+//! checked with the file, line and column of what it reads.
+
+use super::PlanFile;
+use super::error::{SpecError, nearest};
+use super::schema::*;
+use crate::iam::{IamKind, Section};
+use crate::model::{AccountContext, Address, DEFAULT_ACCOUNT, DesiredResource, Kind, Resource};
+use crate::policy::{self, PolicyDocument};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use toml::Spanned;
+
+pub struct Builder<'a> {
+    pub stack: String,
+    pub vars: BTreeMap<String, String>,
+    pub accounts: &'a BTreeMap<String, AccountContext>,
+    pub resources: BTreeMap<Address, DesiredResource>,
+}
+
+/// Error helper bound to one file.
+pub struct At<'f> {
+    pub file: &'f PlanFile,
+}
+
+impl At<'_> {
+    pub fn err(&self, span: Range<usize>, msg: impl Into<String>) -> SpecError {
+        SpecError::at(&self.file.path, &self.file.source, Some(span), msg)
+    }
+}
+
+impl Builder<'_> {
+    pub fn ctx(&self, account: &Option<Str>) -> &AccountContext {
+        let alias = account
+            .as_ref()
+            .map(|a| a.get_ref().as_str())
+            .unwrap_or(DEFAULT_ACCOUNT);
+        self.accounts
+            .get(alias)
+            .expect("accounts are resolved before the build")
+    }
+
+    /// Replaces `${...}` references. IAM's own policy variables (`${aws:username}`,
+    /// `${aws:PrincipalTag/x}`, `${*}`, `${?}`, `${$}`) contain `:` or are single
+    /// characters and are left for IAM.
+    pub fn interp(&self, at: &At, s: &Str, ctx: &AccountContext) -> Result<String, SpecError> {
+        self.interp_text(s.get_ref(), ctx)
+            .map_err(|(msg, help)| at.err(s.span(), msg).with_help(help))
+    }
+
+    pub fn interp_text(
+        &self,
+        text: &str,
+        ctx: &AccountContext,
+    ) -> Result<String, (String, String)> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find("${") {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 2..];
+            let Some(end) = after.find('}') else {
+                out.push_str(&rest[i..]);
+                rest = "";
+                break;
+            };
+            let name = &after[..end];
+            let value = if name.contains(':') || matches!(name, "*" | "?" | "$") {
+                format!("${{{name}}}")
+            } else {
+                self.variable(name, ctx)?
+            };
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    pub fn variable(&self, name: &str, ctx: &AccountContext) -> Result<String, (String, String)> {
+        let builtin = match name {
+            "account_id" => Some(ctx.account_id.clone()),
+            "region" => Some(ctx.region.clone()),
+            "partition" => Some(ctx.partition.clone()),
+            "stack" => Some(self.stack.clone()),
+            _ => None,
+        };
+        if let Some(v) = builtin {
+            return Ok(v);
+        }
+        if let Some(var) = name.strip_prefix("var.") {
+            return self.vars.get(var).cloned().ok_or_else(|| {
+                let help = match nearest(var, self.vars.keys().map(String::as_str)) {
+                    Some(n) => format!("did you mean `${{var.{n}}}`?"),
+                    None => format!("define it under [variables]: {var} = \"...\""),
+                };
+                (format!("undefined variable `{var}`"), help)
+            });
+        }
+        if let Some(alias) = name.strip_prefix("account.") {
+            return self
+                .accounts
+                .get(alias)
+                .map(|a| a.account_id.clone())
+                .ok_or_else(|| {
+                    (
+                        format!("undefined account `{alias}`"),
+                        format!("declare [accounts.{alias}] with a profile or assume_role"),
+                    )
+                });
+        }
+        let all = ["account_id", "region", "partition", "stack"];
+        let help = match nearest(name, all) {
+            Some(n) => format!("did you mean `${{{n}}}`?"),
+            None => "variables are ${account_id}, ${region}, ${partition}, ${stack}, ${account.ALIAS} and ${var.NAME} (from [variables]); IAM's own variables contain a colon, e.g. ${aws:username}".into(),
+        };
+        Err((format!("undefined variable `{name}`"), help))
+    }
+
+    pub fn insert(
+        &mut self,
+        at: &At,
+        name: &Spanned<String>,
+        addr: Address,
+        resource: DesiredResource,
+    ) -> Result<(), SpecError> {
+        if let Some(prev) = self.resources.get(&addr) {
+            return Err(at
+                .err(
+                    name.span(),
+                    format!(
+                        "{} \"{}\" is declared twice (IAM names are case-insensitive)",
+                        addr.kind.label(),
+                        name.get_ref()
+                    ),
+                )
+                .with_help(format!(
+                    "the other one is \"{}\" at {}",
+                    prev.resource.name(),
+                    prev.origin
+                )));
+        }
+        self.resources.insert(addr, resource);
+        Ok(())
+    }
+
+    pub fn origin(at: &At, span: Range<usize>) -> String {
+        let f = at.file;
+        let line = f.line_starts.partition_point(|&s| s <= span.start);
+        let start = f.line_starts[line - 1];
+        let col = f.source[start..span.start.min(f.source.len())]
+            .chars()
+            .count()
+            + 1;
+        format!("{}:{line}:{col}", f.path.display())
+    }
+
+    pub fn opt_text(
+        &self,
+        at: &At,
+        s: &Option<Str>,
+        ctx: &AccountContext,
+    ) -> Result<String, SpecError> {
+        match s {
+            Some(s) => self.interp(at, s, ctx),
+            None => Ok(String::new()),
+        }
+    }
+
+    pub fn path(
+        &self,
+        at: &At,
+        path: &Option<Str>,
+        ctx: &AccountContext,
+    ) -> Result<String, SpecError> {
+        let Some(p) = path else { return Ok("/".into()) };
+        let v = self.interp(at, p, ctx)?;
+        if !v.starts_with('/') || !v.ends_with('/') || v.len() > 512 || v.contains("//") {
+            return Err(at
+                .err(p.span(), format!("invalid path \"{v}\""))
+                .with_help("a path starts and ends with `/`, e.g. \"/integrations/\""));
+        }
+        Ok(v)
+    }
+
+    pub fn tags(
+        &self,
+        at: &At,
+        tags: &BTreeMap<Spanned<String>, Str>,
+        ctx: &AccountContext,
+    ) -> Result<BTreeMap<String, String>, SpecError> {
+        let mut out = BTreeMap::new();
+        for (k, v) in tags {
+            let lower = k.get_ref().to_ascii_lowercase();
+            if lower.starts_with("iamplan:") || lower.starts_with("aws:") {
+                return Err(at
+                    .err(k.span(), format!("tag key \"{}\" is reserved", k.get_ref()))
+                    .with_help(
+                        "`aws:` tags belong to AWS; `iamplan:` tags are set by iamplan itself",
+                    ));
+            }
+            out.insert(k.get_ref().clone(), self.interp(at, v, ctx)?);
+        }
+        Ok(out)
+    }
+
+    pub fn managed_list(
+        &self,
+        at: &At,
+        list: &[Str],
+        ctx: &AccountContext,
+    ) -> Result<BTreeSet<String>, SpecError> {
+        let mut managed = BTreeSet::new();
+        for m in list {
+            let arn = self.policy_ref(at, m, ctx)?;
+            if !managed.insert(arn.clone()) {
+                return Err(at.err(m.span(), format!("managed policy {arn} is attached twice")));
+            }
+        }
+        if managed.len() > 20 {
+            return Err(at.err(
+                list[20].span(),
+                "more than 20 managed policies: IAM's hard limit is 20 (10 by default)",
+            ));
+        }
+        Ok(managed)
+    }
+
+    pub fn inline_map(
+        &self,
+        at: &At,
+        inline: &BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+        ctx: &AccountContext,
+    ) -> Result<BTreeMap<String, PolicyDocument>, SpecError> {
+        let mut out = BTreeMap::new();
+        for (pname, doc) in inline {
+            check_name(at, pname, 128, "inline policy")?;
+            let d = doc.get_ref();
+            let document = self.document(
+                at,
+                pname.span(),
+                DocumentSource {
+                    document: &d.document,
+                    statement: &d.statement,
+                    version: &d.version,
+                },
+                ctx,
+                false,
+            )?;
+            out.insert(pname.get_ref().clone(), document);
+        }
+        Ok(out)
+    }
+
+    pub fn policy_ref(&self, at: &At, r: &Str, ctx: &AccountContext) -> Result<String, SpecError> {
+        let v = self.interp(at, r, ctx)?;
+        if v.starts_with("arn:") {
+            return if valid_policy_arn(&v) {
+                Ok(v)
+            } else {
+                Err(at.err(r.span(), format!("invalid managed policy ARN \"{v}\""))
+                    .with_help("expected arn:aws:iam::aws:policy/NAME or arn:aws:iam::123456789012:policy/PATH/NAME"))
+            };
+        }
+        let addr = Address::new(&ctx.alias, Kind::ManagedPolicy, &v);
+        match self.resources.get(&addr) {
+            Some(DesiredResource {
+                resource: Resource::ManagedPolicy(p),
+                ..
+            }) => Ok(ctx.arn("policy", &p.path, &p.name)),
+            _ => {
+                let names: Vec<&str> = self
+                    .resources
+                    .iter()
+                    .filter(|(a, _)| a.kind == Kind::ManagedPolicy && a.account == ctx.alias)
+                    .map(|(_, d)| d.resource.name())
+                    .collect();
+                let help = match nearest(&v, names.iter().copied()) {
+                    Some(n) => format!("did you mean \"{n}\"?"),
+                    None => "declare it as [policy.NAME] or give the policy's ARN".into(),
+                };
+                Err(at
+                    .err(
+                        r.span(),
+                        format!("managed policy \"{v}\" is not defined in this plan"),
+                    )
+                    .with_help(help))
+            }
+        }
+    }
+
+    pub fn document(
+        &self,
+        at: &At,
+        owner_span: Range<usize>,
+        src: DocumentSource,
+        ctx: &AccountContext,
+        trust: bool,
+    ) -> Result<PolicyDocument, SpecError> {
+        let (value, span) = match (src.document, src.statement) {
+            (Some(_), Some(_)) => {
+                return Err(at.err(
+                    owner_span,
+                    "give either `document` (JSON) or `statement` tables, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(at.err(owner_span, "no policy document")
+                    .with_help("add document = '''{ \"Version\": \"2012-10-17\", \"Statement\": [...] }''' or [[...statement]] tables"));
+            }
+            (Some(doc), None) => {
+                if src.version.is_some() {
+                    return Err(at.err(owner_span, "`version` goes with `statement` tables; a JSON document carries its own Version"));
+                }
+                let text = self.interp(at, doc, ctx)?;
+                let value: Value = serde_json::from_str(&text).map_err(|e| {
+                    // Point into the JSON text when it is a literal string in the file.
+                    let pos = json_error_offset(&at.file.source, doc.span(), e.line(), e.column());
+                    at.err(pos, format!("invalid policy JSON: {e}"))
+                })?;
+                (value, doc.span())
+            }
+            (None, Some(stmts)) => {
+                let mut out = Vec::new();
+                for s in stmts {
+                    out.push(self.statement(at, s, ctx)?);
+                }
+                let version = match src.version {
+                    Some(v) => v.get_ref().clone(),
+                    None => "2012-10-17".into(),
+                };
+                (json!({"Version": version, "Statement": out}), owner_span)
+            }
+        };
+        policy::validate(&value, trust).map_err(|m| {
+            let kind = if trust { "trust policy" } else { "policy" };
+            at.err(span, format!("invalid {kind}: {m}"))
+        })?;
+        Ok(PolicyDocument::from_value(value, &ctx.partition))
+    }
+
+    pub fn statement(
+        &self,
+        at: &At,
+        s: &Spanned<StatementSpec>,
+        ctx: &AccountContext,
+    ) -> Result<Value, SpecError> {
+        let st = s.get_ref();
+        let mut m = Map::new();
+        let text = |t: &str| {
+            self.interp_text(t, ctx)
+                .map_err(|(msg, help)| at.err(s.span(), msg).with_help(help))
+        };
+        if let Some(sid) = &st.sid {
+            m.insert("Sid".into(), json!(sid));
+        }
+        let effect = match &st.effect {
+            None => "Allow".to_string(),
+            Some(e) if e.get_ref() == "Allow" || e.get_ref() == "Deny" => e.get_ref().clone(),
+            Some(e) => {
+                return Err(at.err(
+                    e.span(),
+                    format!(
+                        "effect must be \"Allow\" or \"Deny\", found \"{}\"",
+                        e.get_ref()
+                    ),
+                ));
+            }
+        };
+        m.insert("Effect".into(), json!(effect));
+        for (key, v) in [
+            ("Action", &st.action),
+            ("NotAction", &st.not_action),
+            ("Resource", &st.resource),
+            ("NotResource", &st.not_resource),
+        ] {
+            if let Some(v) = v {
+                let value = match v {
+                    OneOrMany::One(x) => Value::String(text(x)?),
+                    OneOrMany::Many(xs) => Value::Array(
+                        xs.iter()
+                            .map(|x| text(x).map(Value::String))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                };
+                m.insert(key.into(), value);
+            }
+        }
+        for (key, v) in [
+            ("Principal", &st.principal),
+            ("NotPrincipal", &st.not_principal),
+            ("Condition", &st.condition),
+        ] {
+            if let Some(v) = v {
+                m.insert(key.into(), toml_to_json(v, &text)?);
+            }
+        }
+        Ok(Value::Object(m))
+    }
+}
+pub struct DocumentSource<'a> {
+    pub document: &'a Option<Str>,
+    pub statement: &'a Option<Vec<Spanned<StatementSpec>>>,
+    pub version: &'a Option<Str>,
+}
+
+pub fn toml_to_json(
+    v: &toml::Value,
+    text: &dyn Fn(&str) -> Result<String, SpecError>,
+) -> Result<Value, SpecError> {
+    Ok(match v {
+        toml::Value::String(s) => Value::String(text(s)?),
+        toml::Value::Integer(i) => json!(i),
+        toml::Value::Float(f) => json!(f),
+        toml::Value::Boolean(b) => json!(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| toml_to_json(x, text))
+                .collect::<Result<_, _>>()?,
+        ),
+        toml::Value::Table(t) => {
+            let mut m = Map::new();
+            for (k, x) in t {
+                m.insert(k.clone(), toml_to_json(x, text)?);
+            }
+            Value::Object(m)
+        }
+    })
+}
+
+/// Maps a serde_json error position inside a TOML string to a byte offset in the file.
+/// Exact for literal strings (`'''...'''`), approximate for strings with escapes.
+pub fn json_error_offset(
+    source: &str,
+    span: Range<usize>,
+    line: usize,
+    column: usize,
+) -> Range<usize> {
+    let token = &source[span.clone()];
+    let quote_len = if token.starts_with("'''") || token.starts_with("\"\"\"") {
+        3
+    } else {
+        1
+    };
+    let mut start = span.start + quote_len.min(token.len());
+    // A newline right after a multi-line opener is not part of the string.
+    if quote_len == 3 && source[start..].starts_with('\n') {
+        start += 1;
+    }
+    let body = &source[start..span.end];
+    let mut offset = start;
+    let mut l = 1;
+    for (i, ch) in body.char_indices() {
+        if l == line {
+            offset = start + i;
+            break;
+        }
+        if ch == '\n' {
+            l += 1;
+        }
+    }
+    let col_off: usize = source[offset..span.end]
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(char::len_utf8)
+        .sum();
+    let at = (offset + col_off).min(span.end);
+    at..at + 1
+}
+pub fn one_or_many(mut v: Vec<String>) -> Value {
+    if v.len() == 1 {
+        Value::String(v.remove(0))
+    } else {
+        Value::Array(v.into_iter().map(Value::String).collect())
+    }
+}
+
+pub fn check_name(
+    at: &At,
+    name: &Spanned<String>,
+    max: usize,
+    what: &str,
+) -> Result<(), SpecError> {
+    if valid_name(name.get_ref(), max) {
+        Ok(())
+    } else {
+        Err(at
+            .err(
+                name.span(),
+                format!("invalid {what} name \"{}\"", name.get_ref()),
+            )
+            .with_help(format!(
+                "IAM names are 1 to {max} letters, digits and + = , . @ - _"
+            )))
+    }
+}
+
+pub fn valid_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
+}
+
+pub fn valid_external_id(s: &str) -> bool {
+    (2..=1224).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-".contains(c))
+}
+
+pub fn arn_parts(s: &str) -> Option<(&str, &str, &str, &str)> {
+    // arn:partition:iam::account:resource
+    let mut it = s.splitn(6, ':');
+    let (arn, partition, service, region, account, resource) = (
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+    );
+    if arn != "arn" || !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") || !region.is_empty() {
+        return None;
+    }
+    Some((partition, service, account, resource))
+}
+
+pub fn valid_policy_arn(s: &str) -> bool {
+    match arn_parts(s) {
+        Some((_, "iam", account, resource)) => {
+            (account == "aws" || policy::is_account_id(account))
+                && resource
+                    .strip_prefix("policy/")
+                    .is_some_and(|n| !n.is_empty() && !n.ends_with('/'))
+        }
+        _ => false,
+    }
+}
+
+pub fn valid_principal_arn(s: &str, kind: &str) -> bool {
+    match arn_parts(s) {
+        Some((_, "iam", account, resource)) if policy::is_account_id(account) => {
+            resource == "root"
+                || resource
+                    .strip_prefix(kind)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .is_some_and(|n| {
+                        let name = n.rsplit('/').next().unwrap_or("");
+                        valid_name(name, 64)
+                    })
+        }
+        Some((_, "sts", account, resource)) if policy::is_account_id(account) => {
+            resource.starts_with("assumed-role/")
+        }
+        _ => false,
+    }
+}
+
+impl Builder<'_> {
+    /// Builds one resource of kind `K` from its plan-file section and records it.
+    pub fn add<K: IamKind>(
+        &mut self,
+        f: &PlanFile,
+        name: &Spanned<String>,
+        section: &Spanned<K::Section>,
+    ) -> Result<(), SpecError> {
+        let at = At { file: f };
+        let s = section.get_ref();
+        check_name(&at, name, K::MAX_NAME_LEN, K::KIND.label())?;
+        let ctx = self.ctx(s.account()).clone();
+        let resource = K::build(self, &at, name, s, &ctx)?.into_resource();
+        let addr = Address::new(&ctx.alias, K::KIND, name.get_ref());
+        let origin = Self::origin(&at, name.span());
+        self.insert(
+            &at,
+            name,
+            addr,
+            DesiredResource {
+                resource,
+                adopt: s.adopt(),
+                origin,
+            },
+        )
+    }
+}
