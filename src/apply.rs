@@ -1,13 +1,12 @@
 //! Runs a plan's steps: phase by phase, steps of a phase concurrently (bounded), stopping
 //! before the next phase if anything failed so that nothing runs on a broken premise.
+//! Progress goes to an `Observer`; this module writes nothing to the terminal.
 
-use crate::aws::Account;
+use crate::aws::{Account, StepError};
 use crate::ops::Step;
 use futures::StreamExt;
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The default number of concurrent IAM writes: low enough that a real account's
 /// per-API token buckets do not throttle, high enough to hide latency.
@@ -16,46 +15,43 @@ pub const DEFAULT_PARALLELISM: usize = 4;
 #[derive(Debug, Default)]
 pub struct Report {
     pub done: usize,
-    pub failed: Vec<(Step, String)>,
+    pub failed: Vec<(Step, StepError)>,
     /// Steps not started because an earlier phase failed.
     pub skipped: usize,
+}
+
+/// What an apply tells the outside world while it runs.
+pub trait Observer: Sync {
+    /// Before the first step, with the number of steps.
+    fn started(&self, _total: usize) {}
+    /// Each step as it finishes, in completion order.
+    fn step_finished(&self, step: &Step, outcome: &Result<(), StepError>, elapsed: Duration);
+    fn finished(&self, _report: &Report) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn step_finished(&self, _: &Step, _: &Result<(), StepError>, _: Duration) {}
 }
 
 pub async fn apply(
     steps: &[Step],
     accounts: &BTreeMap<String, Account>,
     parallelism: usize,
+    observer: &dyn Observer,
 ) -> Report {
-    let total = steps.len();
-    let progress = Progress::new(total);
+    observer.started(steps.len());
     let mut report = Report::default();
-    let mut i = 0;
-    while i < steps.len() {
-        let phase = steps[i].phase;
-        let end = steps[i..]
-            .iter()
-            .position(|s| s.phase != phase)
-            .map_or(steps.len(), |n| i + n);
-        let batch = &steps[i..end];
-        let results: Vec<(usize, Result<(), String>)> =
+    for (start, batch) in phases(steps) {
+        let results: Vec<(usize, Result<(), StepError>)> =
             futures::stream::iter(batch.iter().enumerate())
-                .map(|(j, step)| {
-                    let progress = &progress;
-                    async move {
-                        let account = &accounts[&step.account];
-                        let started = Instant::now();
-                        let r = account.run(&step.op).await;
-                        match &r {
-                            Ok(()) => tracing::info!(
-                                "{} ({:.0} ms)",
-                                step.op,
-                                started.elapsed().as_secs_f64() * 1000.0
-                            ),
-                            Err(e) => tracing::warn!("{} failed: {e}", step.op),
-                        }
-                        progress.tick(&step.op.to_string());
-                        (j, r)
-                    }
+                .map(|(j, step)| async move {
+                    let started = Instant::now();
+                    let r = accounts[&step.account].run(&step.op).await;
+                    observer.step_finished(step, &r, started.elapsed());
+                    (j, r)
                 })
                 .buffer_unordered(parallelism.max(1))
                 .collect()
@@ -66,44 +62,37 @@ pub async fn apply(
                 Err(e) => report.failed.push((batch[j].clone(), e)),
             }
         }
-        i = end;
         if !report.failed.is_empty() {
-            report.skipped = steps.len() - end;
+            report.skipped = steps.len() - start - batch.len();
             break;
         }
     }
-    progress.finish();
+    observer.finished(&report);
     report
 }
 
-/// A one-line progress display on a terminal (stderr); silent otherwise.
-struct Progress {
-    total: usize,
-    done: AtomicUsize,
-    enabled: bool,
+/// The steps (sorted by phase) cut into phases, each with the index of its first step.
+fn phases(steps: &[Step]) -> impl Iterator<Item = (usize, &[Step])> {
+    let mut start = 0;
+    steps.chunk_by(|a, b| a.phase == b.phase).map(move |batch| {
+        let at = start;
+        start += batch.len();
+        (at, batch)
+    })
 }
 
-impl Progress {
-    fn new(total: usize) -> Self {
-        Progress {
-            total,
-            done: AtomicUsize::new(0),
-            enabled: std::io::stderr().is_terminal() && total > 1,
-        }
-    }
-    fn tick(&self, what: &str) {
-        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.enabled {
-            let mut line = format!("[{n}/{}] {what}", self.total);
-            line.truncate(100);
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K{line}");
-            let _ = err.flush();
-        }
-    }
-    fn finish(&self) {
-        if self.enabled {
-            let _ = write!(std::io::stderr(), "\r\x1b[2K");
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{Op, Phase};
+
+    #[test]
+    fn phases_cut_sorted_steps_where_the_phase_changes() {
+        let step = |name: &str| Step::new("default", Op::DeleteRole { name: name.into() });
+        let mut early = step("a");
+        early.phase = Phase::MakeRoom;
+        let steps = vec![early, step("b"), step("c")];
+        let cut: Vec<(usize, usize)> = phases(&steps).map(|(i, b)| (i, b.len())).collect();
+        assert_eq!(cut, vec![(0, 1), (1, 2)]);
     }
 }

@@ -38,9 +38,9 @@ impl PolicyDocument {
     }
 
     /// Decodes a document as IAM (or an emulator) returns it: URL-encoded or plain JSON.
-    pub fn from_live(raw: &str, partition: &str) -> Result<Self, String> {
+    pub fn from_live(raw: &str, partition: &str) -> Result<Self, LiveDocumentError> {
         let text = decode_live(raw)?;
-        PolicyDocument::parse(&text, partition).map_err(|e| format!("invalid JSON: {e}"))
+        PolicyDocument::parse(&text, partition).map_err(LiveDocumentError::Json)
     }
 
     /// Compact JSON to send to IAM.
@@ -96,7 +96,7 @@ impl PolicyDocument {
 
 /// Decodes an RFC 3986 URL-encoded document; plain JSON passes through unchanged.
 /// `+` is not a space here: IAM encodes a space as `%20`.
-pub fn decode_live(raw: &str) -> Result<String, String> {
+pub fn decode_live(raw: &str) -> Result<String, LiveDocumentError> {
     let trimmed = raw.trim_start();
     if trimmed.starts_with('{') {
         return Ok(raw.to_string());
@@ -104,7 +104,16 @@ pub fn decode_live(raw: &str) -> Result<String, String> {
     percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|e| format!("not valid UTF-8 after URL-decoding: {e}"))
+        .map_err(LiveDocumentError::Utf8)
+}
+
+/// A document IAM returned that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveDocumentError {
+    #[error("not valid UTF-8 after URL-decoding: {0}")]
+    Utf8(std::str::Utf8Error),
+    #[error("invalid JSON: {0}")]
+    Json(serde_json::Error),
 }
 
 pub fn pretty(v: &Value) -> String {

@@ -26,20 +26,30 @@ impl ErrorKind {
     /// From an AWS error code (IAM, STS and Lambda spell some of them differently).
     pub fn from_code(code: &str) -> ErrorKind {
         match code {
-            "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
             | "TooManyRequestsException" => ErrorKind::Throttled,
             "NoSuchEntity" | "ResourceNotFoundException" => ErrorKind::NotFound,
             "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
                 ErrorKind::AccessDenied
             }
-            "EntityAlreadyExists" | "DeleteConflict" | "ConcurrentModification"
+            "EntityAlreadyExists"
+            | "DeleteConflict"
+            | "ConcurrentModification"
             | "ResourceConflictException" => ErrorKind::Conflict,
-            "MalformedPolicyDocument" | "InvalidInput" | "ValidationError"
-            | "ValidationException" | "LimitExceeded" | "PolicyNotAttachable" => {
-                ErrorKind::InvalidInput
-            }
-            "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken"
-            | "ExpiredTokenException" | "UnrecognizedClientException" | "IncompleteSignature"
+            "MalformedPolicyDocument"
+            | "InvalidInput"
+            | "ValidationError"
+            | "ValidationException"
+            | "LimitExceeded"
+            | "PolicyNotAttachable" => ErrorKind::InvalidInput,
+            "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "UnrecognizedClientException"
+            | "IncompleteSignature"
             | "MissingAuthenticationToken" => ErrorKind::Credentials,
             "ServiceFailure" | "ServiceUnavailable" | "InternalFailure" => ErrorKind::Service,
             _ => ErrorKind::Other,
@@ -135,7 +145,10 @@ mod tests {
     fn codes_are_classified() {
         assert_eq!(ErrorKind::from_code("Throttling"), ErrorKind::Throttled);
         assert_eq!(ErrorKind::from_code("NoSuchEntity"), ErrorKind::NotFound);
-        assert_eq!(ErrorKind::from_code("AccessDenied"), ErrorKind::AccessDenied);
+        assert_eq!(
+            ErrorKind::from_code("AccessDenied"),
+            ErrorKind::AccessDenied
+        );
         assert_eq!(ErrorKind::from_code("DeleteConflict"), ErrorKind::Conflict);
         assert_eq!(
             ErrorKind::from_code("MalformedPolicyDocument"),

@@ -1,8 +1,12 @@
 //! The IAM edge: the only module that reads or writes IAM. Retries for throttling and
 //! eventual consistency live here, once.
 
+pub mod error;
 pub mod read;
 mod write;
+
+pub use error::{AwsError, ErrorKind, error_text};
+pub use write::StepError;
 
 pub use read::read_live;
 
@@ -139,59 +143,21 @@ pub async fn connect(
     })
 }
 
-/// The code and message of an SDK error, without the debug noise.
-pub fn error_text<E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static>(
-    e: &aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> String {
-    use aws_sdk_iam::error::SdkError;
-    match e {
-        SdkError::ServiceError(se) => {
-            let err = se.err();
-            match (err.code(), err.message()) {
-                (Some(c), Some(m)) => format!("{c}: {m}"),
-                (Some(c), None) => c.to_string(),
-                _ => err.to_string(),
-            }
-        }
-        SdkError::TimeoutError(_) => "request timed out".into(),
-        other => {
-            let mut s = if matches!(other, SdkError::DispatchFailure(_)) {
-                "cannot reach the endpoint".to_string()
-            } else {
-                other.to_string()
-            };
-            let mut src = std::error::Error::source(other);
-            while let Some(inner) = src {
-                s.push_str(": ");
-                s.push_str(&inner.to_string());
-                src = inner.source();
-            }
-            s
-        }
-    }
-}
-
 /// How long retryable errors are retried: IAM's eventual consistency can last about a
 /// minute; Terraform waits two.
 pub const RETRY_BUDGET: Duration = Duration::from_secs(120);
 
-/// Whether an error is worth retrying: throttling, transient service errors, and the
-/// errors IAM gives while a just-created principal or policy is not yet visible.
-pub fn is_retryable(code: Option<&str>, message: &str, dispatch: bool) -> bool {
-    if dispatch {
-        return false; // an unreachable endpoint fails fast with a clear message
-    }
-    match code {
-        Some(
-            "Throttling"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "TooManyRequestsException",
-        ) => true,
-        Some(
-            "ServiceFailure" | "ServiceUnavailable" | "InternalFailure" | "ConcurrentModification",
-        ) => true,
-        Some("MalformedPolicyDocument") => message.contains("Invalid principal"),
+/// Whether an error is worth retrying: throttling, transient service and network errors,
+/// and the errors IAM gives while a just-created principal or policy is not yet visible.
+/// An unreachable endpoint fails fast, with a clear message, rather than for two minutes.
+pub fn is_retryable(e: &AwsError, unreachable: bool) -> bool {
+    match e.kind {
+        ErrorKind::Throttled | ErrorKind::Service => true,
+        ErrorKind::Network => !unreachable,
+        ErrorKind::Conflict => e.is("ConcurrentModification"),
+        ErrorKind::InvalidInput => {
+            e.is("MalformedPolicyDocument") && e.message.contains("Invalid principal")
+        }
         _ => false,
     }
 }
@@ -226,23 +192,14 @@ where
         match call().await {
             Ok(v) => return Ok(v),
             Err(e) => {
-                let (code, message) = match &e {
-                    SdkError::ServiceError(se) => (
-                        se.err().code().map(str::to_string),
-                        se.err().message().unwrap_or("").to_string(),
-                    ),
-                    _ => (None, String::new()),
-                };
-                let dispatch = matches!(e, SdkError::DispatchFailure(_));
-                let retryable = is_retryable(code.as_deref(), &message, dispatch)
-                    || matches!(e, SdkError::TimeoutError(_) | SdkError::ResponseError(_));
-                if !retryable || start.elapsed() + delay > RETRY_BUDGET {
+                let err = AwsError::from_sdk(&e);
+                let unreachable = matches!(e, SdkError::DispatchFailure(_));
+                if !is_retryable(&err, unreachable) || start.elapsed() + delay > RETRY_BUDGET {
                     return Err(e);
                 }
                 tracing::info!(
-                    "retrying {what} in {:.1}s (attempt {attempt}): {}",
+                    "retrying {what} in {:.1}s (attempt {attempt}): {err}",
                     delay.as_secs_f64(),
-                    error_text(&e)
                 );
                 tokio::time::sleep(jitter(delay)).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
@@ -275,18 +232,31 @@ mod tests {
 
     #[test]
     fn retryable_errors() {
-        assert!(is_retryable(Some("Throttling"), "", false));
+        let e = |code: &str, message: &str| AwsError {
+            kind: ErrorKind::from_code(code),
+            code: Some(code.into()),
+            message: message.into(),
+        };
+        assert!(is_retryable(&e("Throttling", ""), false));
         assert!(is_retryable(
-            Some("MalformedPolicyDocument"),
-            "Invalid principal in policy: \"AWS\":\"arn:aws:iam::1:role/x\"",
+            &e(
+                "MalformedPolicyDocument",
+                "Invalid principal in policy: \"AWS\":\"arn:aws:iam::1:role/x\""
+            ),
             false
         ));
         assert!(!is_retryable(
-            Some("MalformedPolicyDocument"),
-            "Syntax errors in policy.",
+            &e("MalformedPolicyDocument", "Syntax errors in policy."),
             false
         ));
-        assert!(!is_retryable(Some("AccessDenied"), "", false));
-        assert!(!is_retryable(None, "", true));
+        assert!(!is_retryable(&e("AccessDenied", ""), false));
+        assert!(is_retryable(&e("ConcurrentModification", ""), false));
+        let network = AwsError {
+            kind: ErrorKind::Network,
+            code: None,
+            message: "cannot reach the endpoint".into(),
+        };
+        assert!(!is_retryable(&network, true));
+        assert!(is_retryable(&network, false));
     }
 }

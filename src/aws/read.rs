@@ -182,9 +182,7 @@ pub async fn read_live(
         live.resources.insert(addr, lr);
     };
     for p in &policies {
-        match ManagedPolicy::from_live(p, p.arn().and_then(|a| listed.get(a)), ctx)
-            .map_err(|e| anyhow!(e))?
-        {
+        match ManagedPolicy::from_live(p, p.arn().and_then(|a| listed.get(a)), ctx)? {
             Some(lr) => insert(live, lr),
             None => tracing::warn!(
                 "managed policy {}: no default version document returned; skipped",
@@ -196,14 +194,11 @@ pub async fn read_live(
     read_users(account, stack, hints, &users, live).await?;
     drop(users);
     for g in &groups {
-        insert(live, Group::from_live(g, ctx).map_err(|e| anyhow!(e))?);
+        insert(live, Group::from_live(g, ctx)?);
     }
     for r in &roles {
         let attrs = role_attrs.get(&r.role_name().unwrap_or_default().to_ascii_lowercase());
-        insert(
-            live,
-            Role::from_live(r, attrs, ctx).map_err(|e| anyhow!(e))?,
-        );
+        insert(live, Role::from_live(r, attrs, ctx)?);
     }
     Ok(())
 }
@@ -220,7 +215,7 @@ async fn read_users(
     let ctx = &account.ctx;
     let mut want_keys = Vec::new();
     for u in users {
-        let lr = User::from_live(u, ctx).map_err(|e| anyhow!(e))?;
+        let lr = User::from_live(u, ctx)?;
         let Resource::User(user) = &lr.resource else {
             unreachable!("User::from_live reads a user")
         };

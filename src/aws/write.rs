@@ -1,8 +1,8 @@
 //! Runs one plan operation against IAM, with retries.
 
-use super::{Account, error_text, retry};
+use super::{Account, AwsError, retry};
 use crate::keys::Sink;
-use crate::keys::sink::Secret;
+use crate::keys::sink::{Secret, SinkError};
 use crate::ops::Op;
 use crate::ownership::{deactivated_tag, delivered_tag, issued_tag, key_tag_keys};
 use aws_sdk_iam::types::{StatusType, Tag};
@@ -25,7 +25,34 @@ fn tags(map: &BTreeMap<String, String>) -> Option<Vec<Tag>> {
     )
 }
 
-/// Maps a finished call to `Result<(), message>`, treating "already in the wanted state"
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(
+        "the secret of new key {id} could not be handed to the {sink} ({source}); the new key was deleted again and the existing keys are untouched"
+    )]
+    SinkRolledBack {
+        id: String,
+        sink: String,
+        source: SinkError,
+    },
+    #[error(
+        "the secret of new key {id} could not be handed to the {sink} ({source}), and deleting the key again failed too ({rollback}): delete key {id} of user {user} by hand"
+    )]
+    SinkStranded {
+        id: String,
+        user: String,
+        sink: String,
+        source: SinkError,
+        rollback: AwsError,
+    },
+    #[error("CreateAccessKey returned no key")]
+    NoKeyReturned,
+}
+
+/// Maps a finished call to `Result<(), AwsError>`, treating "already in the wanted state"
 /// answers as success so that a re-run after a half-finished apply converges.
 macro_rules! call {
     ($acct:expr, $name:expr, $fut:expr, ok_if: [$($code:literal),*]) => {{
@@ -33,14 +60,13 @@ macro_rules! call {
         match retry($name, || $fut).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                use aws_sdk_iam::error::ProvideErrorMetadata;
-                let code = e.code().map(str::to_string);
-                match code.as_deref() {
+                let err = AwsError::from_sdk(&e);
+                match err.code.as_deref() {
                     $(Some($code) => {
-                        tracing::info!("{}: {} (already done)", $name, error_text(&e));
+                        tracing::info!("{}: {err} (already done)", $name);
                         Ok(())
                     })*
-                    _ => Err(error_text(&e)),
+                    _ => Err(StepError::from(err)),
                 }
             }
         }
@@ -48,8 +74,8 @@ macro_rules! call {
 }
 
 impl Account {
-    /// Runs one operation. Errors are returned as the AWS code and message.
-    pub async fn run(&self, op: &Op) -> Result<(), String> {
+    /// Runs one operation.
+    pub async fn run(&self, op: &Op) -> Result<(), StepError> {
         let iam = &self.iam;
         match op {
             Op::CreatePolicy {
@@ -260,14 +286,13 @@ impl Account {
                 match retry("DeleteUser", || iam.delete_user().user_name(name).send()).await {
                     Ok(_) => return Ok(()),
                     Err(e) => {
-                        use aws_sdk_iam::error::ProvideErrorMetadata;
-                        match e.code() {
+                        let err = AwsError::from_sdk(&e);
+                        match err.code.as_deref() {
                             Some("NoSuchEntity") => return Ok(()),
                             Some("DeleteConflict") => tracing::info!(
-                                "DeleteUser {name}: {}: removing its login profile and MFA devices first",
-                                error_text(&e)
+                                "DeleteUser {name}: {err}: removing its login profile and MFA devices first"
                             ),
-                            _ => return Err(error_text(&e)),
+                            _ => return Err(err.into()),
                         }
                     }
                 }
@@ -277,7 +302,7 @@ impl Account {
                     iam.list_mfa_devices().user_name(name).send()
                 })
                 .await
-                .map_err(|e| error_text(&e))?;
+                .map_err(|e| AwsError::from_sdk(&e))?;
                 for d in devices.mfa_devices() {
                     let serial = d.serial_number();
                     call!(self, "DeactivateMFADevice", iam.deactivate_mfa_device().user_name(name).serial_number(serial).send(), ok_if: ["NoSuchEntity"])?;
@@ -298,14 +323,14 @@ impl Account {
         user: &str,
         sink: &Sink,
         issued_at: Option<i64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         self.stats.count("CreateAccessKey");
         let out = retry("CreateAccessKey", || {
             self.iam.create_access_key().user_name(user).send()
         })
         .await
-        .map_err(|e| error_text(&e))?;
-        let key = out.access_key().ok_or("CreateAccessKey returned no key")?;
+        .map_err(|e| AwsError::from_sdk(&e))?;
+        let key = out.access_key().ok_or(StepError::NoKeyReturned)?;
         let secret = Secret {
             user: user.to_string(),
             access_key_id: key.access_key_id().to_string(),
@@ -314,17 +339,24 @@ impl Account {
         let id = secret.access_key_id.clone();
         let delivered = tokio::task::block_in_place(|| sink.deliver(&secret));
         drop(secret);
-        if let Err(e) = delivered {
+        if let Err(source) = delivered {
             let rollback = call!(self, "DeleteAccessKey",
                 self.iam.delete_access_key().user_name(user).access_key_id(&id).send(),
                 ok_if: ["NoSuchEntity"]);
             return Err(match rollback {
-                Ok(()) => format!(
-                    "the secret of new key {id} could not be handed to the {sink} ({e}); the new key was deleted again and the existing keys are untouched"
-                ),
-                Err(re) => format!(
-                    "the secret of new key {id} could not be handed to the {sink} ({e}), and deleting the key again failed too ({re}): delete key {id} of user {user} by hand"
-                ),
+                Ok(()) => StepError::SinkRolledBack {
+                    id,
+                    sink: sink.to_string(),
+                    source,
+                },
+                Err(StepError::Aws(rollback)) => StepError::SinkStranded {
+                    id,
+                    user: user.to_string(),
+                    sink: sink.to_string(),
+                    source,
+                    rollback,
+                },
+                Err(other) => other,
             });
         }
         let mut t = BTreeMap::new();

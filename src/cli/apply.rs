@@ -52,7 +52,8 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
     let mut code = EXIT_OK;
     if plan.has_changes() {
         let started = std::time::Instant::now();
-        let report = apply(&plan.steps, &session.accounts, args.parallelism).await;
+        let progress = super::progress::TerminalProgress::new();
+        let report = apply(&plan.steps, &session.accounts, args.parallelism, &progress).await;
         session.timing.network += started.elapsed();
         if args.common.stats {
             session.print_stats();

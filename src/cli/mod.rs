@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod plan;
+mod progress;
 pub mod smoke;
 
 use crate::aws::{self, Account, Stats, Target};

@@ -117,8 +117,6 @@ pub fn build(
     })
 }
 
-/// A managed policy named in the plan, or an ARN.
-
 /// The key the user's sink holds: read from the sink file (before the plan), or for a
 /// command sink, the key recorded on the user when it was delivered.
 fn sink_key(cx: &DiffCx, rule: &KeyRule, live: Option<&User>) -> Option<String> {

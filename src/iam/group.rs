@@ -1,8 +1,8 @@
 //! Groups: `[group.NAME]`. IAM groups cannot be tagged, so ownership is an inline marker
 //! policy (`ownership::group_marker_name`), written with the group and removed last.
 
-use super::principal::{Policies, Principal, diff_policies, removed_inline};
-use super::{IamKind, section};
+use super::principal::{Policies, Principal, diff_policies, inline_label, removed_inline};
+use super::{IamKind, UnreadableDocument, section};
 use crate::diff::DiffCx;
 use crate::model::{AccountContext, Kind, LiveResource, Resource};
 use crate::ops::Op;
@@ -172,7 +172,7 @@ impl Group {
     pub fn from_live(
         g: &aws_sdk_iam::types::GroupDetail,
         ctx: &AccountContext,
-    ) -> Result<LiveResource, String> {
+    ) -> Result<LiveResource, UnreadableDocument> {
         let name = g.group_name().unwrap_or_default().to_string();
         let mut inline = BTreeMap::new();
         let mut owner = None;
@@ -184,7 +184,11 @@ impl Group {
             }
             let doc =
                 PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                    .map_err(|e| format!("group {name} inline policy {pname}: {e}"))?;
+                    .map_err(UnreadableDocument::new(
+                        Kind::Group,
+                        &name,
+                        &inline_label(&pname),
+                    ))?;
             inline.insert(pname, doc);
         }
         Ok(LiveResource {

@@ -2,7 +2,7 @@
 //! version (older ones deleted to stay within IAM's five); path and description cannot
 //! change in IAM, so the plan says so rather than pretending.
 
-use super::{IamKind, section};
+use super::{IamKind, UnreadableDocument, section};
 use crate::diff::DiffCx;
 use crate::model::{AccountContext, Kind, LiveResource, Resource};
 use crate::ops::Op;
@@ -170,7 +170,7 @@ impl ManagedPolicy {
         p: &aws_sdk_iam::types::ManagedPolicyDetail,
         listed: Option<&(String, Option<String>)>,
         ctx: &AccountContext,
-    ) -> Result<Option<LiveResource>, String> {
+    ) -> Result<Option<LiveResource>, UnreadableDocument> {
         let arn = p.arn().unwrap_or_default().to_string();
         // moto leaves PolicyName out of this call; the ARN ends with it.
         let name = p
@@ -203,7 +203,7 @@ impl ManagedPolicy {
             return Ok(None);
         };
         let document = PolicyDocument::from_live(doc, &ctx.partition)
-            .map_err(|e| format!("managed policy {arn}: cannot read its document: {e}"))?;
+            .map_err(UnreadableDocument::new(Kind::ManagedPolicy, &arn, DOCUMENT))?;
         let (description, owner) = match (p.description(), listed) {
             (Some(d), _) => split_policy_description(d),
             (None, Some((d, tag_owner))) => {

@@ -21,6 +21,31 @@ use crate::model::{AccountContext, Kind, LiveResource, Resource};
 use crate::spec::{At, Builder, SpecError, Str};
 use toml::Spanned;
 
+/// A live resource whose document cannot be read (the read stops: planning without it
+/// could delete or overwrite what it says).
+#[derive(Debug, thiserror::Error)]
+#[error("{entity}: cannot read its {part}: {source}")]
+pub struct UnreadableDocument {
+    pub entity: String,
+    pub part: String,
+    pub source: crate::policy::LiveDocumentError,
+}
+
+impl UnreadableDocument {
+    pub fn new(
+        kind: Kind,
+        name: &str,
+        part: &str,
+    ) -> impl FnOnce(crate::policy::LiveDocumentError) -> Self {
+        let (entity, part) = (format!("{} {name}", kind.label()), part.to_string());
+        move |source| UnreadableDocument {
+            entity,
+            part,
+            source,
+        }
+    }
+}
+
 /// What the compiler asks of a new kind.
 pub trait IamKind: Sized {
     const KIND: Kind;

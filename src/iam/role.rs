@@ -3,11 +3,11 @@
 //! and torn down with their policies and instance profiles.
 
 use super::principal::{
-    Policies, Principal, Tagged, diff_boundary, diff_policies, diff_tags, doc_change,
+    Policies, Principal, Tagged, diff_boundary, diff_policies, diff_tags, doc_change, inline_label,
     removed_inline, tag_attrs,
 };
 use super::trust::{self, TrustSpec};
-use super::{IamKind, section};
+use super::{IamKind, UnreadableDocument, section};
 use crate::diff::DiffCx;
 use crate::model::{AccountContext, Kind, LiveResource, Resource};
 use crate::ops::Op;
@@ -336,19 +336,23 @@ impl Role {
         r: &aws_sdk_iam::types::RoleDetail,
         attrs: Option<&(String, i32)>,
         ctx: &AccountContext,
-    ) -> Result<LiveResource, String> {
+    ) -> Result<LiveResource, UnreadableDocument> {
         let name = r.role_name().unwrap_or_default().to_string();
         let trust = PolicyDocument::from_live(
             r.assume_role_policy_document().unwrap_or("{}"),
             &ctx.partition,
         )
-        .map_err(|e| format!("role {name}: cannot read its trust policy: {e}"))?;
+        .map_err(UnreadableDocument::new(Kind::Role, &name, "trust policy"))?;
         let mut inline = BTreeMap::new();
         for ip in r.role_policy_list() {
             let pname = ip.policy_name().unwrap_or_default().to_string();
             let doc =
                 PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                    .map_err(|e| format!("role {name} inline policy {pname}: {e}"))?;
+                    .map_err(UnreadableDocument::new(
+                        Kind::Role,
+                        &name,
+                        &inline_label(&pname),
+                    ))?;
             inline.insert(pname, doc);
         }
         let mut tags: BTreeMap<String, String> = r

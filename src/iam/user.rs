@@ -3,9 +3,10 @@
 
 use super::access_key::{self, AccessKeysSpec};
 use super::principal::{
-    Policies, Principal, Tagged, diff_boundary, diff_policies, diff_tags, removed_inline, tag_attrs,
+    Policies, Principal, Tagged, diff_boundary, diff_policies, diff_tags, inline_label,
+    removed_inline, tag_attrs,
 };
-use super::{IamKind, section};
+use super::{IamKind, UnreadableDocument, section};
 use crate::diff::DiffCx;
 use crate::keys::{KeyRule, LiveKey};
 use crate::model::{AccountContext, Kind, LiveResource, Resource};
@@ -240,7 +241,7 @@ impl User {
     pub fn from_live(
         u: &aws_sdk_iam::types::UserDetail,
         ctx: &AccountContext,
-    ) -> Result<LiveResource, String> {
+    ) -> Result<LiveResource, UnreadableDocument> {
         let name = u.user_name().unwrap_or_default().to_string();
         let mut tags: BTreeMap<String, String> = u
             .tags()
@@ -254,7 +255,11 @@ impl User {
             let pname = ip.policy_name().unwrap_or_default().to_string();
             let doc =
                 PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                    .map_err(|e| format!("user {name} inline policy {pname}: {e}"))?;
+                    .map_err(UnreadableDocument::new(
+                        Kind::User,
+                        &name,
+                        &inline_label(&pname),
+                    ))?;
             inline.insert(pname, doc);
         }
         Ok(LiveResource {

@@ -253,6 +253,7 @@ impl Builder<'_> {
         Ok(out)
     }
 
+    /// A managed policy named in the plan, or an ARN.
     pub fn policy_ref(&self, at: &At, r: &Str, ctx: &AccountContext) -> Result<String, SpecError> {
         let v = self.interp(at, r, ctx)?;
         if v.starts_with("arn:") {
