@@ -151,3 +151,41 @@ pub struct Desired {
 pub struct Live {
     pub resources: BTreeMap<Address, LiveResource>,
 }
+
+impl Live {
+    /// The live state that applying `desired` to an empty account would leave, every
+    /// resource owned by `owner`: a recorded account for tests and previews.
+    pub fn from_desired(desired: &Desired, owner: Option<&str>) -> Live {
+        let resources = desired
+            .resources
+            .iter()
+            .map(|(addr, d)| {
+                let ctx = &desired.accounts[&addr.account];
+                let mut resource = d.resource.clone();
+                let arn = match &mut resource {
+                    Resource::Role(r) => ctx.arn("role", &r.path, &r.name),
+                    Resource::ManagedPolicy(p) => {
+                        p.versions = vec![crate::iam::managed_policy::PolicyVersion {
+                            id: "v1".into(),
+                            is_default: true,
+                            created: "1".into(),
+                        }];
+                        ctx.arn("policy", &p.path, &p.name)
+                    }
+                    Resource::User(u) => {
+                        u.keys = None;
+                        ctx.arn("user", &u.path, &u.name)
+                    }
+                    Resource::Group(g) => ctx.arn("group", &g.path, &g.name),
+                };
+                let live = LiveResource {
+                    resource,
+                    arn,
+                    owner: owner.map(str::to_string),
+                };
+                (addr.clone(), live)
+            })
+            .collect();
+        Live { resources }
+    }
+}

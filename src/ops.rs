@@ -3,6 +3,8 @@
 
 use crate::keys::Sink;
 use serde::{Deserialize, Serialize};
+/// Policy documents travel as JSON values and are serialised compactly when sent.
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -13,13 +15,13 @@ pub enum Op {
         name: String,
         path: String,
         description: String,
-        document: String,
+        document: Value,
         tags: BTreeMap<String, String>,
     },
     /// Creates a version and makes it the default.
     CreatePolicyVersion {
         arn: String,
-        document: String,
+        document: Value,
     },
     DeletePolicyVersion {
         arn: String,
@@ -33,7 +35,7 @@ pub enum Op {
         path: String,
         description: String,
         max_session_duration: i32,
-        trust: String,
+        trust: Value,
         permissions_boundary: Option<String>,
         tags: BTreeMap<String, String>,
     },
@@ -44,7 +46,7 @@ pub enum Op {
     },
     UpdateAssumeRolePolicy {
         role: String,
-        document: String,
+        document: Value,
     },
     PutRolePermissionsBoundary {
         role: String,
@@ -64,7 +66,7 @@ pub enum Op {
     PutRolePolicy {
         role: String,
         name: String,
-        document: String,
+        document: Value,
     },
     DeleteRolePolicy {
         role: String,
@@ -114,7 +116,7 @@ pub enum Op {
     PutUserPolicy {
         user: String,
         name: String,
-        document: String,
+        document: Value,
     },
     DeleteUserPolicy {
         user: String,
@@ -185,7 +187,7 @@ pub enum Op {
     PutGroupPolicy {
         group: String,
         name: String,
-        document: String,
+        document: Value,
     },
     DeleteGroupPolicy {
         group: String,

@@ -64,8 +64,16 @@ pub fn group_marker_stack(policy_name: &str) -> Option<&str> {
     policy_name.strip_prefix(GROUP_MARKER_PREFIX)
 }
 
-pub fn group_marker_document() -> String {
-    r#"{"Version":"2012-10-17","Statement":[{"Sid":"IamplanOwnershipMarker","Effect":"Deny","Action":"iamplan:OwnershipMarker","Resource":"*"}]}"#.to_string()
+pub fn group_marker_document() -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "IamplanOwnershipMarker",
+            "Effect": "Deny",
+            "Action": "iamplan:OwnershipMarker",
+            "Resource": "*"
+        }]
+    })
 }
 
 /// User tags about access keys. They live on the user, so nothing is kept on local disk:

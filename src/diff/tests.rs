@@ -1,7 +1,7 @@
 use super::*;
 use crate::iam::Role;
 use crate::iam::managed_policy::PolicyVersion;
-use crate::model::{DEFAULT_ACCOUNT, DesiredResource, Kind};
+use crate::model::{DEFAULT_ACCOUNT, Kind};
 use crate::ownership::OWNER_TAG;
 use crate::policy::PolicyDocument;
 use crate::spec;
@@ -45,32 +45,7 @@ document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"log
 
 /// Live state equal to what applying `d` would create, owned by `owner`.
 fn live_from(d: &Desired, owner: Option<&str>) -> Live {
-    let mut live = Live::default();
-    for (a, DesiredResource { resource, .. }) in &d.resources {
-        let mut resource = resource.clone();
-        let arn = match &mut resource {
-            Resource::Role(r) => format!("arn:aws:iam::000000000000:role{}{}", r.path, r.name),
-            Resource::ManagedPolicy(p) => {
-                p.versions = vec![PolicyVersion {
-                    id: "v1".into(),
-                    is_default: true,
-                    created: "1".into(),
-                }];
-                format!("arn:aws:iam::000000000000:policy{}{}", p.path, p.name)
-            }
-            Resource::User(u) => format!("arn:aws:iam::000000000000:user{}{}", u.path, u.name),
-            Resource::Group(g) => format!("arn:aws:iam::000000000000:group{}{}", g.path, g.name),
-        };
-        live.resources.insert(
-            a.clone(),
-            LiveResource {
-                resource,
-                arn,
-                owner: owner.map(str::to_string),
-            },
-        );
-    }
-    live
+    Live::from_desired(d, owner)
 }
 
 fn opts() -> Options {

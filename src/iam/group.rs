@@ -209,7 +209,7 @@ impl Group {
 }
 
 impl Principal for Group {
-    fn put_policy(&self, name: &str, document: String) -> Op {
+    fn put_policy(&self, name: &str, document: serde_json::Value) -> Op {
         Op::PutGroupPolicy {
             group: self.name.clone(),
             name: name.into(),

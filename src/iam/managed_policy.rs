@@ -100,7 +100,7 @@ impl IamKind for ManagedPolicy {
             name: self.name.clone(),
             path: self.path.clone(),
             description: marked_description(&self.description, cx.stack),
-            document: self.document.to_wire(),
+            document: self.document.value.clone(),
             tags: owner_tags(cx.stack),
         });
     }
@@ -133,7 +133,7 @@ impl IamKind for ManagedPolicy {
             }
             cx.step(Op::CreatePolicyVersion {
                 arn: lr.arn.clone(),
-                document: self.document.to_wire(),
+                document: self.document.value.clone(),
             });
         }
         if adopting {

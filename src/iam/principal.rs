@@ -10,7 +10,7 @@ use crate::policy::PolicyDocument;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub trait Principal {
-    fn put_policy(&self, name: &str, document: String) -> Op;
+    fn put_policy(&self, name: &str, document: serde_json::Value) -> Op;
     fn delete_policy(&self, name: &str) -> Op;
     fn attach(&self, arn: &str) -> Op;
     fn detach(&self, arn: &str) -> Op;
@@ -57,7 +57,7 @@ pub fn diff_policies(
         };
         if let Some(c) = shown {
             change.documents.push(c);
-            cx.step(p.put_policy(n, doc.to_wire()));
+            cx.step(p.put_policy(n, doc.value.clone()));
         }
     }
     for (n, live) in have.inline {

@@ -217,7 +217,7 @@ impl IamKind for Role {
             change.documents.extend(trust);
             cx.step(Op::UpdateAssumeRolePolicy {
                 role: self.name.clone(),
-                document: self.trust.to_wire(),
+                document: self.trust.value.clone(),
             });
         }
         diff_policies(cx, self, self.policies(), h.policies(), &mut change);
@@ -268,7 +268,7 @@ impl Role {
             path: self.path.clone(),
             description: self.description.clone(),
             max_session_duration: self.max_session_duration,
-            trust: self.trust.to_wire(),
+            trust: self.trust.value.clone(),
             permissions_boundary: self.permissions_boundary.clone(),
             tags: with_owner_tag(&self.tags, cx.stack),
         });
@@ -400,7 +400,7 @@ impl Role {
 }
 
 impl Principal for Role {
-    fn put_policy(&self, name: &str, document: String) -> Op {
+    fn put_policy(&self, name: &str, document: serde_json::Value) -> Op {
         Op::PutRolePolicy {
             role: self.name.clone(),
             name: name.into(),

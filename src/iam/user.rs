@@ -288,7 +288,7 @@ impl User {
 }
 
 impl Principal for User {
-    fn put_policy(&self, name: &str, document: String) -> Op {
+    fn put_policy(&self, name: &str, document: serde_json::Value) -> Op {
         Op::PutUserPolicy {
             user: self.name.clone(),
             name: name.into(),

@@ -1,0 +1,219 @@
+//! Golden tests: the rendered plan (text and JSON) of each example in `plans/` against a
+//! recorded account, and the whole error text of bad plan files. No emulator: the desired
+//! state is built with fixed account IDs and the live state is a fixture.
+//!
+//! Fixtures are in `tests/golden/`; review them as text. After an intended change, rewrite
+//! them with `UPDATE_GOLDEN=1 cargo test --test golden` and read the diff before committing.
+
+use iamplan::diff::{self, Options};
+use iamplan::keys::KeyContext;
+use iamplan::model::{AccountContext, DEFAULT_ACCOUNT, Desired, Live};
+use iamplan::plan::{Plan, Style, render};
+use iamplan::spec;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const GOLDEN: &str = "tests/golden";
+
+/// A fixed point in time, so that key ages and rotation dates do not drift.
+const NOW: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z
+
+/// Account IDs for every alias a plan names (the default one is the emulators').
+fn contexts(aliases: impl IntoIterator<Item = String>) -> BTreeMap<String, AccountContext> {
+    aliases
+        .into_iter()
+        .enumerate()
+        .map(|(i, alias)| {
+            let account_id = if alias == DEFAULT_ACCOUNT {
+                "000000000000".to_string()
+            } else {
+                format!("{:012}", 111_122_223_333u64 + i as u64)
+            };
+            let ctx = AccountContext {
+                alias: alias.clone(),
+                account_id,
+                partition: "aws".into(),
+                region: "us-east-1".into(),
+            };
+            (alias, ctx)
+        })
+        .collect()
+}
+
+fn build(paths: &[PathBuf]) -> Result<Desired, spec::SpecError> {
+    let spec = spec::load(paths)?;
+    let accounts = spec.accounts()?;
+    spec.stack_name()?;
+    let desired = spec.build(&contexts(accounts.into_keys()))?;
+    spec.smoke_checks(&desired)?;
+    Ok(desired)
+}
+
+fn plan_of(desired: &Desired, live: &Live) -> Plan {
+    let opts = Options {
+        keys: KeyContext {
+            now: NOW,
+            ..KeyContext::default()
+        },
+        ..Options::default()
+    };
+    let d = diff::diff(desired, live, &opts);
+    let accounts = desired
+        .accounts
+        .iter()
+        .map(|(k, c)| (k.clone(), c.account_id.clone()))
+        .collect();
+    Plan::new(desired.stack.clone(), accounts, String::new(), d)
+}
+
+/// Compares `actual` with the fixture `name`, or rewrites it under UPDATE_GOLDEN=1.
+fn check(name: &str, actual: &str, failures: &mut Vec<String>) {
+    let path = Path::new(GOLDEN).join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(expected) if expected == actual => {}
+        Ok(expected) => {
+            let first = expected
+                .lines()
+                .zip(actual.lines())
+                .position(|(e, a)| e != a)
+                .unwrap_or(expected.lines().count().min(actual.lines().count()));
+            failures.push(format!(
+                "{} differs from the output, first at line {}:\n  expected: {:?}\n  actual:   {:?}",
+                path.display(),
+                first + 1,
+                expected.lines().nth(first).unwrap_or("<end>"),
+                actual.lines().nth(first).unwrap_or("<end>"),
+            ));
+        }
+        Err(e) => failures.push(format!(
+            "{}: {e} (write it with UPDATE_GOLDEN=1 and review it)",
+            path.display()
+        )),
+    }
+}
+
+fn finish(failures: Vec<String>) {
+    assert!(
+        failures.is_empty(),
+        "{}\n\nIf the change is intended: UPDATE_GOLDEN=1 cargo test --test golden, then review the diff",
+        failures.join("\n\n")
+    );
+}
+
+fn examples() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("plans")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "the examples in plans/: {names:?}");
+    names
+}
+
+fn json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).unwrap() + "\n"
+}
+
+#[test]
+fn every_example_plans_its_creation_in_an_empty_account() {
+    let mut failures = Vec::new();
+    for name in examples() {
+        let desired = build(&[PathBuf::from("plans").join(&name)])
+            .unwrap_or_else(|e| panic!("plans/{name}: {e}"));
+        let plan = plan_of(&desired, &Live::default());
+        check(
+            &format!("create/{name}.txt"),
+            &render(&plan, Style { color: false }),
+            &mut failures,
+        );
+        check(&format!("create/{name}.json"), &json(&plan), &mut failures);
+    }
+    finish(failures);
+}
+
+#[test]
+fn every_example_plans_no_change_once_applied() {
+    for name in examples() {
+        let desired = build(&[PathBuf::from("plans").join(&name)]).unwrap();
+        let live = Live::from_desired(&desired, Some(&desired.stack));
+        let plan = plan_of(&desired, &live);
+        let text = render(&plan, Style { color: false });
+        // Users with key rules still show their keys' outlook; nothing else may change.
+        assert!(
+            plan.changes
+                .iter()
+                .all(|c| c.attributes.is_empty() && c.documents.is_empty()),
+            "plans/{name} is not stable against its own result:\n{text}"
+        );
+    }
+}
+
+/// Each `tests/golden/live/NAME.toml` records an account (a plan file whose resources
+/// are taken as live and owned by the stack); the example `plans/NAME` is planned
+/// against it: updates, replacements, deletions and adoptions.
+#[test]
+fn examples_plan_against_recorded_accounts() {
+    let mut failures = Vec::new();
+    let mut recorded: Vec<PathBuf> = std::fs::read_dir(Path::new(GOLDEN).join("live"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    recorded.sort();
+    assert!(
+        !recorded.is_empty(),
+        "no recorded accounts in {GOLDEN}/live"
+    );
+    for live_file in recorded {
+        let name = live_file
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let desired = build(&[PathBuf::from("plans").join(&name)]).unwrap();
+        let recorded = build(std::slice::from_ref(&live_file))
+            .unwrap_or_else(|e| panic!("{}: {e}", live_file.display()));
+        let live = Live::from_desired(&recorded, Some(&recorded.stack));
+        let plan = plan_of(&desired, &live);
+        check(
+            &format!("live/{name}.txt"),
+            &render(&plan, Style { color: false }),
+            &mut failures,
+        );
+        check(&format!("live/{name}.json"), &json(&plan), &mut failures);
+    }
+    finish(failures);
+}
+
+/// Each `tests/golden/errors/NAME.toml` is a bad plan file; `NAME.txt` is the whole
+/// error text a user sees for it.
+#[test]
+fn bad_plan_files_give_these_errors() {
+    let mut failures = Vec::new();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(Path::new(GOLDEN).join("errors"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 10,
+        "bad plan files in {GOLDEN}/errors: {cases:?}"
+    );
+    for case in cases {
+        let text = match build(std::slice::from_ref(&case)) {
+            Ok(_) => format!("no error for {}", case.display()),
+            Err(e) => format!("error: {e}\n"),
+        };
+        let name = case.file_stem().unwrap().to_string_lossy().into_owned();
+        check(&format!("errors/{name}.txt"), &text, &mut failures);
+    }
+    finish(failures);
+}
