@@ -42,7 +42,24 @@ pub struct DiffCx<'a> {
     out: &'a mut Diff,
 }
 
-impl DiffCx<'_> {
+impl<'a> DiffCx<'a> {
+    fn new(
+        addr: &'a Address,
+        desired: &'a Desired,
+        opts: &'a Options,
+        live: &'a Live,
+        out: &'a mut Diff,
+    ) -> Self {
+        DiffCx {
+            addr,
+            ctx: &desired.accounts[&addr.account],
+            stack: &desired.stack,
+            opts,
+            live,
+            out,
+        }
+    }
+
     /// A step in its operation's own phase.
     pub fn step(&mut self, op: Op) {
         self.out.steps.push(Step::new(&self.addr.account, op));
@@ -99,14 +116,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
                 None => true,
             },
         };
-        let mut cx = DiffCx {
-            addr,
-            ctx: &desired.accounts[&addr.account],
-            stack,
-            opts,
-            live,
-            out: &mut d,
-        };
+        let mut cx = DiffCx::new(addr, desired, opts, live, &mut d);
         match &want.resource {
             Resource::Role(w) => plan_one(w, have, &mut cx, adopting),
             Resource::ManagedPolicy(w) => plan_one(w, have, &mut cx, adopting),
@@ -119,14 +129,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
             continue;
         }
         // Only accounts the plan still names are read, so the context exists.
-        let mut cx = DiffCx {
-            addr,
-            ctx: &desired.accounts[&addr.account],
-            stack,
-            opts,
-            live,
-            out: &mut d,
-        };
+        let mut cx = DiffCx::new(addr, desired, opts, live, &mut d);
         match &have.resource {
             Resource::Role(h) => h.delete(have, &mut cx),
             Resource::ManagedPolicy(h) => h.delete(have, &mut cx),

@@ -189,3 +189,15 @@ impl Live {
         Live { resources }
     }
 }
+
+/// The default account as the emulators have it (ID 000000000000), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_accounts(region: &str) -> BTreeMap<String, AccountContext> {
+    let ctx = AccountContext {
+        alias: DEFAULT_ACCOUNT.into(),
+        account_id: "000000000000".into(),
+        partition: "aws".into(),
+        region: region.into(),
+    };
+    BTreeMap::from([(DEFAULT_ACCOUNT.to_string(), ctx)])
+}

@@ -117,6 +117,17 @@ fn examples() -> Vec<String> {
     names
 }
 
+/// The `*.toml` files of a fixture folder, sorted.
+fn toml_files(folder: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(Path::new(GOLDEN).join(folder))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
 fn json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).unwrap() + "\n"
 }
@@ -161,12 +172,7 @@ fn every_example_plans_no_change_once_applied() {
 #[test]
 fn examples_plan_against_recorded_accounts() {
     let mut failures = Vec::new();
-    let mut recorded: Vec<PathBuf> = std::fs::read_dir(Path::new(GOLDEN).join("live"))
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    recorded.sort();
+    let recorded = toml_files("live");
     assert!(
         !recorded.is_empty(),
         "no recorded accounts in {GOLDEN}/live"
@@ -197,12 +203,7 @@ fn examples_plan_against_recorded_accounts() {
 #[test]
 fn bad_plan_files_give_these_errors() {
     let mut failures = Vec::new();
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(Path::new(GOLDEN).join("errors"))
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    cases.sort();
+    let cases = toml_files("errors");
     assert!(
         cases.len() >= 10,
         "bad plan files in {GOLDEN}/errors: {cases:?}"

@@ -3,7 +3,7 @@
 //! and ListRoles for the two role attributes it omits (description, max session duration).
 
 use super::{Account, error_text, retry};
-use crate::iam::{Group, ManagedPolicy, Role, User};
+use crate::iam::{Group, IamKind, ManagedPolicy, Role, User};
 use crate::keys::{KeyHints, LastUsed, LiveKey, UserKeyHint};
 use crate::model::{Address, Kind, Live, LiveResource, Resource};
 use crate::ownership::{KeyHistory, OWNER_TAG};
@@ -216,15 +216,14 @@ async fn read_users(
     let mut want_keys = Vec::new();
     for u in users {
         let lr = User::from_live(u, ctx)?;
-        let Resource::User(user) = &lr.resource else {
-            unreachable!("User::from_live reads a user")
-        };
-        let hint = hints.users.get(&user.name.to_ascii_lowercase());
-        if hint.is_some() || lr.owner.as_deref() == Some(stack) {
-            want_keys.push((user.name.clone(), hint.cloned(), user.key_history.clone()));
+        if let Some(user) = User::of(&lr.resource) {
+            let hint = hints.users.get(&user.name.to_ascii_lowercase());
+            if hint.is_some() || lr.owner.as_deref() == Some(stack) {
+                want_keys.push((user.name.clone(), hint.cloned(), user.key_history.clone()));
+            }
         }
         live.resources
-            .insert(Address::new(&ctx.alias, Kind::User, &user.name), lr);
+            .insert(Address::new(&ctx.alias, Kind::User, lr.resource.name()), lr);
     }
     let reads =
         futures::stream::iter(want_keys.into_iter().map(|(name, hint, times)| async move {

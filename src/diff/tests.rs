@@ -1,24 +1,14 @@
 use super::*;
 use crate::iam::Role;
 use crate::iam::managed_policy::PolicyVersion;
-use crate::model::{DEFAULT_ACCOUNT, Kind};
+use crate::model::Kind;
 use crate::ownership::OWNER_TAG;
 use crate::policy::PolicyDocument;
 use crate::spec;
 use std::path::Path;
 
 fn ctx() -> BTreeMap<String, AccountContext> {
-    let mut m = BTreeMap::new();
-    m.insert(
-        DEFAULT_ACCOUNT.to_string(),
-        AccountContext {
-            alias: DEFAULT_ACCOUNT.into(),
-            account_id: "000000000000".into(),
-            partition: "aws".into(),
-            region: "us-east-1".into(),
-        },
-    );
-    m
+    crate::model::test_accounts("us-east-1")
 }
 
 fn desired(src: &str) -> Desired {

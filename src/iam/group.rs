@@ -1,8 +1,10 @@
 //! Groups: `[group.NAME]`. IAM groups cannot be tagged, so ownership is an inline marker
 //! policy (`ownership::group_marker_name`), written with the group and removed last.
 
-use super::principal::{Policies, Principal, diff_policies, inline_label, removed_inline};
-use super::{IamKind, UnreadableDocument, section};
+use super::principal::{
+    Policies, Principal, diff_policies, inline_label, principal_ops, removed_inline,
+};
+use super::{IamKind, UnreadableDocument, resource_variant, section};
 use crate::diff::DiffCx;
 use crate::model::{AccountContext, Kind, LiveResource, Resource};
 use crate::ops::Op;
@@ -11,7 +13,7 @@ use crate::ownership::{
 };
 use crate::plan::{Action, AttrChange};
 use crate::policy::PolicyDocument;
-use crate::spec::{At, Builder, DocumentSpec, SpecError, Str};
+use crate::spec::{BuildCx, DocumentSpec, SpecError, Str};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
@@ -45,41 +47,26 @@ impl IamKind for Group {
     const MAX_NAME_LEN: usize = 128;
     type Section = GroupSpec;
 
-    fn build(
-        b: &Builder,
-        at: &At,
-        name: &Spanned<String>,
-        g: &GroupSpec,
-        ctx: &AccountContext,
-    ) -> Result<Self, SpecError> {
+    fn build(cx: &BuildCx, g: &GroupSpec) -> Result<Self, SpecError> {
         if let Some((n, _)) = g
             .inline
             .iter()
             .find(|(n, _)| n.get_ref().starts_with(GROUP_MARKER_PREFIX))
         {
-            return Err(at.err(
+            return Err(cx.err(
                 n.span(),
                 format!("inline policy names starting with `{GROUP_MARKER_PREFIX}` are iamplan's ownership markers"),
             ));
         }
         Ok(Group {
-            name: name.get_ref().clone(),
-            path: b.path(at, &g.path, ctx)?,
-            inline: b.inline_map(at, &g.inline, ctx)?,
-            managed: b.managed_list(at, &g.managed_policies, ctx)?,
+            name: cx.name.get_ref().clone(),
+            path: cx.path(&g.path)?,
+            inline: cx.inline(&g.inline)?,
+            managed: cx.managed(&g.managed_policies)?,
         })
     }
 
-    fn into_resource(self) -> Resource {
-        Resource::Group(self)
-    }
-
-    fn of(r: &Resource) -> Option<&Self> {
-        match r {
-            Resource::Group(g) => Some(g),
-            _ => None,
-        }
-    }
+    resource_variant!(Group);
 
     fn create(&self, cx: &mut DiffCx) {
         cx.step(Op::CreateGroup {
@@ -208,30 +195,11 @@ impl Group {
     }
 }
 
-impl Principal for Group {
-    fn put_policy(&self, name: &str, document: serde_json::Value) -> Op {
-        Op::PutGroupPolicy {
-            group: self.name.clone(),
-            name: name.into(),
-            document,
-        }
-    }
-    fn delete_policy(&self, name: &str) -> Op {
-        Op::DeleteGroupPolicy {
-            group: self.name.clone(),
-            name: name.into(),
-        }
-    }
-    fn attach(&self, arn: &str) -> Op {
-        Op::AttachGroupPolicy {
-            group: self.name.clone(),
-            arn: arn.into(),
-        }
-    }
-    fn detach(&self, arn: &str) -> Op {
-        Op::DetachGroupPolicy {
-            group: self.name.clone(),
-            arn: arn.into(),
-        }
-    }
-}
+principal_ops!(
+    Group,
+    group,
+    PutGroupPolicy,
+    DeleteGroupPolicy,
+    AttachGroupPolicy,
+    DetachGroupPolicy
+);

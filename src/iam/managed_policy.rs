@@ -2,14 +2,14 @@
 //! version (older ones deleted to stay within IAM's five); path and description cannot
 //! change in IAM, so the plan says so rather than pretending.
 
-use super::{IamKind, UnreadableDocument, section};
+use super::{IamKind, UnreadableDocument, resource_variant, section};
 use crate::diff::DiffCx;
 use crate::model::{AccountContext, Kind, LiveResource, Resource};
 use crate::ops::Op;
 use crate::ownership::{marked_description, owner_tags, split_policy_description};
 use crate::plan::{Action, AttrChange, DocChange};
 use crate::policy::PolicyDocument;
-use crate::spec::{At, Builder, DocumentSource, SpecError, StatementSpec, Str};
+use crate::spec::{BuildCx, DocumentSource, SpecError, StatementSpec, Str};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -56,37 +56,22 @@ impl IamKind for ManagedPolicy {
     const MAX_NAME_LEN: usize = 128;
     type Section = PolicySpec;
 
-    fn build(
-        b: &Builder,
-        at: &At,
-        name: &Spanned<String>,
-        p: &PolicySpec,
-        ctx: &AccountContext,
-    ) -> Result<Self, SpecError> {
+    fn build(cx: &BuildCx, p: &PolicySpec) -> Result<Self, SpecError> {
         let source = DocumentSource {
             document: &p.document,
             statement: &p.statement,
             version: &p.version,
         };
         Ok(ManagedPolicy {
-            name: name.get_ref().clone(),
-            path: b.path(at, &p.path, ctx)?,
-            description: b.opt_text(at, &p.description, ctx)?,
-            document: b.document(at, name.span(), source, ctx, false)?,
+            name: cx.name.get_ref().clone(),
+            path: cx.path(&p.path)?,
+            description: cx.opt_text(&p.description)?,
+            document: cx.document(source, false)?,
             versions: vec![],
         })
     }
 
-    fn into_resource(self) -> Resource {
-        Resource::ManagedPolicy(self)
-    }
-
-    fn of(r: &Resource) -> Option<&Self> {
-        match r {
-            Resource::ManagedPolicy(p) => Some(p),
-            _ => None,
-        }
-    }
+    resource_variant!(ManagedPolicy);
 
     fn create(&self, cx: &mut DiffCx) {
         let mut change = cx.new_change(&self.name, Action::Create);

@@ -17,9 +17,8 @@ pub use role::Role;
 pub use user::User;
 
 use crate::diff::DiffCx;
-use crate::model::{AccountContext, Kind, LiveResource, Resource};
-use crate::spec::{At, Builder, SpecError, Str};
-use toml::Spanned;
+use crate::model::{Kind, LiveResource, Resource};
+use crate::spec::{BuildCx, SpecError, Str};
 
 /// A live resource whose document cannot be read (the read stops: planning without it
 /// could delete or overwrite what it says).
@@ -55,15 +54,10 @@ pub trait IamKind: Sized {
     type Section: Section;
 
     /// Builds the desired resource from its section.
-    fn build(
-        b: &Builder,
-        at: &At,
-        name: &Spanned<String>,
-        section: &Self::Section,
-        ctx: &AccountContext,
-    ) -> Result<Self, SpecError>;
+    fn build(cx: &BuildCx, section: &Self::Section) -> Result<Self, SpecError>;
 
     fn into_resource(self) -> Resource;
+    /// The resource as this kind, if it is one.
     fn of(r: &Resource) -> Option<&Self>;
 
     /// Plans the creation of a declared resource that does not exist.
@@ -81,6 +75,23 @@ pub trait Section {
     /// `adopt = true`: take over a same-named resource no stack owns.
     fn adopt(&self) -> bool;
 }
+
+/// Implements `IamKind::into_resource` and `IamKind::of` for the `Resource` variant of
+/// the same name.
+macro_rules! resource_variant {
+    ($t:ident) => {
+        fn into_resource(self) -> Resource {
+            Resource::$t(self)
+        }
+        fn of(r: &Resource) -> Option<&Self> {
+            match r {
+                Resource::$t(x) => Some(x),
+                _ => None,
+            }
+        }
+    };
+}
+pub(crate) use resource_variant;
 
 /// Implements `Section` for sections with `account` and `adopt` fields.
 macro_rules! section {

@@ -24,6 +24,73 @@ pub trait Tagged: Principal {
     fn delete_boundary(&self) -> Op;
 }
 
+/// Implements `Principal` for a kind from its four IAM operations, whose principal field
+/// is named `$field` (`role`, `user`, `group`).
+macro_rules! principal_ops {
+    ($t:ty, $field:ident, $put:ident, $delete:ident, $attach:ident, $detach:ident) => {
+        impl crate::iam::principal::Principal for $t {
+            fn put_policy(&self, name: &str, document: serde_json::Value) -> Op {
+                Op::$put {
+                    $field: self.name.clone(),
+                    name: name.into(),
+                    document,
+                }
+            }
+            fn delete_policy(&self, name: &str) -> Op {
+                Op::$delete {
+                    $field: self.name.clone(),
+                    name: name.into(),
+                }
+            }
+            fn attach(&self, arn: &str) -> Op {
+                Op::$attach {
+                    $field: self.name.clone(),
+                    arn: arn.into(),
+                }
+            }
+            fn detach(&self, arn: &str) -> Op {
+                Op::$detach {
+                    $field: self.name.clone(),
+                    arn: arn.into(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use principal_ops;
+
+/// Implements `Tagged` likewise.
+macro_rules! tagged_ops {
+    ($t:ty, $field:ident, $tag:ident, $untag:ident, $put:ident, $delete:ident) => {
+        impl crate::iam::principal::Tagged for $t {
+            fn tag(&self, tags: std::collections::BTreeMap<String, String>) -> Op {
+                Op::$tag {
+                    $field: self.name.clone(),
+                    tags,
+                }
+            }
+            fn untag(&self, keys: Vec<String>) -> Op {
+                Op::$untag {
+                    $field: self.name.clone(),
+                    keys,
+                }
+            }
+            fn put_boundary(&self, arn: String) -> Op {
+                Op::$put {
+                    $field: self.name.clone(),
+                    arn,
+                }
+            }
+            fn delete_boundary(&self) -> Op {
+                Op::$delete {
+                    $field: self.name.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use tagged_ops;
+
 /// A principal's policies: inline documents by name, attached managed policies by ARN.
 #[derive(Clone, Copy)]
 pub struct Policies<'a> {

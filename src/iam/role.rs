@@ -3,18 +3,18 @@
 //! and torn down with their policies and instance profiles.
 
 use super::principal::{
-    Policies, Principal, Tagged, diff_boundary, diff_policies, diff_tags, doc_change, inline_label,
-    removed_inline, tag_attrs,
+    Policies, diff_boundary, diff_policies, diff_tags, doc_change, inline_label, principal_ops,
+    removed_inline, tag_attrs, tagged_ops,
 };
 use super::trust::{self, TrustSpec};
-use super::{IamKind, UnreadableDocument, section};
+use super::{IamKind, UnreadableDocument, resource_variant, section};
 use crate::diff::DiffCx;
 use crate::model::{AccountContext, Kind, LiveResource, Resource};
 use crate::ops::Op;
 use crate::ownership::{owner_tags, take_owner_tag, with_owner_tag};
 use crate::plan::{Action, AttrChange, Change, DocChange};
 use crate::policy::PolicyDocument;
-use crate::spec::{At, Builder, DocumentSpec, SpecError, Str};
+use crate::spec::{BuildCx, DocumentSpec, SpecError, Str};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
@@ -74,18 +74,12 @@ impl IamKind for Role {
     const MAX_NAME_LEN: usize = 64;
     type Section = RoleSpec;
 
-    fn build(
-        b: &Builder,
-        at: &At,
-        name: &Spanned<String>,
-        r: &RoleSpec,
-        ctx: &AccountContext,
-    ) -> Result<Self, SpecError> {
+    fn build(cx: &BuildCx, r: &RoleSpec) -> Result<Self, SpecError> {
         let max_session_duration = match &r.max_session_duration {
             None => DEFAULT_MAX_SESSION,
             Some(m) if (3600..=43200).contains(m.get_ref()) => *m.get_ref() as i32,
             Some(m) => {
-                return Err(at
+                return Err(cx
                     .err(
                         m.span(),
                         format!("max_session_duration {} is out of range", m.get_ref()),
@@ -93,43 +87,30 @@ impl IamKind for Role {
                     .with_help("IAM accepts 3600 to 43200 seconds (1 to 12 hours)"));
             }
         };
-        let permissions_boundary = match &r.permissions_boundary {
-            None => None,
-            Some(p) => Some(b.policy_ref(at, p, ctx)?),
-        };
-        let tags = b.tags(at, &r.tags, ctx)?;
+        let tags = cx.tags(&r.tags)?;
         if tags.len() > 49 {
-            return Err(at.err(
-                name.span(),
+            return Err(cx.err(
+                cx.name.span(),
                 "too many tags: IAM allows 50 per role, and iamplan uses one for ownership",
             ));
         }
         Ok(Role {
-            name: name.get_ref().clone(),
-            path: b.path(at, &r.path, ctx)?,
-            description: b.opt_text(at, &r.description, ctx)?,
+            name: cx.name.get_ref().clone(),
+            path: cx.path(&r.path)?,
+            description: cx.opt_text(&r.description)?,
             max_session_duration,
-            permissions_boundary,
+            permissions_boundary: cx.opt_policy_ref(&r.permissions_boundary)?,
             tags,
-            trust: trust::build(b, at, &r.trust, ctx)?,
-            inline: b.inline_map(at, &r.inline, ctx)?,
-            managed: b.managed_list(at, &r.managed_policies, ctx)?,
+            trust: trust::build(cx.b, cx.at, &r.trust, cx.ctx)?,
+            inline: cx.inline(&r.inline)?,
+            managed: cx.managed(&r.managed_policies)?,
             instance_profile: r.instance_profile,
             instance_profiles: vec![],
             broken_principals: vec![],
         })
     }
 
-    fn into_resource(self) -> Resource {
-        Resource::Role(self)
-    }
-
-    fn of(r: &Resource) -> Option<&Self> {
-        match r {
-            Resource::Role(r) => Some(r),
-            _ => None,
-        }
-    }
+    resource_variant!(Role);
 
     fn create(&self, cx: &mut DiffCx) {
         let change = self.creation(cx, Action::Create);
@@ -399,59 +380,22 @@ impl Role {
     }
 }
 
-impl Principal for Role {
-    fn put_policy(&self, name: &str, document: serde_json::Value) -> Op {
-        Op::PutRolePolicy {
-            role: self.name.clone(),
-            name: name.into(),
-            document,
-        }
-    }
-    fn delete_policy(&self, name: &str) -> Op {
-        Op::DeleteRolePolicy {
-            role: self.name.clone(),
-            name: name.into(),
-        }
-    }
-    fn attach(&self, arn: &str) -> Op {
-        Op::AttachRolePolicy {
-            role: self.name.clone(),
-            arn: arn.into(),
-        }
-    }
-    fn detach(&self, arn: &str) -> Op {
-        Op::DetachRolePolicy {
-            role: self.name.clone(),
-            arn: arn.into(),
-        }
-    }
-}
-
-impl Tagged for Role {
-    fn tag(&self, tags: BTreeMap<String, String>) -> Op {
-        Op::TagRole {
-            role: self.name.clone(),
-            tags,
-        }
-    }
-    fn untag(&self, keys: Vec<String>) -> Op {
-        Op::UntagRole {
-            role: self.name.clone(),
-            keys,
-        }
-    }
-    fn put_boundary(&self, arn: String) -> Op {
-        Op::PutRolePermissionsBoundary {
-            role: self.name.clone(),
-            arn,
-        }
-    }
-    fn delete_boundary(&self) -> Op {
-        Op::DeleteRolePermissionsBoundary {
-            role: self.name.clone(),
-        }
-    }
-}
+principal_ops!(
+    Role,
+    role,
+    PutRolePolicy,
+    DeleteRolePolicy,
+    AttachRolePolicy,
+    DetachRolePolicy
+);
+tagged_ops!(
+    Role,
+    role,
+    TagRole,
+    UntagRole,
+    PutRolePermissionsBoundary,
+    DeleteRolePermissionsBoundary
+);
 
 /// `AROA...`/`AIDA...` principals: IAM shows these when the role or user a trust policy
 /// named has been deleted. Recreating the name does not restore the trust.

@@ -3,10 +3,10 @@
 
 use super::access_key::{self, AccessKeysSpec};
 use super::principal::{
-    Policies, Principal, Tagged, diff_boundary, diff_policies, diff_tags, inline_label,
-    removed_inline, tag_attrs,
+    Policies, Principal, diff_boundary, diff_policies, diff_tags, inline_label, principal_ops,
+    removed_inline, tag_attrs, tagged_ops,
 };
-use super::{IamKind, UnreadableDocument, section};
+use super::{IamKind, UnreadableDocument, resource_variant, section};
 use crate::diff::DiffCx;
 use crate::keys::{KeyRule, LiveKey};
 use crate::model::{AccountContext, Kind, LiveResource, Resource};
@@ -14,7 +14,7 @@ use crate::ops::Op;
 use crate::ownership::{KeyHistory, take_owner_tag, with_owner_tag};
 use crate::plan::{Action, AttrChange};
 use crate::policy::PolicyDocument;
-use crate::spec::{At, Builder, DocumentSpec, SpecError, Str, valid_name};
+use crate::spec::{BuildCx, DocumentSpec, SpecError, Str, valid_name};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
@@ -64,36 +64,26 @@ impl IamKind for User {
     const MAX_NAME_LEN: usize = 64;
     type Section = UserSpec;
 
-    fn build(
-        b: &Builder,
-        at: &At,
-        name: &Spanned<String>,
-        u: &UserSpec,
-        ctx: &AccountContext,
-    ) -> Result<Self, SpecError> {
-        let permissions_boundary = match &u.permissions_boundary {
-            None => None,
-            Some(p) => Some(b.policy_ref(at, p, ctx)?),
-        };
+    fn build(cx: &BuildCx, u: &UserSpec) -> Result<Self, SpecError> {
         let mut groups = BTreeSet::new();
         for g in &u.groups {
-            let v = b.interp(at, g, ctx)?;
+            let v = cx.text(g)?;
             if !valid_name(&v, 128) {
-                return Err(at.err(g.span(), format!("invalid group name \"{v}\"")));
+                return Err(cx.err(g.span(), format!("invalid group name \"{v}\"")));
             }
             groups.insert(v);
         }
         let keys = match &u.access_keys {
             None => None,
-            Some(k) => Some(access_key::build(at, name, k)?),
+            Some(k) => Some(access_key::build(cx.at, cx.name, k)?),
         };
         Ok(User {
-            name: name.get_ref().clone(),
-            path: b.path(at, &u.path, ctx)?,
-            permissions_boundary,
-            tags: b.tags(at, &u.tags, ctx)?,
-            inline: b.inline_map(at, &u.inline, ctx)?,
-            managed: b.managed_list(at, &u.managed_policies, ctx)?,
+            name: cx.name.get_ref().clone(),
+            path: cx.path(&u.path)?,
+            permissions_boundary: cx.opt_policy_ref(&u.permissions_boundary)?,
+            tags: cx.tags(&u.tags)?,
+            inline: cx.inline(&u.inline)?,
+            managed: cx.managed(&u.managed_policies)?,
             groups,
             keys,
             access_keys: vec![],
@@ -101,16 +91,7 @@ impl IamKind for User {
         })
     }
 
-    fn into_resource(self) -> Resource {
-        Resource::User(self)
-    }
-
-    fn of(r: &Resource) -> Option<&Self> {
-        match r {
-            Resource::User(u) => Some(u),
-            _ => None,
-        }
-    }
+    resource_variant!(User);
 
     fn create(&self, cx: &mut DiffCx) {
         cx.step(Op::CreateUser {
@@ -287,56 +268,19 @@ impl User {
     }
 }
 
-impl Principal for User {
-    fn put_policy(&self, name: &str, document: serde_json::Value) -> Op {
-        Op::PutUserPolicy {
-            user: self.name.clone(),
-            name: name.into(),
-            document,
-        }
-    }
-    fn delete_policy(&self, name: &str) -> Op {
-        Op::DeleteUserPolicy {
-            user: self.name.clone(),
-            name: name.into(),
-        }
-    }
-    fn attach(&self, arn: &str) -> Op {
-        Op::AttachUserPolicy {
-            user: self.name.clone(),
-            arn: arn.into(),
-        }
-    }
-    fn detach(&self, arn: &str) -> Op {
-        Op::DetachUserPolicy {
-            user: self.name.clone(),
-            arn: arn.into(),
-        }
-    }
-}
-
-impl Tagged for User {
-    fn tag(&self, tags: BTreeMap<String, String>) -> Op {
-        Op::TagUser {
-            user: self.name.clone(),
-            tags,
-        }
-    }
-    fn untag(&self, keys: Vec<String>) -> Op {
-        Op::UntagUser {
-            user: self.name.clone(),
-            keys,
-        }
-    }
-    fn put_boundary(&self, arn: String) -> Op {
-        Op::PutUserPermissionsBoundary {
-            user: self.name.clone(),
-            arn,
-        }
-    }
-    fn delete_boundary(&self) -> Op {
-        Op::DeleteUserPermissionsBoundary {
-            user: self.name.clone(),
-        }
-    }
-}
+principal_ops!(
+    User,
+    user,
+    PutUserPolicy,
+    DeleteUserPolicy,
+    AttachUserPolicy,
+    DetachUserPolicy
+);
+tagged_ops!(
+    User,
+    user,
+    TagUser,
+    UntagUser,
+    PutUserPermissionsBoundary,
+    DeleteUserPermissionsBoundary
+);

@@ -571,7 +571,13 @@ impl Builder<'_> {
         let s = section.get_ref();
         check_name(&at, name, K::MAX_NAME_LEN, K::KIND.label())?;
         let ctx = self.ctx(s.account()).clone();
-        let resource = K::build(self, &at, name, s, &ctx)?.into_resource();
+        let cx = BuildCx {
+            b: self,
+            at: &at,
+            name,
+            ctx: &ctx,
+        };
+        let resource = K::build(&cx, s)?.into_resource();
         let addr = Address::new(&ctx.alias, K::KIND, name.get_ref());
         let origin = Self::origin(&at, name.span());
         self.insert(
@@ -584,5 +590,56 @@ impl Builder<'_> {
                 origin,
             },
         )
+    }
+}
+
+/// What a kind's build works with: the plan so far, the file, the resource's name and its
+/// account. Its methods read the section parts every kind shares.
+pub struct BuildCx<'c> {
+    pub b: &'c Builder<'c>,
+    pub at: &'c At<'c>,
+    pub name: &'c Spanned<String>,
+    pub ctx: &'c AccountContext,
+}
+
+impl BuildCx<'_> {
+    pub fn err(&self, span: Range<usize>, msg: impl Into<String>) -> SpecError {
+        self.at.err(span, msg)
+    }
+    pub fn text(&self, s: &Str) -> Result<String, SpecError> {
+        self.b.interp(self.at, s, self.ctx)
+    }
+    /// Optional text (a description): empty when absent.
+    pub fn opt_text(&self, s: &Option<Str>) -> Result<String, SpecError> {
+        self.b.opt_text(self.at, s, self.ctx)
+    }
+    pub fn path(&self, p: &Option<Str>) -> Result<String, SpecError> {
+        self.b.path(self.at, p, self.ctx)
+    }
+    pub fn tags(
+        &self,
+        tags: &BTreeMap<Spanned<String>, Str>,
+    ) -> Result<BTreeMap<String, String>, SpecError> {
+        self.b.tags(self.at, tags, self.ctx)
+    }
+    pub fn managed(&self, list: &[Str]) -> Result<BTreeSet<String>, SpecError> {
+        self.b.managed_list(self.at, list, self.ctx)
+    }
+    pub fn inline(
+        &self,
+        inline: &BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+    ) -> Result<BTreeMap<String, PolicyDocument>, SpecError> {
+        self.b.inline_map(self.at, inline, self.ctx)
+    }
+    /// An optional reference to a managed policy (a permissions boundary).
+    pub fn opt_policy_ref(&self, r: &Option<Str>) -> Result<Option<String>, SpecError> {
+        r.as_ref()
+            .map(|r| self.b.policy_ref(self.at, r, self.ctx))
+            .transpose()
+    }
+    /// The resource's own policy document (`document` or `statement`).
+    pub fn document(&self, src: DocumentSource, trust: bool) -> Result<PolicyDocument, SpecError> {
+        self.b
+            .document(self.at, self.name.span(), src, self.ctx, trust)
     }
 }

@@ -7,7 +7,8 @@ mod schema;
 mod smoke;
 
 pub use builder::{
-    At, Builder, DocumentSource, one_or_many, valid_external_id, valid_name, valid_principal_arn,
+    At, BuildCx, Builder, DocumentSource, one_or_many, valid_external_id, valid_name,
+    valid_principal_arn,
 };
 pub use error::{SpecError, line_col, nearest};
 pub use schema::{AccountSpec, DocumentSpec, StatementSpec, Str};

@@ -3,17 +3,7 @@ use crate::model::{Address, Kind, Resource};
 use serde_json::json;
 
 fn ctx() -> BTreeMap<String, AccountContext> {
-    let mut m = BTreeMap::new();
-    m.insert(
-        DEFAULT_ACCOUNT.to_string(),
-        AccountContext {
-            alias: DEFAULT_ACCOUNT.into(),
-            account_id: "000000000000".into(),
-            partition: "aws".into(),
-            region: "eu-west-1".into(),
-        },
-    );
-    m
+    crate::model::test_accounts("eu-west-1")
 }
 
 fn build(src: &str) -> Result<Desired, SpecError> {
