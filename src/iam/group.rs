@@ -2,7 +2,7 @@
 //! policy (`ownership::group_marker_name`), written with the group and removed last.
 
 use super::principal::{
-    Policies, Principal, diff_policies, inline_label, principal_ops, removed_inline,
+    Policies, Principal, diff_policies, live, policy_teardown, principal_ops, show_removed,
 };
 use super::{IamKind, UnreadableDocument, resource_variant, section};
 use crate::diff::DiffCx;
@@ -125,30 +125,20 @@ impl IamKind for Group {
                 group: self.name.clone(),
             });
         }
-        let marker = group_marker_name(cx.stack);
-        for n in self.inline.keys().chain(std::iter::once(&marker)) {
-            cx.step(self.delete_policy(n));
+        // The marker goes with the group's own policies, in the same phase as the rest.
+        for op in policy_teardown(self) {
+            cx.step(op);
         }
-        for arn in &self.managed {
-            change.attr(AttrChange::removed("managed_policy", arn.as_str()));
-            cx.step(self.detach(arn));
-        }
+        cx.step(self.delete_policy(&group_marker_name(cx.stack)));
+        show_removed(self.policies(), &mut change);
         cx.step(Op::DeleteGroup {
             name: self.name.clone(),
         });
-        removed_inline(&self.inline, &mut change);
         cx.change(change);
     }
 }
 
 impl Group {
-    fn policies(&self) -> Policies<'_> {
-        Policies {
-            inline: &self.inline,
-            managed: &self.managed,
-        }
-    }
-
     /// The ownership marker: an inline policy that grants and denies nothing real.
     fn mark(&self, cx: &mut DiffCx) {
         cx.step(self.put_policy(&group_marker_name(cx.stack), group_marker_document()));
@@ -161,33 +151,19 @@ impl Group {
         ctx: &AccountContext,
     ) -> Result<LiveResource, UnreadableDocument> {
         let name = g.group_name().unwrap_or_default().to_string();
-        let mut inline = BTreeMap::new();
-        let mut owner = None;
-        for ip in g.group_policy_list() {
-            let pname = ip.policy_name().unwrap_or_default().to_string();
-            if let Some(stack) = group_marker_stack(&pname) {
-                owner = Some(stack.to_string());
-                continue;
-            }
-            let doc =
-                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                    .map_err(UnreadableDocument::new(
-                        Kind::Group,
-                        &name,
-                        &inline_label(&pname),
-                    ))?;
-            inline.insert(pname, doc);
-        }
+        let policies = g.group_policy_list();
+        let owner = policies
+            .iter()
+            .find_map(|ip| group_marker_stack(ip.policy_name().unwrap_or_default()))
+            .map(str::to_string);
+        let is_marker = |n: &str| group_marker_stack(n).is_some();
+        let inline = live::inline(Kind::Group, &name, policies, &ctx.partition, is_marker)?;
         Ok(LiveResource {
             arn: g.arn().unwrap_or_default().to_string(),
             resource: Resource::Group(Group {
                 path: g.path().unwrap_or("/").to_string(),
                 inline,
-                managed: g
-                    .attached_managed_policies()
-                    .iter()
-                    .filter_map(|a| a.policy_arn().map(str::to_string))
-                    .collect(),
+                managed: live::managed(g.attached_managed_policies()),
                 name,
             }),
             owner,

@@ -4,12 +4,14 @@
 
 use crate::diff::DiffCx;
 use crate::ops::Op;
-use crate::ownership::OWNER_TAG;
+use crate::ownership::{OWNER_TAG, with_owner_tag};
 use crate::plan::{AttrChange, Change, DocChange};
 use crate::policy::PolicyDocument;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub trait Principal {
+    /// The principal's inline and attached policies.
+    fn policies(&self) -> Policies<'_>;
     fn put_policy(&self, name: &str, document: serde_json::Value) -> Op;
     fn delete_policy(&self, name: &str) -> Op;
     fn attach(&self, arn: &str) -> Op;
@@ -18,6 +20,8 @@ pub trait Principal {
 
 /// Principals that take tags and a permissions boundary (groups take neither).
 pub trait Tagged: Principal {
+    fn tags(&self) -> &BTreeMap<String, String>;
+    fn boundary(&self) -> &Option<String>;
     fn tag(&self, tags: BTreeMap<String, String>) -> Op;
     fn untag(&self, keys: Vec<String>) -> Op;
     fn put_boundary(&self, arn: String) -> Op;
@@ -29,6 +33,12 @@ pub trait Tagged: Principal {
 macro_rules! principal_ops {
     ($t:ty, $field:ident, $put:ident, $delete:ident, $attach:ident, $detach:ident) => {
         impl crate::iam::principal::Principal for $t {
+            fn policies(&self) -> crate::iam::principal::Policies<'_> {
+                crate::iam::principal::Policies {
+                    inline: &self.inline,
+                    managed: &self.managed,
+                }
+            }
             fn put_policy(&self, name: &str, document: serde_json::Value) -> Op {
                 Op::$put {
                     $field: self.name.clone(),
@@ -63,6 +73,12 @@ pub(crate) use principal_ops;
 macro_rules! tagged_ops {
     ($t:ty, $field:ident, $tag:ident, $untag:ident, $put:ident, $delete:ident) => {
         impl crate::iam::principal::Tagged for $t {
+            fn tags(&self) -> &std::collections::BTreeMap<String, String> {
+                &self.tags
+            }
+            fn boundary(&self) -> &Option<String> {
+                &self.permissions_boundary
+            }
             fn tag(&self, tags: std::collections::BTreeMap<String, String>) -> Op {
                 Op::$tag {
                     $field: self.name.clone(),
@@ -163,7 +179,25 @@ pub fn doc_change(
     })
 }
 
-pub fn diff_boundary(
+/// Tags and permissions boundary. `owner`: the stack the live principal's marker names
+/// (the read takes the marker out of the tags; adoption puts it in).
+pub fn diff_tagged<T: Tagged>(
+    cx: &mut DiffCx,
+    want: &T,
+    have: &T,
+    owner: Option<&str>,
+    change: &mut Change,
+) {
+    diff_boundary(cx, want, want.boundary(), have.boundary(), change);
+    let have_tags = match owner {
+        Some(owner) => with_owner_tag(have.tags(), owner),
+        None => have.tags().clone(),
+    };
+    let want_tags = with_owner_tag(want.tags(), cx.stack);
+    diff_tags(cx, want, &want_tags, &have_tags, change);
+}
+
+fn diff_boundary(
     cx: &mut DiffCx,
     p: &impl Tagged,
     want: &Option<String>,
@@ -186,7 +220,7 @@ pub fn diff_boundary(
 
 /// Tags, the ownership marker included in both maps (adopting adds it; the plan shows the
 /// adoption rather than the tag).
-pub fn diff_tags(
+fn diff_tags(
     cx: &mut DiffCx,
     p: &impl Tagged,
     want: &BTreeMap<String, String>,
@@ -229,11 +263,66 @@ pub fn tag_attrs(tags: &BTreeMap<String, String>, change: &mut Change) {
     }
 }
 
-/// Documents of inline policies shown as removed (deletion).
-pub fn removed_inline(inline: &BTreeMap<String, PolicyDocument>, change: &mut Change) {
-    for (n, doc) in inline {
+/// A deleted principal's policies, shown as removed.
+pub fn show_removed(p: Policies, change: &mut Change) {
+    for arn in p.managed {
+        change.attr(AttrChange::removed("managed_policy", arn.as_str()));
+    }
+    for (n, doc) in p.inline {
         change
             .documents
             .push(DocChange::removed(inline_label(n), &doc.value));
+    }
+}
+
+/// The operations that empty a principal of its policies before it is deleted.
+pub fn policy_teardown(p: &impl Principal) -> Vec<Op> {
+    let pol = p.policies();
+    let detach = pol.managed.iter().map(|arn| p.detach(arn));
+    let delete = pol.inline.keys().map(|n| p.delete_policy(n));
+    detach.chain(delete).collect()
+}
+
+/// The parts of a principal that GetAccountAuthorizationDetails returns alike for roles,
+/// users and groups.
+pub mod live {
+    use super::inline_label;
+    use crate::iam::UnreadableDocument;
+    use crate::model::Kind;
+    use crate::policy::PolicyDocument;
+    use aws_sdk_iam::types::{AttachedPolicy, PolicyDetail, Tag};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// Inline policies by name, but for those `skip` names (ownership markers).
+    pub fn inline(
+        kind: Kind,
+        name: &str,
+        list: &[PolicyDetail],
+        partition: &str,
+        skip: impl Fn(&str) -> bool,
+    ) -> Result<BTreeMap<String, PolicyDocument>, UnreadableDocument> {
+        let mut out = BTreeMap::new();
+        for ip in list {
+            let pname = ip.policy_name().unwrap_or_default();
+            if skip(pname) {
+                continue;
+            }
+            let doc = PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), partition)
+                .map_err(UnreadableDocument::new(kind, name, &inline_label(pname)))?;
+            out.insert(pname.to_string(), doc);
+        }
+        Ok(out)
+    }
+
+    pub fn managed(list: &[AttachedPolicy]) -> BTreeSet<String> {
+        list.iter()
+            .filter_map(|a| a.policy_arn().map(str::to_string))
+            .collect()
+    }
+
+    pub fn tags(list: &[Tag]) -> BTreeMap<String, String> {
+        list.iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
     }
 }

@@ -3,8 +3,8 @@
 //! and torn down with their policies and instance profiles.
 
 use super::principal::{
-    Policies, diff_boundary, diff_policies, diff_tags, doc_change, inline_label, principal_ops,
-    removed_inline, tag_attrs, tagged_ops,
+    Policies, Principal, diff_policies, diff_tagged, doc_change, live, policy_teardown,
+    principal_ops, show_removed, tag_attrs, tagged_ops,
 };
 use super::trust::{self, TrustSpec};
 use super::{IamKind, UnreadableDocument, resource_variant, section};
@@ -157,24 +157,7 @@ impl IamKind for Role {
                 max_session_duration: self.max_session_duration,
             });
         }
-        let have_tags = match &lr.owner {
-            Some(owner) => with_owner_tag(&h.tags, owner),
-            None => h.tags.clone(),
-        };
-        diff_boundary(
-            cx,
-            self,
-            &self.permissions_boundary,
-            &h.permissions_boundary,
-            &mut change,
-        );
-        diff_tags(
-            cx,
-            self,
-            &with_owner_tag(&self.tags, cx.stack),
-            &have_tags,
-            &mut change,
-        );
+        diff_tagged(cx, self, h, lr.owner.as_deref(), &mut change);
         if self.instance_profile != h.instance_profile {
             change.attr(AttrChange::changed(
                 "instance_profile",
@@ -208,26 +191,16 @@ impl IamKind for Role {
     fn delete(&self, _lr: &LiveResource, cx: &mut DiffCx) {
         let mut change = cx.new_change(&self.name, Action::Delete);
         change.attr(AttrChange::removed("path", self.path.as_str()));
-        for arn in &self.managed {
-            change.attr(AttrChange::removed("managed_policy", arn.as_str()));
-        }
         change
             .documents
             .push(DocChange::removed("trust policy", &self.trust.value));
-        removed_inline(&self.inline, &mut change);
+        show_removed(self.policies(), &mut change);
         cx.change(change);
         self.teardown(cx, false);
     }
 }
 
 impl Role {
-    fn policies(&self) -> Policies<'_> {
-        Policies {
-            inline: &self.inline,
-            managed: &self.managed,
-        }
-    }
-
     /// Plans the role's creation and returns the change that shows it.
     fn creation(&self, cx: &mut DiffCx, action: Action) -> Change {
         let mut change = cx.new_change(&self.name, action);
@@ -279,19 +252,7 @@ impl Role {
     /// is created when the role is being replaced.
     fn teardown(&self, cx: &mut DiffCx, replacing: bool) {
         let role = || self.name.clone();
-        let mut ops = Vec::new();
-        for arn in &self.managed {
-            ops.push(Op::DetachRolePolicy {
-                role: role(),
-                arn: arn.clone(),
-            });
-        }
-        for n in self.inline.keys() {
-            ops.push(Op::DeleteRolePolicy {
-                role: role(),
-                name: n.clone(),
-            });
-        }
+        let mut ops = policy_teardown(self);
         for ip in &self.instance_profiles {
             ops.push(Op::RemoveRoleFromInstanceProfile {
                 role: role(),
@@ -324,23 +285,14 @@ impl Role {
             &ctx.partition,
         )
         .map_err(UnreadableDocument::new(Kind::Role, &name, "trust policy"))?;
-        let mut inline = BTreeMap::new();
-        for ip in r.role_policy_list() {
-            let pname = ip.policy_name().unwrap_or_default().to_string();
-            let doc =
-                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                    .map_err(UnreadableDocument::new(
-                        Kind::Role,
-                        &name,
-                        &inline_label(&pname),
-                    ))?;
-            inline.insert(pname, doc);
-        }
-        let mut tags: BTreeMap<String, String> = r
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
+        let inline = live::inline(
+            Kind::Role,
+            &name,
+            r.role_policy_list(),
+            &ctx.partition,
+            |_| false,
+        )?;
+        let mut tags = live::tags(r.tags());
         let owner = take_owner_tag(&mut tags);
         let (description, max_session_duration) = attrs
             .cloned()
@@ -361,11 +313,7 @@ impl Role {
             broken_principals: unique_id_principals(&trust.value),
             trust,
             inline,
-            managed: r
-                .attached_managed_policies()
-                .iter()
-                .filter_map(|a| a.policy_arn().map(str::to_string))
-                .collect(),
+            managed: live::managed(r.attached_managed_policies()),
             instance_profile: instance_profiles
                 .iter()
                 .any(|p| p.eq_ignore_ascii_case(&name)),

@@ -3,8 +3,8 @@
 
 use super::access_key::{self, AccessKeysSpec};
 use super::principal::{
-    Policies, Principal, diff_boundary, diff_policies, diff_tags, inline_label, principal_ops,
-    removed_inline, tag_attrs, tagged_ops,
+    Policies, Principal, diff_policies, diff_tagged, live, policy_teardown, principal_ops,
+    show_removed, tag_attrs, tagged_ops,
 };
 use super::{IamKind, UnreadableDocument, resource_variant, section};
 use crate::diff::DiffCx;
@@ -130,24 +130,7 @@ impl IamKind for User {
                 new_path: self.path.clone(),
             });
         }
-        diff_boundary(
-            cx,
-            self,
-            &self.permissions_boundary,
-            &h.permissions_boundary,
-            &mut change,
-        );
-        let have_tags = match &lr.owner {
-            Some(owner) => with_owner_tag(&h.tags, owner),
-            None => h.tags.clone(),
-        };
-        diff_tags(
-            cx,
-            self,
-            &with_owner_tag(&self.tags, cx.stack),
-            &have_tags,
-            &mut change,
-        );
+        diff_tagged(cx, self, h, lr.owner.as_deref(), &mut change);
         diff_policies(cx, self, self.policies(), h.policies(), &mut change);
         for g in self.groups.difference(&h.groups) {
             change.attr(AttrChange::added("group", g.as_str()));
@@ -176,12 +159,8 @@ impl IamKind for User {
                 untag: false,
             });
         }
-        for n in self.inline.keys() {
-            cx.step(self.delete_policy(n));
-        }
-        for arn in &self.managed {
-            change.attr(AttrChange::removed("managed_policy", arn.as_str()));
-            cx.step(self.detach(arn));
+        for op in policy_teardown(self) {
+            cx.step(op);
         }
         for g in &self.groups {
             change.attr(AttrChange::removed("group", g.as_str()));
@@ -190,19 +169,12 @@ impl IamKind for User {
         cx.step(Op::DeleteUser {
             name: self.name.clone(),
         });
-        removed_inline(&self.inline, &mut change);
+        show_removed(self.policies(), &mut change);
         cx.change(change);
     }
 }
 
 impl User {
-    fn policies(&self) -> Policies<'_> {
-        Policies {
-            inline: &self.inline,
-            managed: &self.managed,
-        }
-    }
-
     fn join(&self, group: &str) -> Op {
         Op::AddUserToGroup {
             user: self.name.clone(),
@@ -224,25 +196,16 @@ impl User {
         ctx: &AccountContext,
     ) -> Result<LiveResource, UnreadableDocument> {
         let name = u.user_name().unwrap_or_default().to_string();
-        let mut tags: BTreeMap<String, String> = u
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
+        let mut tags = live::tags(u.tags());
         let owner = take_owner_tag(&mut tags);
         let key_history = KeyHistory::take_from(&mut tags);
-        let mut inline = BTreeMap::new();
-        for ip in u.user_policy_list() {
-            let pname = ip.policy_name().unwrap_or_default().to_string();
-            let doc =
-                PolicyDocument::from_live(ip.policy_document().unwrap_or("{}"), &ctx.partition)
-                    .map_err(UnreadableDocument::new(
-                        Kind::User,
-                        &name,
-                        &inline_label(&pname),
-                    ))?;
-            inline.insert(pname, doc);
-        }
+        let inline = live::inline(
+            Kind::User,
+            &name,
+            u.user_policy_list(),
+            &ctx.partition,
+            |_| false,
+        )?;
         Ok(LiveResource {
             arn: u.arn().unwrap_or_default().to_string(),
             resource: Resource::User(User {
@@ -252,11 +215,7 @@ impl User {
                     .and_then(|b| b.permissions_boundary_arn().map(str::to_string)),
                 tags,
                 inline,
-                managed: u
-                    .attached_managed_policies()
-                    .iter()
-                    .filter_map(|a| a.policy_arn().map(str::to_string))
-                    .collect(),
+                managed: live::managed(u.attached_managed_policies()),
                 groups: u.group_list().iter().cloned().collect(),
                 keys: None,
                 access_keys: vec![],
