@@ -94,6 +94,14 @@ impl<'a> DiffCx<'a> {
         self.out.key_status.push(s);
     }
 
+    /// The change that shows this resource's deletion, starting with the path it had.
+    pub fn deletion(&self, name: &str, path: &str) -> Change {
+        let mut c = Change::new(self.addr, name, Action::Delete);
+        c.attributes
+            .push(crate::plan::AttrChange::removed("path", path));
+        c
+    }
+
     /// A new, empty change for this resource.
     pub fn new_change(&self, name: &str, action: Action) -> Change {
         Change::new(self.addr, name, action)

@@ -128,8 +128,16 @@ fn toml_files(folder: &str) -> Vec<PathBuf> {
     files
 }
 
-fn json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(plan).unwrap() + "\n"
+/// The plan as text and as JSON, against the fixtures `NAME.txt` and `NAME.json`.
+fn check_plan(name: &str, plan: &Plan, failures: &mut Vec<String>) {
+    let text = render(plan, Style { color: false });
+    check(&format!("{name}.txt"), &text, failures);
+    let json = serde_json::to_string_pretty(plan).unwrap() + "\n";
+    check(&format!("{name}.json"), &json, failures);
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().unwrap().to_string_lossy().into_owned()
 }
 
 #[test]
@@ -139,12 +147,7 @@ fn every_example_plans_its_creation_in_an_empty_account() {
         let desired = build(&[PathBuf::from("plans").join(&name)])
             .unwrap_or_else(|e| panic!("plans/{name}: {e}"));
         let plan = plan_of(&desired, &Live::default());
-        check(
-            &format!("create/{name}.txt"),
-            &render(&plan, Style { color: false }),
-            &mut failures,
-        );
-        check(&format!("create/{name}.json"), &json(&plan), &mut failures);
+        check_plan(&format!("create/{name}"), &plan, &mut failures);
     }
     finish(failures);
 }
@@ -178,22 +181,13 @@ fn examples_plan_against_recorded_accounts() {
         "no recorded accounts in {GOLDEN}/live"
     );
     for live_file in recorded {
-        let name = live_file
-            .file_stem()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let name = stem(&live_file);
         let desired = build(&[PathBuf::from("plans").join(&name)]).unwrap();
         let recorded = build(std::slice::from_ref(&live_file))
             .unwrap_or_else(|e| panic!("{}: {e}", live_file.display()));
         let live = Live::from_desired(&recorded, Some(&recorded.stack));
         let plan = plan_of(&desired, &live);
-        check(
-            &format!("live/{name}.txt"),
-            &render(&plan, Style { color: false }),
-            &mut failures,
-        );
-        check(&format!("live/{name}.json"), &json(&plan), &mut failures);
+        check_plan(&format!("live/{name}"), &plan, &mut failures);
     }
     finish(failures);
 }
@@ -213,7 +207,7 @@ fn bad_plan_files_give_these_errors() {
             Ok(_) => format!("no error for {}", case.display()),
             Err(e) => format!("error: {e}\n"),
         };
-        let name = case.file_stem().unwrap().to_string_lossy().into_owned();
+        let name = stem(&case);
         check(&format!("errors/{name}.txt"), &text, &mut failures);
     }
     finish(failures);

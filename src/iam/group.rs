@@ -2,7 +2,8 @@
 //! policy (`ownership::group_marker_name`), written with the group and removed last.
 
 use super::principal::{
-    Policies, Principal, diff_policies, live, policy_teardown, principal_ops, show_removed,
+    Policies, Principal, diff_path, diff_policies, live, policy_teardown, principal_ops,
+    show_removed,
 };
 use super::{IamKind, UnreadableDocument, resource_variant, section};
 use crate::diff::DiffCx;
@@ -82,17 +83,12 @@ impl IamKind for Group {
 
     fn update(&self, h: &Group, _lr: &LiveResource, cx: &mut DiffCx, adopting: bool) {
         let mut change = cx.new_change(&self.name, Action::Update);
-        if self.path != h.path {
-            change.attr(AttrChange::changed(
-                "path",
-                h.path.as_str(),
-                self.path.as_str(),
-            ));
-            cx.step(Op::UpdateGroup {
+        diff_path(cx, &self.path, &h.path, &mut change, |new_path| {
+            Op::UpdateGroup {
                 name: self.name.clone(),
-                new_path: self.path.clone(),
-            });
-        }
+                new_path,
+            }
+        });
         if adopting {
             self.mark(cx);
         }
@@ -102,8 +98,7 @@ impl IamKind for Group {
 
     /// Members leave, policies go (the marker with them), then the group.
     fn delete(&self, _lr: &LiveResource, cx: &mut DiffCx) {
-        let mut change = cx.new_change(&self.name, Action::Delete);
-        change.attr(AttrChange::removed("path", self.path.as_str()));
+        let mut change = cx.deletion(&self.name, &self.path);
         let members: Vec<String> = cx
             .live
             .resources

@@ -129,8 +129,7 @@ impl IamKind for ManagedPolicy {
     }
 
     fn delete(&self, lr: &LiveResource, cx: &mut DiffCx) {
-        let mut change = cx.new_change(&self.name, Action::Delete);
-        change.attr(AttrChange::removed("path", self.path.as_str()));
+        let mut change = cx.deletion(&self.name, &self.path);
         change
             .documents
             .push(DocChange::removed(DOCUMENT, &self.document.value));

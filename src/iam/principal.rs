@@ -107,6 +107,20 @@ macro_rules! tagged_ops {
 }
 pub(crate) use tagged_ops;
 
+/// A new path, for the principals IAM can move (users and groups; a role is replaced).
+pub fn diff_path(
+    cx: &mut DiffCx,
+    want: &str,
+    have: &str,
+    change: &mut Change,
+    move_to: impl FnOnce(String) -> Op,
+) {
+    if want != have {
+        change.attr(AttrChange::changed("path", have, want));
+        cx.step(move_to(want.to_string()));
+    }
+}
+
 /// A principal's policies: inline documents by name, attached managed policies by ARN.
 #[derive(Clone, Copy)]
 pub struct Policies<'a> {

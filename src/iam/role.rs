@@ -189,8 +189,7 @@ impl IamKind for Role {
     }
 
     fn delete(&self, _lr: &LiveResource, cx: &mut DiffCx) {
-        let mut change = cx.new_change(&self.name, Action::Delete);
-        change.attr(AttrChange::removed("path", self.path.as_str()));
+        let mut change = cx.deletion(&self.name, &self.path);
         change
             .documents
             .push(DocChange::removed("trust policy", &self.trust.value));

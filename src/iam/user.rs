@@ -3,8 +3,8 @@
 
 use super::access_key::{self, AccessKeysSpec};
 use super::principal::{
-    Policies, Principal, diff_policies, diff_tagged, live, policy_teardown, principal_ops,
-    show_removed, tag_attrs, tagged_ops,
+    Policies, Principal, diff_path, diff_policies, diff_tagged, live, policy_teardown,
+    principal_ops, show_removed, tag_attrs, tagged_ops,
 };
 use super::{IamKind, UnreadableDocument, resource_variant, section};
 use crate::diff::DiffCx;
@@ -119,17 +119,12 @@ impl IamKind for User {
 
     fn update(&self, h: &User, lr: &LiveResource, cx: &mut DiffCx, adopting: bool) {
         let mut change = cx.new_change(&self.name, Action::Update);
-        if self.path != h.path {
-            change.attr(AttrChange::changed(
-                "path",
-                h.path.as_str(),
-                self.path.as_str(),
-            ));
-            cx.step(Op::UpdateUser {
+        diff_path(cx, &self.path, &h.path, &mut change, |new_path| {
+            Op::UpdateUser {
                 name: self.name.clone(),
-                new_path: self.path.clone(),
-            });
-        }
+                new_path,
+            }
+        });
         diff_tagged(cx, self, h, lr.owner.as_deref(), &mut change);
         diff_policies(cx, self, self.policies(), h.policies(), &mut change);
         for g in self.groups.difference(&h.groups) {
@@ -149,8 +144,7 @@ impl IamKind for User {
     /// Removes, in the order IAM requires, what a user holds, then the user (whose login
     /// profile and MFA devices `DeleteUser` removes first).
     fn delete(&self, _lr: &LiveResource, cx: &mut DiffCx) {
-        let mut change = cx.new_change(&self.name, Action::Delete);
-        change.attr(AttrChange::removed("path", self.path.as_str()));
+        let mut change = cx.deletion(&self.name, &self.path);
         for k in &self.access_keys {
             change.attr(AttrChange::removed("access_key", k.id.as_str()));
             cx.step(Op::DeleteAccessKey {
