@@ -12,19 +12,7 @@ const DAY: i64 = 86_400;
 const T0: i64 = 1_893_456_000;
 
 fn rfc3339(t: i64) -> String {
-    let days = t / DAY - T0 / DAY;
-    // T0 is a midnight; days from it, as a date (January 2030 onwards, 31-day months are
-    // not needed: compute with a small civil-date routine instead).
-    let z = (T0 / DAY + days) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T00:00:00Z")
+    jiff::Timestamp::from_second(t).unwrap().to_string()
 }
 
 fn plan_text(sink: &str) -> String {
@@ -112,16 +100,22 @@ impl Log {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn rotation_cycle_with_now() {
+/// An emulator and a plan whose robot user's key goes to `robot.json` beside the plan.
+fn robot_with_json_sink() -> (Emulator, tempfile::TempDir, std::path::PathBuf) {
     let emu = Emulator::start("ministack");
     let dir = tempfile::tempdir().unwrap();
-    let sink = dir.path().join("robot.json");
     let plan = write(
         dir.path(),
         "plan.toml",
         &plan_text(r#"{ type = "json", path = "robot.json" }"#),
     );
+    (emu, dir, plan)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_cycle_with_now() {
+    let (emu, dir, plan) = robot_with_json_sink();
+    let sink = dir.path().join("robot.json");
     let p = plan.to_str().unwrap();
     let mut log = Log(vec![]);
     let mut secrets = Vec::new();
@@ -245,14 +239,8 @@ fn sorted(mut v: Vec<(String, bool)>) -> Vec<(String, bool)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_at_two_keys_rotates_without_limit_errors() {
-    let emu = Emulator::start("ministack");
-    let dir = tempfile::tempdir().unwrap();
+    let (emu, dir, plan) = robot_with_json_sink();
     let sink = dir.path().join("robot.json");
-    let plan = write(
-        dir.path(),
-        "plan.toml",
-        &plan_text(r#"{ type = "json", path = "robot.json" }"#),
-    );
     let p = plan.to_str().unwrap();
     let mut log = Log(vec![]);
     let day = |d: i64| rfc3339(T0 + d * DAY);
@@ -320,13 +308,7 @@ async fn a_user_at_two_keys_rotates_without_limit_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_sink_leaves_no_new_key_and_the_old_key_active() {
-    let emu = Emulator::start("ministack");
-    let dir = tempfile::tempdir().unwrap();
-    let plan = write(
-        dir.path(),
-        "plan.toml",
-        &plan_text(r#"{ type = "json", path = "robot.json" }"#),
-    );
+    let (emu, dir, plan) = robot_with_json_sink();
     let p = plan.to_str().unwrap();
     let mut log = Log(vec![]);
     log.run(&emu, &["apply", p, "--auto-approve"], 0, "issue");

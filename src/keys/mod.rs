@@ -112,71 +112,26 @@ fn days(secs: Epoch) -> i64 {
     secs.div_euclid(DAY)
 }
 
+/// A time for the plan: `2026-12-01 10:30Z`.
 pub fn fmt_time(t: Epoch) -> String {
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = t.div_euclid(DAY) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let secs = t.rem_euclid(DAY);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    match jiff::Timestamp::from_second(t) {
+        Ok(ts) => ts.strftime("%Y-%m-%d %H:%MZ").to_string(),
+        Err(_) => format!("{t} seconds since 1970"),
+    }
 }
 
-/// Parses an RFC 3339 time (`2026-12-01T00:00:00Z`, offsets allowed) to epoch seconds.
+/// Parses an RFC 3339 time (`2026-12-01T00:00:00Z`, offsets allowed), or a bare date
+/// (midnight UTC), to epoch seconds. Impossible dates and times (`2027-02-30`, `25:99`)
+/// are refused.
 pub fn parse_time(s: &str) -> Option<Epoch> {
     let s = s.trim();
-    let (date, rest) = s.split_at_checked(10)?;
-    let mut it = date.split('-');
-    let (y, m, d): (i64, i64, i64) = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
+    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        return Some(ts.as_second());
     }
-    let (mut h, mut mi, mut sec, mut offset) = (0, 0, 0, 0);
-    if !rest.is_empty() {
-        let rest = rest.strip_prefix(['T', 't', ' '])?;
-        let (clock, zone) = match rest.find(['Z', 'z', '+', '-']) {
-            Some(i) => rest.split_at(i),
-            None => return None,
-        };
-        let mut c = clock.split(':');
-        h = c.next()?.parse().ok()?;
-        mi = c.next()?.parse().ok()?;
-        sec = c
-            .next()
-            .map(|x| x.split('.').next().unwrap_or("0").parse::<i64>())
-            .transpose()
-            .ok()?
-            .unwrap_or(0);
-        if zone != "Z" && zone != "z" {
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            let mut z = zone[1..].split(':');
-            let zh: i64 = z.next()?.parse().ok()?;
-            let zm: i64 = z.next().unwrap_or("0").parse().ok()?;
-            offset = sign * (zh * 3600 + zm * 60);
-        }
-    }
-    // Days from civil (inverse of fmt_time).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * DAY + h * 3600 + mi * 60 + sec - offset)
+    let date: jiff::civil::Date = s.parse().ok()?;
+    let midnight = date.to_datetime(jiff::civil::Time::midnight());
+    let ts = jiff::tz::TimeZone::UTC.to_timestamp(midnight).ok()?;
+    Some(ts.as_second())
 }
 
 /// Plans one user's keys. `sink_key` is the key whose secret the sink holds.

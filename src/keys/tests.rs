@@ -197,4 +197,9 @@ fn times_parse_and_print() {
     assert_eq!(parse_time("1970-01-01"), Some(0));
     assert_eq!(parse_time("2026-13-01T00:00:00Z"), None);
     assert_eq!(parse_time("yesterday"), None);
+    // Impossible dates and times were accepted by the hand-written parser.
+    assert_eq!(parse_time("2027-02-30T00:00:00Z"), None);
+    assert_eq!(parse_time("2027-01-01T25:99:00Z"), None);
+    assert_eq!(parse_time("2027-02-29"), None);
+    assert_eq!(parse_time("2028-02-29"), Some(1_835_395_200));
 }
