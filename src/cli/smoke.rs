@@ -59,24 +59,16 @@ pub async fn run_for(
 
 pub fn render(results: &[CheckResult], st: Style) -> String {
     let mut out = String::new();
-    let w_name = results
-        .iter()
-        .map(|r| r.name.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    let w_exp = results
-        .iter()
-        .map(|r| r.expected.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let w_out = results
-        .iter()
-        .map(|r| r.outcome.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
+    // Each column as wide as its widest cell or its heading.
+    let width = |cell: fn(&CheckResult) -> &str, heading: &str| {
+        results
+            .iter()
+            .map(|r| cell(r).len())
+            .fold(heading.len(), usize::max)
+    };
+    let w_name = width(|r| &r.name, "CHECK");
+    let w_exp = width(|r| &r.expected, "EXPECTED");
+    let w_out = width(|r| &r.outcome, "RESULT");
     let _ = writeln!(
         out,
         "  {:w_name$}  {:w_exp$}  {:w_out$}  TIME",

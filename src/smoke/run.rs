@@ -181,16 +181,23 @@ fn truncate(s: &str) -> String {
 
 /// Error code and message of a service error (the SDK error types are shared by the
 /// IAM, STS and Lambda clients).
-fn code_of<E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static>(
+/// A failed call of the chain: a denial when AWS answered with an error code (the
+/// diagnosis reads it), otherwise a broken check (the call never got an answer).
+fn failed<E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static>(
     e: &aws_sdk_sts::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> Option<(String, String)> {
+    stage: Stage,
+    call: String,
+    caller: String,
+) -> Attempt {
     use aws_sdk_sts::error::SdkError;
     match e {
-        SdkError::ServiceError(se) => Some((
-            se.err().code().unwrap_or("Unknown").to_string(),
-            se.err().message().unwrap_or("").to_string(),
-        )),
-        _ => None,
+        SdkError::ServiceError(se) => Attempt::Denied {
+            stage,
+            code: se.err().code().unwrap_or("Unknown").to_string(),
+            message: se.err().message().unwrap_or("").to_string(),
+            caller,
+        },
+        _ => Attempt::Broken(format!("{call}: {}", crate::aws::error_text(e))),
     }
 }
 
@@ -234,17 +241,8 @@ async fn attempt(check: &SmokeCheck, base: &SdkConfig, target: &Target) -> Attem
     let mut caller = match sts.get_caller_identity().send().await {
         Ok(who) => who.arn().unwrap_or("?").to_string(),
         Err(e) => {
-            return match code_of(&e) {
-                Some((code, message)) => Attempt::Denied {
-                    stage: Stage::Start,
-                    code,
-                    message,
-                    caller: "?".into(),
-                },
-                None => {
-                    Attempt::Broken(format!("cannot reach STS: {}", crate::aws::error_text(&e)))
-                }
-            };
+            let call = "cannot reach STS".to_string();
+            return failed(&e, Stage::Start, call, "?".into());
         }
     };
     for (i, a) in check.assume.iter().enumerate() {
@@ -291,19 +289,8 @@ async fn attempt(check: &SmokeCheck, base: &SdkConfig, target: &Target) -> Attem
                     .unwrap_or_else(|| a.role_arn.clone());
             }
             Err(e) => {
-                return match code_of(&e) {
-                    Some((code, message)) => Attempt::Denied {
-                        stage: Stage::Assume(i),
-                        code,
-                        message,
-                        caller,
-                    },
-                    None => Attempt::Broken(format!(
-                        "AssumeRole {}: {}",
-                        a.role_arn,
-                        crate::aws::error_text(&e)
-                    )),
-                };
+                let call = format!("AssumeRole {}", a.role_arn);
+                return failed(&e, Stage::Assume(i), call, caller);
             }
         }
     }
@@ -337,19 +324,12 @@ async fn attempt(check: &SmokeCheck, base: &SdkConfig, target: &Target) -> Attem
                 .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
                 .unwrap_or_default(),
         },
-        Err(e) => match code_of(&e) {
-            Some((code, message)) => Attempt::Denied {
-                stage: Stage::Invoke,
-                code,
-                message,
-                caller,
-            },
-            None => Attempt::Broken(format!(
-                "Invoke {}: {}",
-                inv.function,
-                crate::aws::error_text(&e)
-            )),
-        },
+        Err(e) => failed(
+            &e,
+            Stage::Invoke,
+            format!("Invoke {}", inv.function),
+            caller,
+        ),
     }
 }
 
