@@ -249,18 +249,18 @@ impl Sink {
                     program: program(),
                     source,
                 })?;
+                // A command that failed may have exited before reading: its exit status
+                // says more than the broken pipe.
+                if !status.success() {
+                    return Err(SinkError::CommandFailed {
+                        program: program(),
+                        status,
+                    });
+                }
                 written.map_err(|source| SinkError::Pipe {
                     program: program(),
                     source,
-                })?;
-                if status.success() {
-                    Ok(())
-                } else {
-                    Err(SinkError::CommandFailed {
-                        program: program(),
-                        status,
-                    })
-                }
+                })
             }
         }
     }
