@@ -7,7 +7,7 @@ use crate::iam::IamKind;
 use crate::keys::KeyContext;
 use crate::model::{AccountContext, Address, Desired, Live, LiveResource, Resource};
 use crate::ops::{Op, Step};
-use crate::plan::{Action, Change, Conflict, KeyStatus};
+use crate::plan::{Action, AttrChange, Change, Conflict, KeyStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +29,9 @@ pub struct Options {
     pub rotate: BTreeSet<String>,
     /// The key each declared user's file sink holds, by address.
     pub sink_keys: BTreeMap<Address, Option<String>>,
+    /// Record each changed resource whole, before and after (for the JSON plan and saved
+    /// plans; a text plan does without the memory).
+    pub snapshots: bool,
 }
 
 /// What a kind's diff of one resource works with, and where its results go.
@@ -124,6 +127,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
                 None => true,
             },
         };
+        let first = d.changes.len();
         let mut cx = DiffCx::new(addr, desired, opts, live, &mut d);
         match &want.resource {
             Resource::Role(w) => plan_one(w, have, &mut cx, adopting),
@@ -131,12 +135,17 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
             Resource::User(w) => plan_one(w, have, &mut cx, adopting),
             Resource::Group(w) => plan_one(w, have, &mut cx, adopting),
         }
+        let ctx = &desired.accounts[&addr.account];
+        for c in &mut d.changes[first..] {
+            describe(c, ctx, Some(&want.resource), have, opts.snapshots);
+        }
     }
     for (addr, have) in &live.resources {
         if desired.resources.contains_key(addr) || have.owner.as_deref() != Some(stack) {
             continue;
         }
         // Only accounts the plan still names are read, so the context exists.
+        let first = d.changes.len();
         let mut cx = DiffCx::new(addr, desired, opts, live, &mut d);
         match &have.resource {
             Resource::Role(h) => h.delete(have, &mut cx),
@@ -144,9 +153,49 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
             Resource::User(h) => h.delete(have, &mut cx),
             Resource::Group(h) => h.delete(have, &mut cx),
         }
+        let ctx = &desired.accounts[&addr.account];
+        for c in &mut d.changes[first..] {
+            describe(c, ctx, None, Some(have), opts.snapshots);
+        }
     }
     d.steps.sort_by_key(|s| s.phase);
     d
+}
+
+/// What every change says of its resource whatever the kind: its ARN (shown when it is
+/// new or changes), and, when asked, the whole resource before and after.
+fn describe(
+    c: &mut Change,
+    ctx: &AccountContext,
+    want: Option<&Resource>,
+    have: Option<&LiveResource>,
+    snapshots: bool,
+) {
+    let new_arn = want.map(|w| ctx.arn(w.kind().arn_type(), w.path(), w.name()));
+    match (c.action, &new_arn, have) {
+        (Action::Create, Some(arn), _) => {
+            c.attributes
+                .insert(0, AttrChange::added("arn", arn.as_str()));
+        }
+        (Action::Replace, Some(arn), Some(h)) if *arn != h.arn => {
+            c.attributes
+                .insert(0, AttrChange::changed("arn", h.arn.as_str(), arn.as_str()));
+            c.notes.push(format!(
+                "the ARN changes: whoever was given {} (a partner's dashboard, a trust or resource policy in another account) must be given the new one",
+                h.arn
+            ));
+        }
+        _ => {}
+    }
+    c.arn = new_arn.or_else(|| have.map(|h| h.arn.clone()));
+    if snapshots {
+        c.before = have.map(|h| snapshot(&h.resource));
+        c.after = want.map(snapshot);
+    }
+}
+
+fn snapshot(r: &Resource) -> serde_json::Value {
+    serde_json::to_value(r).expect("a resource always serialises")
 }
 
 fn plan_one<K: IamKind>(want: &K, have: Option<&LiveResource>, cx: &mut DiffCx, adopting: bool) {
@@ -182,13 +231,14 @@ fn conflict(
     })
 }
 
-/// The live resources that a plan depends on, in a stable text form: a saved plan records
-/// its hash and apply refuses if the account changed since.
+/// The live resources a plan depends on, each as a hash of a stable text form, by
+/// address: a saved plan records them, and apply refuses (naming what changed) if the
+/// account changed since. A declared resource that does not exist has no entry.
 pub fn live_fingerprint<'a>(
     stack: &str,
     declared: impl IntoIterator<Item = &'a Address>,
     live: &Live,
-) -> String {
+) -> BTreeMap<String, String> {
     let mut keys: BTreeSet<&Address> = declared.into_iter().collect();
     keys.extend(
         live.resources
@@ -196,16 +246,33 @@ pub fn live_fingerprint<'a>(
             .filter(|(_, l)| l.owner.as_deref() == Some(stack))
             .map(|(a, _)| a),
     );
-    let mut hash = Fnv1a::default();
-    for a in keys {
-        hash.write(a.to_string().as_bytes());
-        if let Some(l) = live.resources.get(a) {
-            // Every attribute the read produced, documents included (as canonical text):
-            // the Debug form covers each kind's fields without a list to keep in step.
+    keys.into_iter()
+        .filter_map(|a| {
+            let l = live.resources.get(a)?;
+            // Every attribute the read produced, documents included: the Debug form
+            // covers each kind's fields without a list to keep in step.
+            let mut hash = Fnv1a::default();
             hash.write(format!("{l:?}").as_bytes());
-        }
-    }
-    format!("{:016x}", hash.0)
+            Some((a.to_string(), format!("{:016x}", hash.0)))
+        })
+        .collect()
+}
+
+/// What differs between two fingerprints: each address, and how.
+pub fn fingerprint_changes(
+    then: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let addresses: BTreeSet<&String> = then.keys().chain(now.keys()).collect();
+    addresses
+        .into_iter()
+        .filter_map(|a| match (then.get(a), now.get(a)) {
+            (Some(x), Some(y)) if x == y => None,
+            (Some(_), Some(_)) => Some(format!("{a} (changed)")),
+            (Some(_), None) => Some(format!("{a} (deleted)")),
+            (None, _) => Some(format!("{a} (appeared)")),
+        })
+        .collect()
 }
 
 /// FNV-1a: stable across builds and platforms, unlike std's hasher.

@@ -12,6 +12,7 @@ pub mod iam;
 pub mod keys;
 pub mod model;
 pub mod ops;
+pub mod output;
 pub mod ownership;
 pub mod plan;
 pub mod policy;

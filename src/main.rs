@@ -84,7 +84,7 @@ enum Command {
         /// Save the plan; `iamplan apply FILE` applies exactly it.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Print the plan as JSON.
+        /// Print the JSON plan (docs/json-plan.md).
         #[arg(long)]
         json: bool,
         /// Exit 0 for no changes, 2 for changes, 1 for errors.
@@ -122,6 +122,41 @@ enum Command {
         /// Print each invoke as the equivalent SigV4-signed HTTP request (secrets redacted).
         #[arg(long)]
         show_request: bool,
+    },
+    /// Print the plan's outputs, read from live IAM (nothing is changed).
+    Output {
+        /// Plan files or directories; the last argument names one output when it is not a
+        /// file or directory.
+        #[arg(required = true, value_name = "FILES... [NAME]")]
+        args: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Print as JSON (sensitive values included).
+        #[arg(long, conflicts_with = "raw")]
+        json: bool,
+        /// Print one output's value alone, with no quotes or newline (for pipes).
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Render a saved plan (from `plan --out`) as text, or as the JSON plan.
+    Show {
+        /// The saved plan.
+        plan: PathBuf,
+        /// Print the JSON plan (docs/json-plan.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List what the stack owns in live IAM, with ARNs, including what the plan files no
+    /// longer declare.
+    List {
+        /// Plan files or directories (they name the stack and its accounts).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Issue new access keys for users now, whatever their keys' ages; old keys then
     /// retire on the plan's schedule.
@@ -212,6 +247,37 @@ fn main() {
                     common: target.common(),
                     json,
                     show_request,
+                })
+                .await
+            }
+            Command::Output {
+                args,
+                target,
+                json,
+                raw,
+            } => {
+                let (files, name) = cli::output::split_name(args);
+                cli::output::run(cli::output::OutputArgs {
+                    files,
+                    name,
+                    common: target.common(),
+                    json,
+                    raw,
+                })
+                .await
+            }
+            Command::Show { plan, json } => {
+                cli::show::run(cli::show::ShowArgs { plan, json }).await
+            }
+            Command::List {
+                files,
+                target,
+                json,
+            } => {
+                cli::list::run(cli::list::ListArgs {
+                    files,
+                    common: target.common(),
+                    json,
                 })
                 .await
             }

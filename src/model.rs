@@ -19,6 +19,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The resource type in the kind's ARNs: `arn:aws:iam::123456789012:policy/NAME`.
+    pub fn arn_type(self) -> &'static str {
+        match self {
+            Kind::ManagedPolicy => "policy",
+            Kind::Role => "role",
+            Kind::User => "user",
+            Kind::Group => "group",
+        }
+    }
+
     /// The plan-file table name: `[policy.NAME]`, `[role.NAME]`, ...
     pub fn label(self) -> &'static str {
         match self {
@@ -93,7 +103,8 @@ pub struct AccountSpec {
 }
 
 /// One resource of any kind. Each kind's behaviour lives in its module under `iam/`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Resource {
     Role(Role),
     ManagedPolicy(ManagedPolicy),
@@ -108,6 +119,14 @@ impl Resource {
             Resource::ManagedPolicy(p) => &p.name,
             Resource::User(u) => &u.name,
             Resource::Group(g) => &g.name,
+        }
+    }
+    pub fn path(&self) -> &str {
+        match self {
+            Resource::Role(r) => &r.path,
+            Resource::ManagedPolicy(p) => &p.path,
+            Resource::User(u) => &u.path,
+            Resource::Group(g) => &g.path,
         }
     }
     pub fn kind(&self) -> Kind {
@@ -136,6 +155,8 @@ pub struct DesiredResource {
 pub struct LiveResource {
     pub resource: Resource,
     pub arn: String,
+    /// IAM's unique ID (`AROA...`, `AIDA...`, `AGPA...`, `ANPA...`).
+    pub unique_id: String,
     /// The stack named by the ownership marker, if any.
     pub owner: Option<String>,
 }
@@ -145,6 +166,7 @@ pub struct Desired {
     pub stack: String,
     pub accounts: BTreeMap<String, AccountContext>,
     pub resources: BTreeMap<Address, DesiredResource>,
+    pub outputs: Vec<crate::output::Output>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -153,6 +175,13 @@ pub struct Live {
 }
 
 impl Live {
+    /// Whether the stack owns anything in the account.
+    pub fn has_stack(&self, stack: &str) -> bool {
+        self.resources
+            .values()
+            .any(|l| l.owner.as_deref() == Some(stack))
+    }
+
     /// The live state that applying `desired` to an empty account would leave, every
     /// resource owned by `owner`: a recorded account for tests and previews.
     pub fn from_desired(desired: &Desired, owner: Option<&str>) -> Live {
@@ -180,6 +209,7 @@ impl Live {
                 };
                 let live = LiveResource {
                     resource,
+                    unique_id: String::new(),
                     arn,
                     owner: owner.map(str::to_string),
                 };

@@ -19,6 +19,13 @@ pub struct PolicyDocument {
     pub canonical: String,
 }
 
+/// A document is shown (JSON plan) as the document itself.
+impl serde::Serialize for PolicyDocument {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
 impl PartialEq for PolicyDocument {
     fn eq(&self, other: &Self) -> bool {
         self.canonical == other.canonical

@@ -8,6 +8,7 @@
 use iamplan::diff::{self, Options};
 use iamplan::keys::KeyContext;
 use iamplan::model::{AccountContext, DEFAULT_ACCOUNT, Desired, Live};
+use iamplan::plan::json::JsonPlan;
 use iamplan::plan::{Plan, Style, render};
 use iamplan::spec;
 use std::collections::BTreeMap;
@@ -55,6 +56,7 @@ fn plan_of(desired: &Desired, live: &Live) -> Plan {
             now: NOW,
             ..KeyContext::default()
         },
+        snapshots: true,
         ..Options::default()
     };
     let d = diff::diff(desired, live, &opts);
@@ -63,7 +65,14 @@ fn plan_of(desired: &Desired, live: &Live) -> Plan {
         .iter()
         .map(|(k, c)| (k.clone(), c.account_id.clone()))
         .collect();
-    Plan::new(desired.stack.clone(), accounts, String::new(), d)
+    let mut plan = Plan::new(desired.stack.clone(), accounts, Default::default(), d);
+    let applied = live.has_stack(&desired.stack);
+    plan.outputs = desired
+        .outputs
+        .iter()
+        .map(|o| o.planned(live, applied))
+        .collect();
+    plan
 }
 
 /// Compares `actual` with the fixture `name`, or rewrites it under UPDATE_GOLDEN=1.
@@ -132,7 +141,7 @@ fn toml_files(folder: &str) -> Vec<PathBuf> {
 fn check_plan(name: &str, plan: &Plan, failures: &mut Vec<String>) {
     let text = render(plan, Style { color: false });
     check(&format!("{name}.txt"), &text, failures);
-    let json = serde_json::to_string_pretty(plan).unwrap() + "\n";
+    let json = serde_json::to_string_pretty(&JsonPlan::new(plan)).unwrap() + "\n";
     check(&format!("{name}.json"), &json, failures);
 }
 

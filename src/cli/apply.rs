@@ -4,7 +4,8 @@
 use super::{Common, EXIT_ERROR, EXIT_OK, Session, make_plan};
 use crate::apply::{Report, apply};
 use crate::diff;
-use crate::plan::{Plan, Style, render};
+use crate::plan::render::render_outputs;
+use crate::plan::{Action, Plan, Style, render};
 use anyhow::{Result, anyhow, bail};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
     let style = Style::detect();
     // The smoke checks of the plan files, for `--smoke` (a saved plan carries none).
     let mut loaded = None;
+    let mut outputs = Vec::new();
     let (plan, mut session) = match crate::plan::saved::load(&args.files)? {
         Some(plan) => {
             if args.smoke {
@@ -34,7 +36,11 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
             (plan, session)
         }
         None => {
-            let planned = make_plan(&args.files, &args.common, args.smoke).await?;
+            let wants = super::Wants {
+                smoke: args.smoke,
+                snapshots: false,
+            };
+            let planned = make_plan(&args.files, &args.common, wants).await?;
             print!("{}", render(&planned.plan, style));
             if !planned.plan.conflicts.is_empty() {
                 bail!(
@@ -46,6 +52,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
                 confirm(&planned.plan.stack)?;
             }
             loaded = planned.smoke;
+            outputs = planned.desired.outputs;
             (planned.plan, planned.session)
         }
     };
@@ -59,6 +66,9 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
             session.print_stats();
         }
         code = summarise(&plan, &report, style);
+    }
+    if code == EXIT_OK {
+        print_outputs(&plan, &outputs, &mut session, style).await?;
     }
     if args.smoke
         && code == EXIT_OK
@@ -92,14 +102,58 @@ async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Sessio
     }
     let live = session.read_live(&plan.stack, &plan.key_hints).await?;
     let now = diff::live_fingerprint(&plan.stack, &plan.declared, &live);
-    if now != plan.live_fingerprint {
+    let changed = diff::fingerprint_changes(&plan.live_fingerprint, &now);
+    if !changed.is_empty() {
         return Err(anyhow!(
-            "the live account changed since {} was made: nothing was applied; run `iamplan plan --out {}` again and review the new plan",
+            "the live account changed since {} was made: {}; nothing was applied; run `iamplan plan --out {}` again and review the new plan",
             path.display(),
+            changed.join(", "),
             path.display()
         ));
     }
     Ok(session)
+}
+
+/// After a successful apply: the outputs, read from live IAM (as `iamplan output` would),
+/// or, when the plan declares none, the ARN of each role created or replaced (what a
+/// partner or another account needs next).
+async fn print_outputs(
+    plan: &Plan,
+    outputs: &[crate::output::Output],
+    session: &mut Session,
+    style: Style,
+) -> Result<()> {
+    if outputs.is_empty() && !plan.outputs.is_empty() {
+        // A saved plan: its outputs as planned.
+        print!("{}", render_outputs(&plan.outputs, style));
+        return Ok(());
+    }
+    if !outputs.is_empty() {
+        let live = session.read_live(&plan.stack, &plan.key_hints).await?;
+        let values: Vec<_> = outputs
+            .iter()
+            .map(|o| {
+                let mut v = o.planned(&live, true);
+                v.value = o.live(&live).ok().or(v.value);
+                v
+            })
+            .collect();
+        print!("{}", render_outputs(&values, style));
+        return Ok(());
+    }
+    let roles: Vec<&crate::plan::Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.address.kind == crate::model::Kind::Role)
+        .filter(|c| matches!(c.action, Action::Create | Action::Replace))
+        .collect();
+    if !roles.is_empty() {
+        println!("\nRoles created or replaced (give the ARN to whoever assumes the role):");
+        for c in roles {
+            println!("  role.{} = {}", c.name, c.arn.as_deref().unwrap_or("?"));
+        }
+    }
+    Ok(())
 }
 
 fn confirm(stack: &str) -> Result<()> {

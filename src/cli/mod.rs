@@ -1,8 +1,11 @@
 //! Commands: each reads plain options (never clap types) and returns an exit code.
 
 pub mod apply;
+pub mod list;
+pub mod output;
 pub mod plan;
 mod progress;
+pub mod show;
 pub mod smoke;
 
 use crate::aws::{self, Account, Stats, Target};
@@ -162,7 +165,16 @@ impl Planned {
     }
 }
 
-pub async fn make_plan(files: &[PathBuf], common: &Common, smoke: bool) -> Result<Planned> {
+/// What a command needs from planning beyond the plan itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wants {
+    /// The plan files' smoke checks.
+    pub smoke: bool,
+    /// Each changed resource whole, before and after (JSON plan, saved plan).
+    pub snapshots: bool,
+}
+
+pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Result<Planned> {
     let started = Instant::now();
     let spec: Spec = spec::load(files)?;
     let account_specs = spec.accounts()?;
@@ -171,7 +183,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, smoke: bool) -> Resul
     let mut session = Session::connect(&account_specs, &common.target).await?;
     let started = Instant::now();
     let desired = spec.build(&session.contexts())?;
-    let smoke = if smoke {
+    let smoke = if wants.smoke {
         Some(spec.smoke_checks(&desired)?)
     } else {
         None
@@ -202,9 +214,10 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, smoke: bool) -> Resul
         },
         rotate: common.rotate.clone(),
         sink_keys,
+        snapshots: wants.snapshots,
     };
     let d = diff::diff(&desired, &live, &opts);
-    let fingerprint = String::new();
+    let fingerprint = BTreeMap::new();
     let mut plan = Plan::new(
         desired.stack.clone(),
         session
@@ -218,6 +231,12 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, smoke: bool) -> Resul
     plan.account_specs = account_specs;
     plan.declared = desired.resources.keys().cloned().collect();
     plan.key_hints = hints;
+    let applied = live.has_stack(&desired.stack);
+    plan.outputs = desired
+        .outputs
+        .iter()
+        .map(|o| o.planned(&live, applied))
+        .collect();
     session.timing.diff = started.elapsed();
     Ok(Planned {
         smoke,
@@ -226,6 +245,18 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, smoke: bool) -> Resul
         plan,
         live,
     })
+}
+
+/// The plan files' desired state and the live state, for commands that only read.
+pub async fn read_stack(files: &[PathBuf], common: &Common) -> Result<(Desired, Session, Live)> {
+    let spec: Spec = spec::load(files)?;
+    let account_specs = spec.accounts()?;
+    spec.stack_name()?;
+    let mut session = Session::connect(&account_specs, &common.target).await?;
+    let desired = spec.build(&session.contexts())?;
+    drop(spec);
+    let live = session.read_live(&desired.stack, &BTreeMap::new()).await?;
+    Ok((desired, session, live))
 }
 
 pub fn now() -> Epoch {

@@ -16,14 +16,19 @@ pub struct PlanArgs {
 }
 
 pub async fn run(args: PlanArgs) -> Result<i32> {
-    let mut planned = make_plan(&args.files, &args.common, false).await?;
+    let wants = super::Wants {
+        smoke: false,
+        snapshots: args.json || args.out.is_some(),
+    };
+    let mut planned = make_plan(&args.files, &args.common, wants).await?;
     if args.out.is_some() {
         planned.seal();
     }
     let plan = &planned.plan;
     let started = Instant::now();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(plan)?);
+        let json = crate::plan::json::JsonPlan::new(plan);
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print!("{}", render(plan, Style::detect()));
     }

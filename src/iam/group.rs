@@ -15,15 +15,16 @@ use crate::ownership::{
 use crate::plan::{Action, AttrChange};
 use crate::policy::PolicyDocument;
 use crate::spec::{BuildCx, DocumentSpec, SpecError, Str};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Group {
     pub name: String,
     pub path: String,
     pub inline: BTreeMap<String, PolicyDocument>,
+    #[serde(rename = "managed_policies")]
     pub managed: BTreeSet<String>,
 }
 
@@ -155,6 +156,7 @@ impl Group {
         let inline = live::inline(Kind::Group, &name, policies, &ctx.partition, is_marker)?;
         Ok(LiveResource {
             arn: g.arn().unwrap_or_default().to_string(),
+            unique_id: g.group_id().unwrap_or_default().to_string(),
             resource: Resource::Group(Group {
                 path: g.path().unwrap_or("/").to_string(),
                 inline,

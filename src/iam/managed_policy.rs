@@ -16,13 +16,14 @@ use toml::Spanned;
 /// IAM keeps at most five versions of a managed policy.
 pub const MAX_POLICY_VERSIONS: usize = 5;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ManagedPolicy {
     pub name: String,
     pub path: String,
     pub description: String,
     pub document: PolicyDocument,
     /// Live only: version IDs, default first.
+    #[serde(skip)]
     pub versions: Vec<PolicyVersion>,
 }
 
@@ -204,6 +205,7 @@ impl ManagedPolicy {
                 document,
                 versions,
             }),
+            unique_id: p.policy_id().unwrap_or_default().to_string(),
             arn,
             owner,
         }))

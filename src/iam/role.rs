@@ -15,11 +15,12 @@ use crate::ownership::{owner_tags, take_owner_tag, with_owner_tag};
 use crate::plan::{Action, AttrChange, Change, DocChange};
 use crate::policy::PolicyDocument;
 use crate::spec::{BuildCx, DocumentSpec, SpecError, Str};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
-#[derive(Debug, Clone, PartialEq)]
+/// A role. Serialised (the JSON plan's `before`/`after`) with the plan file's key names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Role {
     pub name: String,
     pub path: String,
@@ -31,13 +32,16 @@ pub struct Role {
     /// Inline policies by name.
     pub inline: BTreeMap<String, PolicyDocument>,
     /// Attached managed policies by ARN.
+    #[serde(rename = "managed_policies")]
     pub managed: BTreeSet<String>,
     /// An instance profile named after the role holds it (for EC2).
     pub instance_profile: bool,
     /// Live only: the instance profiles that hold the role (they block its deletion).
+    #[serde(skip)]
     pub instance_profiles: Vec<String>,
     /// Live only: principals the trust policy names by unique ID, because the role or user
     /// it named was deleted.
+    #[serde(skip)]
     pub broken_principals: Vec<String>,
 }
 
@@ -321,6 +325,7 @@ impl Role {
         };
         Ok(LiveResource {
             arn: r.arn().unwrap_or_default().to_string(),
+            unique_id: r.role_id().unwrap_or_default().to_string(),
             resource: Resource::Role(role),
             owner,
         })

@@ -15,25 +15,30 @@ use crate::ownership::{KeyHistory, take_owner_tag, with_owner_tag};
 use crate::plan::{Action, AttrChange};
 use crate::policy::PolicyDocument;
 use crate::spec::{BuildCx, DocumentSpec, SpecError, Str, valid_name};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct User {
     pub name: String,
     pub path: String,
     pub permissions_boundary: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub inline: BTreeMap<String, PolicyDocument>,
+    #[serde(rename = "managed_policies")]
     pub managed: BTreeSet<String>,
     /// Groups the user is a member of (by name).
     pub groups: BTreeSet<String>,
     /// Desired only: the access-key rule.
+    #[serde(rename = "access_keys", skip_serializing_if = "Option::is_none")]
     pub keys: Option<KeyRule>,
-    /// Live only: the access keys (read only for users the plan manages).
+    /// Live only: the access keys (read only for users the plan manages; the JSON plan
+    /// shows them as access_key changes).
+    #[serde(skip)]
     pub access_keys: Vec<LiveKey>,
     /// Live only: what iamplan recorded on the user about its keys.
+    #[serde(skip)]
     pub key_history: KeyHistory,
 }
 
@@ -202,6 +207,7 @@ impl User {
         )?;
         Ok(LiveResource {
             arn: u.arn().unwrap_or_default().to_string(),
+            unique_id: u.user_id().unwrap_or_default().to_string(),
             resource: Resource::User(User {
                 path: u.path().unwrap_or("/").to_string(),
                 permissions_boundary: u

@@ -87,6 +87,15 @@ pub struct Change {
     /// For users: each access key, its facts and what happens to it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyReport>,
+    /// The resource's ARN after the change (before it, for a deletion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The whole resource before and after, as the JSON plan shows it (only when asked
+    /// for: `--json`, `--out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
 }
 
 impl Change {
@@ -99,6 +108,9 @@ impl Change {
             documents: vec![],
             notes: vec![],
             keys: vec![],
+            arn: None,
+            before: None,
+            after: None,
         }
     }
 

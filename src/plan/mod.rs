@@ -3,6 +3,7 @@
 //! a file that `apply` runs later.
 
 mod change;
+pub mod json;
 pub mod render;
 pub mod saved;
 
@@ -34,12 +35,15 @@ pub struct Plan {
     #[serde(default)]
     pub key_hints: BTreeMap<String, KeyHints>,
     /// Hash of the live resources the plan was computed from.
-    pub live_fingerprint: String,
+    pub live_fingerprint: BTreeMap<String, String>,
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
     pub steps: Vec<Step>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_status: Vec<KeyStatus>,
+    /// The plan's outputs as known before apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::output::OutputValue>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -53,7 +57,7 @@ impl Plan {
     pub fn new(
         stack: String,
         accounts: Vec<(String, String)>,
-        live_fingerprint: String,
+        live_fingerprint: BTreeMap<String, String>,
         diff: Diff,
     ) -> Self {
         Plan {
@@ -68,6 +72,7 @@ impl Plan {
             conflicts: diff.conflicts,
             steps: diff.steps,
             key_status: diff.key_status,
+            outputs: vec![],
         }
     }
 

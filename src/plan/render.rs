@@ -93,6 +93,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
             );
         }
         render_key_status(&mut out, plan, st);
+        render_output_changes(&mut out, plan, st);
         return out;
     }
     let _ = writeln!(
@@ -113,6 +114,54 @@ pub fn render(plan: &Plan, st: Style) -> String {
         s.destroy
     );
     render_key_status(&mut out, plan, st);
+    render_output_changes(&mut out, plan, st);
+    out
+}
+
+/// An output's value as Terraform shows it.
+fn output_text(value: &Option<String>, sensitive: bool) -> String {
+    match value {
+        _ if sensitive => "(sensitive value)".into(),
+        Some(v) => Value::from(v.as_str()).to_string(),
+        None => "(known after apply)".into(),
+    }
+}
+
+/// Outputs that apply will give a new value.
+fn render_output_changes(out: &mut String, plan: &Plan, st: Style) {
+    let changed: Vec<&crate::output::OutputValue> = plan
+        .outputs
+        .iter()
+        .filter(|o| o.before.is_none() || o.before != o.value)
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nChanges to Outputs:");
+    let width = changed.iter().map(|o| o.name.len()).max().unwrap_or(0);
+    for o in changed {
+        let after = output_text(&o.value, o.sensitive);
+        let (sym, text) = match &o.before {
+            None => (st.green("+"), after),
+            before => (
+                st.yellow("~"),
+                format!("{} -> {after}", output_text(before, o.sensitive)),
+            ),
+        };
+        let _ = writeln!(out, "  {sym} {:width$} = {text}", o.name);
+    }
+}
+
+/// The outputs after apply, as Terraform prints them.
+pub fn render_outputs(outputs: &[crate::output::OutputValue], st: Style) -> String {
+    let mut out = String::new();
+    if outputs.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\n{}\n", st.green(&st.bold("Outputs:")));
+    for o in outputs {
+        let _ = writeln!(out, "{} = {}", o.name, output_text(&o.value, o.sensitive));
+    }
     out
 }
 
@@ -244,7 +293,7 @@ mod tests {
         Plan::new(
             "demo".into(),
             vec![],
-            "0".into(),
+            Default::default(),
             Diff {
                 changes,
                 ..Diff::default()
@@ -254,15 +303,7 @@ mod tests {
 
     #[test]
     fn summary_counts_like_terraform() {
-        let c = |action| Change {
-            address: Address::new("default", Kind::Role, "r"),
-            name: "r".into(),
-            action,
-            attributes: vec![],
-            documents: vec![],
-            notes: vec![],
-            keys: vec![],
-        };
+        let c = |action| Change::new(&Address::new("default", Kind::Role, "r"), "r", action);
         let p = plan(vec![
             c(Action::Create),
             c(Action::Replace),
@@ -289,9 +330,6 @@ mod tests {
     #[test]
     fn documents_render_as_unified_json_diff() {
         let p = plan(vec![Change {
-            address: Address::new("default", Kind::Role, "r"),
-            name: "r".into(),
-            action: Action::Update,
             attributes: vec![
                 AttrChange::changed("max_session_duration", 3600, 7200),
                 AttrChange::changed("path", "/a/", "/b/"),
@@ -301,8 +339,11 @@ mod tests {
                 before: Some(json!({"a": 1, "b": 2})),
                 after: Some(json!({"a": 1, "b": 3})),
             }],
-            notes: vec![],
-            keys: vec![],
+            ..Change::new(
+                &Address::new("default", Kind::Role, "r"),
+                "r",
+                Action::Update,
+            )
         }]);
         let text = render(&p, Style { color: false });
         assert!(

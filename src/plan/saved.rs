@@ -21,6 +21,10 @@ pub enum SavedPlanError {
         path: String,
         source: serde_json::Error,
     },
+    #[error(
+        "{path} is the JSON plan (`plan --json`), which other programs read; it cannot be applied: save a plan to apply with `iamplan plan FILES --out PLAN.json`"
+    )]
+    JsonPlan { path: String },
     #[error("{path} is JSON but not a saved plan (no format_version)")]
     NoVersion { path: String },
     #[error(
@@ -59,6 +63,9 @@ pub fn parse(text: &str, path: &str) -> Result<Plan, SavedPlanError> {
             path: path.clone(),
             source,
         })?;
+    if value.get("resource_changes").is_some() && value.get("iamplan_version").is_some() {
+        return Err(SavedPlanError::JsonPlan { path });
+    }
     match value.get("format_version").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(FORMAT_VERSION) => {}
         Some(found) => return Err(SavedPlanError::OtherVersion { path, found }),

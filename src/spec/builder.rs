@@ -4,9 +4,11 @@
 
 use super::PlanFile;
 use super::error::{SpecError, nearest};
+use super::refs::{RefAttr, Refs};
 use super::schema::*;
 use crate::iam::{IamKind, Section};
 use crate::model::{AccountContext, Address, DEFAULT_ACCOUNT, DesiredResource, Kind, Resource};
+use crate::output::{Part, Reference};
 use crate::policy::{self, PolicyDocument};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +17,8 @@ use toml::Spanned;
 
 pub struct Builder<'a> {
     pub stack: String,
+    /// The plan's resources by name, for `${role.NAME.arn}` and the like.
+    pub refs: Refs,
     pub vars: BTreeMap<String, String>,
     pub accounts: &'a BTreeMap<String, AccountContext>,
     pub resources: BTreeMap<Address, DesiredResource>,
@@ -56,6 +60,30 @@ impl Builder<'_> {
         ctx: &AccountContext,
     ) -> Result<String, (String, String)> {
         let mut out = String::with_capacity(text.len());
+        for part in self.interp_parts(text, ctx)? {
+            match part {
+                Part::Text(t) => out.push_str(&t),
+                Part::Ref(r) if r.attr == RefAttr::Arn => out.push_str(&r.plan_arn),
+                Part::Ref(r) => {
+                    return Err((
+                        format!("`${{{}.unique_id}}` is known only once IAM has made the {}", r.label, r.address.kind.label()),
+                        "use it in an [output.NAME] value (outputs are read from live IAM), or use the ARN".into(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Splits a string into text (variables substituted; IAM's own `${aws:...}` kept) and
+    /// references to the plan's resources, which outputs resolve from live IAM.
+    pub fn interp_parts(
+        &self,
+        text: &str,
+        ctx: &AccountContext,
+    ) -> Result<Vec<Part>, (String, String)> {
+        let mut parts = Vec::new();
+        let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(i) = rest.find("${") {
             out.push_str(&rest[..i]);
@@ -66,16 +94,33 @@ impl Builder<'_> {
                 break;
             };
             let name = &after[..end];
-            let value = if name.contains(':') || matches!(name, "*" | "?" | "$") {
-                format!("${{{name}}}")
-            } else {
-                self.variable(name, ctx)?
-            };
-            out.push_str(&value);
             rest = &after[end + 1..];
+            if name.contains(':') || matches!(name, "*" | "?" | "$") {
+                out.push_str(&format!("${{{name}}}"));
+                continue;
+            }
+            match self.refs.lookup(name) {
+                Some(Ok((target, attr))) => {
+                    if !out.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut out)));
+                    }
+                    let label = name.rsplit_once('.').map_or(name, |(l, _)| l).to_string();
+                    parts.push(Part::Ref(Reference {
+                        address: target.address.clone(),
+                        attr,
+                        plan_arn: target.arn.clone(),
+                        label,
+                    }));
+                }
+                Some(Err(e)) => return Err(e),
+                None => out.push_str(&self.variable(name, ctx)?),
+            }
         }
         out.push_str(rest);
-        Ok(out)
+        if !out.is_empty() || parts.is_empty() {
+            parts.push(Part::Text(out));
+        }
+        Ok(parts)
     }
 
     pub fn variable(&self, name: &str, ctx: &AccountContext) -> Result<String, (String, String)> {
@@ -113,7 +158,7 @@ impl Builder<'_> {
         let all = ["account_id", "region", "partition", "stack"];
         let help = match nearest(name, all) {
             Some(n) => format!("did you mean `${{{n}}}`?"),
-            None => "variables are ${account_id}, ${region}, ${partition}, ${stack}, ${account.ALIAS} and ${var.NAME} (from [variables]); IAM's own variables contain a colon, e.g. ${aws:username}".into(),
+            None => "variables are ${account_id}, ${region}, ${partition}, ${stack}, ${account.ALIAS}, ${var.NAME} (from [variables]) and references such as ${role.NAME.arn}; IAM's own variables contain a colon, e.g. ${aws:username}".into(),
         };
         Err((format!("undefined variable `{name}`"), help))
     }

@@ -3,6 +3,7 @@
 
 mod builder;
 mod error;
+mod refs;
 mod schema;
 mod smoke;
 
@@ -11,10 +12,12 @@ pub use builder::{
     valid_principal_arn,
 };
 pub use error::{SpecError, line_col, nearest};
+pub use refs::{RefAttr, Refs};
 pub use schema::{AccountSpec, DocumentSpec, StatementSpec, Str};
 
 use crate::iam::{Group, ManagedPolicy, Role, User};
-use crate::model::{AccountContext, DEFAULT_ACCOUNT, Desired};
+use crate::model::{AccountContext, DEFAULT_ACCOUNT, Desired, Kind};
+use crate::output::Output;
 use schema::*;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -230,10 +233,12 @@ impl Spec {
         let vars = self.variables()?;
         let mut b = Builder {
             stack: stack.clone(),
+            refs: Refs::default(),
             vars,
             accounts,
             resources: BTreeMap::new(),
         };
+        b.refs = self.refs(&b);
         // Policies first so that roles can refer to them by name.
         for f in &self.files {
             for (name, p) in &f.spec.policy {
@@ -251,11 +256,88 @@ impl Spec {
                 b.add::<User>(f, name, u)?;
             }
         }
+        let outputs = self.outputs(&b)?;
         Ok(Desired {
             stack,
             accounts: accounts.clone(),
             resources: b.resources,
+            outputs,
         })
+    }
+
+    /// Every resource a reference can name, with its ARN, before anything is built: any
+    /// string may name any resource, declared before or after it. (A path with an error
+    /// is reported by the build itself.)
+    pub(crate) fn refs(&self, b: &Builder) -> Refs {
+        let mut refs = Refs::default();
+        for f in &self.files {
+            let at = At { file: f };
+            let path = |p: &Option<Str>, ctx| b.path(&at, p, ctx).unwrap_or_else(|_| "/".into());
+            let s = &f.spec;
+            for (name, p) in &s.policy {
+                let p = p.get_ref();
+                let ctx = b.ctx(&p.account);
+                refs.add(
+                    Kind::ManagedPolicy,
+                    ctx,
+                    &path(&p.path, ctx),
+                    name.get_ref(),
+                );
+            }
+            for (name, r) in &s.role {
+                let r = r.get_ref();
+                let ctx = b.ctx(&r.account);
+                let path = path(&r.path, ctx);
+                refs.add(Kind::Role, ctx, &path, name.get_ref());
+                if r.instance_profile {
+                    refs.add_instance_profile(ctx, &path, name.get_ref());
+                }
+            }
+            for (name, u) in &s.user {
+                let u = u.get_ref();
+                let ctx = b.ctx(&u.account);
+                refs.add(Kind::User, ctx, &path(&u.path, ctx), name.get_ref());
+            }
+            for (name, g) in &s.group {
+                let g = g.get_ref();
+                let ctx = b.ctx(&g.account);
+                refs.add(Kind::Group, ctx, &path(&g.path, ctx), name.get_ref());
+            }
+        }
+        refs
+    }
+
+    /// `[output.NAME]` sections, in the default account's context.
+    fn outputs(&self, b: &Builder) -> Result<Vec<Output>, SpecError> {
+        let ctx = b.ctx(&None);
+        let mut out: Vec<Output> = Vec::new();
+        for f in &self.files {
+            let at = At { file: f };
+            for (name, o) in &f.spec.output {
+                let o = o.get_ref();
+                if out.iter().any(|x| x.name == *name.get_ref()) {
+                    return Err(at.err(
+                        name.span(),
+                        format!("output \"{}\" is declared twice", name.get_ref()),
+                    ));
+                }
+                let parts = b
+                    .interp_parts(o.value.get_ref(), ctx)
+                    .map_err(|(msg, help)| at.err(o.value.span(), msg).with_help(help))?;
+                let description = o
+                    .description
+                    .as_ref()
+                    .map(|d| b.interp(&at, d, ctx))
+                    .transpose()?;
+                out.push(Output {
+                    name: name.get_ref().clone(),
+                    description,
+                    sensitive: o.sensitive,
+                    parts,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 

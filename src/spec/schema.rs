@@ -32,6 +32,19 @@ pub struct FileSpec {
     pub group: BTreeMap<Spanned<String>, Spanned<GroupSpec>>,
     #[serde(default)]
     pub smoke: BTreeMap<Spanned<String>, Spanned<SmokeSpec>>,
+    #[serde(default)]
+    pub output: BTreeMap<Spanned<String>, Spanned<OutputSpec>>,
+}
+
+/// `[output.NAME]`: a value to show after apply and with `iamplan output`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    pub value: Str,
+    pub description: Option<Str>,
+    /// Shown as `<sensitive>` in plans and after apply; `iamplan output NAME` prints it.
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 /// A smoke check: start from some credentials, assume roles, invoke a function.

@@ -3,7 +3,7 @@
 
 use super::builder::{At, Builder};
 use super::schema::SmokeSpec;
-use super::{PlanFile, Spec, SpecError, nearest};
+use super::{PlanFile, Refs, Spec, SpecError, nearest};
 use crate::iam::User;
 use crate::model::{Address, Desired, Kind, Resource};
 use crate::smoke::{self, SmokeCheck};
@@ -14,12 +14,14 @@ use toml::Spanned;
 impl Spec {
     /// The smoke checks the files declare, resolved against the desired state.
     pub fn smoke_checks(&self, desired: &Desired) -> Result<Vec<SmokeCheck>, SpecError> {
-        let b = Builder {
+        let mut b = Builder {
             stack: desired.stack.clone(),
+            refs: Refs::default(),
             vars: self.variables()?,
             accounts: &desired.accounts,
             resources: desired.resources.clone(),
         };
+        b.refs = self.refs(&b);
         let mut out = Vec::new();
         for f in &self.files {
             for (name, s) in &f.spec.smoke {

@@ -246,3 +246,62 @@ fn smoke_check_errors_name_the_place() {
     );
     assert!(e.message.contains("payload is not JSON"), "{e}");
 }
+
+#[test]
+fn references_name_the_plans_resources_in_any_string() {
+    let d = build(
+        r#"
+[stack]
+name = "demo"
+[policy.assume]
+[[policy.assume.statement]]
+action = "sts:AssumeRole"
+resource = "${role.Target.arn}"          # declared below, in another path
+[role.Target]
+path = "/x/"
+instance_profile = true
+[role.Target.trust]
+users = ["${user.robot.arn}"]
+[user.robot]
+path = "/robots/"
+[output.both]
+value = "${role.Target.arn} ${role.target.unique_id} ${instance_profile.Target.arn}"
+"#,
+    )
+    .unwrap();
+    let policy =
+        match &d.resources[&Address::new("default", Kind::ManagedPolicy, "assume")].resource {
+            Resource::ManagedPolicy(p) => p.document.value.clone(),
+            _ => unreachable!(),
+        };
+    assert_eq!(
+        policy["Statement"][0]["Resource"],
+        "arn:aws:iam::000000000000:role/x/Target"
+    );
+    let role = match &d.resources[&Address::new("default", Kind::Role, "target")].resource {
+        Resource::Role(r) => r.trust.value.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        role["Statement"][0]["Principal"]["AWS"],
+        "arn:aws:iam::000000000000:user/robots/robot"
+    );
+    let out = &d.outputs[0];
+    assert_eq!(out.name, "both");
+    // Before apply: the ARNs are known, the unique ID is not.
+    let planned = out.planned(&crate::model::Live::default(), false);
+    assert_eq!(planned.value, None);
+    assert_eq!(out.parts.len(), 5, "{:?}", out.parts);
+}
+
+#[test]
+fn a_unique_id_outside_an_output_is_an_error() {
+    let e = err(
+        "[stack]\nname = \"demo\"\n[role.app]\ndescription = \"${role.app.unique_id}\"\n[role.app.trust]\nservices = [\"ec2.amazonaws.com\"]\n",
+    );
+    assert!(
+        e.message.contains("known only once IAM has made the role"),
+        "{e}"
+    );
+    assert_eq!(e.position, Some((4, 15)));
+}
