@@ -50,16 +50,23 @@ fn build(paths: &[PathBuf]) -> Result<Desired, spec::SpecError> {
     Ok(desired)
 }
 
-fn plan_of(desired: &Desired, live: &Live) -> Plan {
-    let opts = Options {
+fn options(now: i64) -> Options {
+    Options {
         keys: KeyContext {
-            now: NOW,
+            now,
             ..KeyContext::default()
         },
         snapshots: true,
         ..Options::default()
-    };
-    let d = diff::diff(desired, live, &opts);
+    }
+}
+
+fn plan_of(desired: &Desired, live: &Live) -> Plan {
+    plan_with(desired, live, &options(NOW))
+}
+
+fn plan_with(desired: &Desired, live: &Live, opts: &Options) -> Plan {
+    let d = diff::diff(desired, live, opts);
     let accounts = desired
         .accounts
         .iter()
@@ -137,12 +144,37 @@ fn toml_files(folder: &str) -> Vec<PathBuf> {
     files
 }
 
-/// The plan as text and as JSON, against the fixtures `NAME.txt` and `NAME.json`.
+/// The plan as text and as JSON, against the fixtures `NAME.txt` and `NAME.json`; the JSON
+/// plan also against its documented schema.
 fn check_plan(name: &str, plan: &Plan, failures: &mut Vec<String>) {
     let text = render(plan, Style { color: false });
     check(&format!("{name}.txt"), &text, failures);
-    let json = serde_json::to_string_pretty(&JsonPlan::new(plan)).unwrap() + "\n";
+    let value = serde_json::to_value(JsonPlan::new(plan)).unwrap();
+    for e in schema().iter_errors(&value) {
+        failures.push(format!(
+            "{name}: the JSON plan breaks docs/json-plan.schema.json at {}: {e}",
+            e.instance_path()
+        ));
+    }
+    let json = serde_json::to_string_pretty(&value).unwrap() + "\n";
     check(&format!("{name}.json"), &json, failures);
+}
+
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string("docs/json-plan.schema.json").unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+/// The schema is not vacuous: it refuses a plan with a document inside a string.
+#[test]
+fn the_json_plan_schema_refuses_what_it_should() {
+    let desired = build(&[PathBuf::from("plans/ably-lambda")]).unwrap();
+    let mut value =
+        serde_json::to_value(JsonPlan::new(&plan_of(&desired, &Live::default()))).unwrap();
+    assert!(schema().is_valid(&value));
+    let after = &mut value["resource_changes"][1]["change"]["documents"][0]["after"];
+    *after = serde_json::Value::String(after.to_string());
+    assert!(!schema().is_valid(&value));
 }
 
 fn stem(path: &Path) -> String {
@@ -219,5 +251,63 @@ fn bad_plan_files_give_these_errors() {
         let name = stem(&case);
         check(&format!("errors/{name}.txt"), &text, &mut failures);
     }
+    finish(failures);
+}
+
+/// plans/robot-user's key rotation, against an account where the user has one key, 100
+/// days old, held by the sink: the rotation is due; 8 days after the new key, the old one
+/// is deactivated; 7 days later it is deleted.
+#[test]
+fn robot_user_key_rotation() {
+    use iamplan::iam::User;
+    use iamplan::keys::{DAY, LiveKey};
+    use iamplan::model::{Address, Kind, Resource};
+    let desired = build(&[PathBuf::from("plans/robot-user")]).unwrap();
+    let addr = Address::new("default", Kind::User, "ably-robot");
+    let key = |id: &str, age_days: i64, active: bool, deactivated: Option<i64>| LiveKey {
+        id: id.into(),
+        active,
+        created: NOW - age_days * DAY,
+        deactivated,
+        tagged: deactivated.is_some(),
+        last_used: None,
+    };
+    let with_keys = |keys: Vec<LiveKey>| {
+        let mut live = Live::from_desired(&desired, Some(&desired.stack));
+        if let Some(Resource::User(u)) = live.resources.get_mut(&addr).map(|l| &mut l.resource) {
+            let u: &mut User = u;
+            u.access_keys = keys;
+        }
+        live
+    };
+    let holding = |id: &str, now: i64| {
+        let mut opts = options(now);
+        opts.sink_keys.insert(addr.clone(), Some(id.to_string()));
+        opts
+    };
+    let mut failures = Vec::new();
+    let old = "AKIAOLDKEY0000000001";
+    let new = "AKIANEWKEY0000000002";
+    let due = plan_with(
+        &desired,
+        &with_keys(vec![key(old, 100, true, None)]),
+        &holding(old, NOW),
+    );
+    check_plan("rotation/robot-user-due", &due, &mut failures);
+    let retire = plan_with(
+        &desired,
+        &with_keys(vec![key(old, 108, true, None), key(new, 8, true, None)]),
+        &holding(new, NOW),
+    );
+    check_plan("rotation/robot-user-retire", &retire, &mut failures);
+    let delete = plan_with(
+        &desired,
+        &with_keys(vec![
+            key(old, 115, false, Some(NOW - 7 * DAY)),
+            key(new, 15, true, None),
+        ]),
+        &holding(new, NOW),
+    );
+    check_plan("rotation/robot-user-delete", &delete, &mut failures);
     finish(failures);
 }

@@ -81,13 +81,16 @@ fn plan_json_and_detailed_exitcode() {
         .expect(2, "plan --json");
     let json: serde_json::Value =
         serde_json::from_str(&out.stdout).expect("plan --json prints JSON");
-    let actions: Vec<&str> = json["changes"]
+    assert_eq!(json["format_version"], "1.0");
+    let actions: Vec<&str> = json["resource_changes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["action"].as_str().unwrap())
+        .map(|c| c["change"]["actions"][0].as_str().unwrap())
         .collect();
     assert_eq!(actions, vec!["create", "create"]);
+    // Documents are objects, never JSON inside strings.
+    assert!(json["resource_changes"][1]["change"]["after"]["trust"].is_object());
     assert!(
         !out.stdout.contains('\x1b'),
         "no colour when not on a terminal"
