@@ -32,6 +32,8 @@ pub struct Options {
     /// Record each changed resource whole, before and after (for the JSON plan and saved
     /// plans; a text plan does without the memory).
     pub snapshots: bool,
+    /// List unchanged resources too, as no-op changes (`--include-unchanged`).
+    pub include_unchanged: bool,
 }
 
 /// What a kind's diff of one resource works with, and where its results go.
@@ -83,12 +85,14 @@ impl<'a> DiffCx<'a> {
     /// A change for an existing resource: shown when anything is to change, or when it is
     /// being adopted (adoption always changes it: it adds the ownership marker).
     pub fn update(&mut self, adopting: bool, mut c: Change) {
-        if adopting || !c.is_empty() {
-            c.action = if adopting {
-                Action::Adopt
-            } else {
-                Action::Update
-            };
+        c.action = if adopting {
+            Action::Adopt
+        } else if c.is_empty() {
+            Action::NoOp
+        } else {
+            Action::Update
+        };
+        if c.action != Action::NoOp || self.opts.include_unchanged {
             self.out.changes.push(c);
         }
     }

@@ -90,6 +90,9 @@ enum Command {
         /// Exit 0 for no changes, 2 for changes, 1 for errors.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// With --json: list unchanged resources too, with the action "no-op".
+        #[arg(long, requires = "json")]
+        include_unchanged: bool,
     },
     /// Make live IAM match the plan files, or apply a saved plan.
     Apply {
@@ -210,6 +213,7 @@ fn main() {
                 out,
                 json,
                 detailed_exitcode,
+                include_unchanged,
             } => {
                 cli::plan::run(PlanArgs {
                     files,
@@ -217,6 +221,7 @@ fn main() {
                     out,
                     json,
                     detailed_exitcode,
+                    include_unchanged,
                 })
                 .await
             }

@@ -207,6 +207,29 @@ fn every_example_plans_no_change_once_applied() {
                 .all(|c| c.attributes.is_empty() && c.documents.is_empty()),
             "plans/{name} is not stable against its own result:\n{text}"
         );
+        // Asked for, the JSON plan lists every declared resource, unchanged ones as no-op.
+        let mut opts = options(NOW);
+        opts.include_unchanged = true;
+        let plan = plan_with(&desired, &live, &opts);
+        let json = serde_json::to_value(JsonPlan::new(&plan)).unwrap();
+        assert!(schema().is_valid(&json), "plans/{name}");
+        let listed = json["resource_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] != "access_key")
+            .count();
+        assert_eq!(listed, desired.resources.len(), "plans/{name}: {json}");
+        if name != "robot-user" && name != "swimlane" {
+            assert_eq!(render(&plan, Style { color: false }), text, "plans/{name}");
+            assert!(
+                json["resource_changes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|c| c["change"]["actions"][0] == "no-op")
+            );
+        }
     }
 }
 

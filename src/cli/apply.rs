@@ -38,7 +38,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
         None => {
             let wants = super::Wants {
                 smoke: args.smoke,
-                snapshots: false,
+                ..super::Wants::default()
             };
             let planned = make_plan(&args.files, &args.common, wants).await?;
             print!("{}", render(&planned.plan, style));

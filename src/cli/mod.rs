@@ -172,6 +172,8 @@ pub struct Wants {
     pub smoke: bool,
     /// Each changed resource whole, before and after (JSON plan, saved plan).
     pub snapshots: bool,
+    /// Unchanged resources too, as no-op changes.
+    pub include_unchanged: bool,
 }
 
 pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Result<Planned> {
@@ -215,6 +217,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
         rotate: common.rotate.clone(),
         sink_keys,
         snapshots: wants.snapshots,
+        include_unchanged: wants.include_unchanged,
     };
     let d = diff::diff(&desired, &live, &opts);
     let fingerprint = BTreeMap::new();

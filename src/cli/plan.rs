@@ -13,12 +13,15 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
     pub json: bool,
     pub detailed_exitcode: bool,
+    /// List unchanged resources in the JSON plan, as `["no-op"]`.
+    pub include_unchanged: bool,
 }
 
 pub async fn run(args: PlanArgs) -> Result<i32> {
     let wants = super::Wants {
         smoke: false,
         snapshots: args.json || args.out.is_some(),
+        include_unchanged: args.include_unchanged,
     };
     let mut planned = make_plan(&args.files, &args.common, wants).await?;
     if args.out.is_some() {

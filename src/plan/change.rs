@@ -16,6 +16,8 @@ pub enum Action {
     Delete,
     /// Take ownership of an existing resource (and update it).
     Adopt,
+    /// Nothing changes (listed only when asked: `plan --json --include-unchanged`).
+    NoOp,
 }
 
 /// One attribute's value before and after (`None`: absent on that side).

@@ -113,6 +113,7 @@ fn actions(a: Action) -> Vec<&'static str> {
         Action::Update | Action::Adopt => vec!["update"],
         Action::Delete => vec!["delete"],
         Action::Replace => vec!["delete", "create"],
+        Action::NoOp => vec!["no-op"],
     }
 }
 

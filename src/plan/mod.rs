@@ -82,6 +82,7 @@ impl Plan {
             match c.action {
                 Action::Create => s.add += 1,
                 Action::Update | Action::Adopt => s.change += 1,
+                Action::NoOp => {}
                 Action::Delete => s.destroy += 1,
                 Action::Replace => {
                     s.add += 1;
@@ -93,6 +94,11 @@ impl Plan {
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.steps.is_empty() || !self.changes.is_empty()
+        !self.steps.is_empty() || self.changes().next().is_some()
+    }
+
+    /// The changes, without the unchanged resources a JSON plan may list.
+    pub fn changes(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.action != Action::NoOp)
     }
 }

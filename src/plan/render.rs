@@ -55,6 +55,7 @@ fn symbol(action: Action, st: Style) -> String {
     match action {
         Action::Create => st.green("+"),
         Action::Update | Action::Adopt => st.yellow("~"),
+        Action::NoOp => " ".into(),
         Action::Delete => st.red("-"),
         Action::Replace => format!("{}/{}", st.red("-"), st.green("+")),
     }
@@ -67,6 +68,7 @@ fn verb(action: Action) -> &'static str {
         Action::Adopt => "will be adopted into this stack (and updated in place)",
         Action::Delete => "will be destroyed",
         Action::Replace => "must be replaced",
+        Action::NoOp => "is unchanged",
     }
 }
 
@@ -84,7 +86,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
         }
         let _ = writeln!(out);
     }
-    if plan.changes.is_empty() {
+    if !plan.has_changes() {
         if plan.conflicts.is_empty() {
             let _ = writeln!(
                 out,
@@ -101,7 +103,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
         "iamplan will perform the following actions in stack \"{}\":\n",
         plan.stack
     );
-    for c in &plan.changes {
+    for c in plan.changes() {
         render_change(&mut out, c, st);
     }
     let s = plan.summary();
