@@ -172,6 +172,31 @@ async fn rotation_cycle_with_now() {
     let (b, b_secret) = sink_key(&sink);
     secrets.push(b_secret.clone());
     assert_ne!(a, b);
+    // The JSON plan and a saved plan of the next step hold no secret either (checked with
+    // every other output below).
+    let saved = dir.path().join("next.plan");
+    let json = log.run(
+        &emu,
+        &[
+            "plan",
+            p,
+            "--now",
+            &at(97),
+            "--json",
+            "--out",
+            saved.to_str().unwrap(),
+        ],
+        0,
+        "JSON plan of the deactivation",
+    );
+    assert!(json.contains("\"kind\": \"access_key\""), "{json}");
+    let saved_text = std::fs::read_to_string(&saved).unwrap();
+    for s in &secrets {
+        assert!(
+            !saved_text.contains(s.as_str()),
+            "a secret in the saved plan"
+        );
+    }
     assert!(
         authenticates(&emu, &b, &b_secret).await,
         "the new key works"
