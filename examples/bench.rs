@@ -434,7 +434,10 @@ async fn bench_size(n: usize, rows: &mut Vec<Row>) {
     });
 
     std::fs::write(dir.path().join("plan.toml"), "[stack]\nname = \"bench\"\n").unwrap();
-    let delete = iamplan(&tool, &["apply", &plan, "--auto-approve"]);
+    let delete = iamplan(
+        &tool,
+        &["apply", &plan, "--auto-approve", "--allow-delete-all"],
+    );
     let f_delete = floor_delete(&floor_iam, n).await;
     rows.push(Row {
         size: n,

@@ -26,8 +26,9 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct TargetArgs {
-    /// AWS profile for the default account (else the standard credential chain).
-    #[arg(long, env = "AWS_PROFILE")]
+    /// AWS profile for the default account. Without it the standard credential chain
+    /// applies as in the AWS CLI: keys in the environment, then AWS_PROFILE's profile.
+    #[arg(long)]
     profile: Option<String>,
     /// AWS region (else AWS_REGION or the profile's region).
     #[arg(long)]
@@ -110,6 +111,12 @@ enum Command {
         /// Run the plan's smoke checks after a successful apply.
         #[arg(long)]
         smoke: bool,
+        /// Apply even though the plan deletes every resource its stack owns.
+        #[arg(long)]
+        allow_delete_all: bool,
+        /// Apply under --now even when the endpoint is not a local emulator.
+        #[arg(long)]
+        allow_simulated_time: bool,
     },
     /// Prove the integration works: assume the roles and invoke the functions the plan's
     /// smoke checks name, and compare with what they expect.
@@ -175,6 +182,9 @@ enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         auto_approve: bool,
+        /// Rotate under --now even when the endpoint is not a local emulator.
+        #[arg(long)]
+        allow_simulated_time: bool,
     },
 }
 
@@ -196,7 +206,15 @@ fn init_logging(verbose: u8) {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // Usage errors exit 1, never 2: `plan --detailed-exitcode` uses 2 for "changes".
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -231,6 +249,8 @@ fn main() {
                 auto_approve,
                 parallelism,
                 smoke,
+                allow_delete_all,
+                allow_simulated_time,
             } => {
                 cli::apply::run(ApplyArgs {
                     files,
@@ -238,6 +258,8 @@ fn main() {
                     auto_approve,
                     parallelism,
                     smoke,
+                    allow_delete_all,
+                    allow_simulated_time,
                 })
                 .await
             }
@@ -291,6 +313,7 @@ fn main() {
                 users,
                 target,
                 auto_approve,
+                allow_simulated_time,
             } => {
                 let mut common = target.common();
                 common.rotate = users.iter().map(|u| u.to_ascii_lowercase()).collect();
@@ -301,6 +324,8 @@ fn main() {
                     auto_approve,
                     parallelism,
                     smoke: false,
+                    allow_delete_all: false,
+                    allow_simulated_time,
                 })
                 .await
             }

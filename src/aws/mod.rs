@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod read;
+pub mod region;
 mod write;
 
 pub use error::{AwsError, ErrorKind, error_text};
@@ -24,6 +25,32 @@ pub struct Target {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+}
+
+impl Target {
+    /// Whether IAM is reached on this machine (an emulator): `--endpoint-url`, or
+    /// AWS_ENDPOINT_URL(_IAM), naming a loopback host.
+    pub fn is_local_emulator(&self) -> bool {
+        let url = self
+            .endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_IAM").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        url.is_some_and(|u| is_loopback_url(&u))
+    }
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// API calls made, by operation (attempts, so retries count).
@@ -53,6 +80,8 @@ impl Stats {
 #[derive(Clone)]
 pub struct Account {
     pub ctx: AccountContext,
+    /// Who the credentials are: the caller ARN GetCallerIdentity gives.
+    pub caller: String,
     pub config: SdkConfig,
     pub iam: aws_sdk_iam::Client,
     pub stats: Arc<Stats>,
@@ -61,13 +90,9 @@ pub struct Account {
 /// Builds the SDK configuration for one account of the plan.
 pub async fn sdk_config(target: &Target, spec: &AccountSpec) -> Result<SdkConfig> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(p) = spec.profile.as_ref().or(target.profile.as_ref()) {
-        // A named profile wins over credentials in the environment (which the default
-        // chain would try first): the plan said which identity to use for this account.
-        let creds = aws_config::profile::ProfileFileCredentialsProvider::builder()
-            .profile_name(p)
-            .build();
-        loader = loader.profile_name(p).credentials_provider(creds);
+    let profile = spec.profile.as_ref().or(target.profile.as_ref());
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
     }
     if let Some(r) = spec.region.as_ref().or(target.region.as_ref()) {
         loader = loader.region(Region::new(r.clone()));
@@ -75,7 +100,29 @@ pub async fn sdk_config(target: &Target, spec: &AccountSpec) -> Result<SdkConfig
     if let Some(url) = &target.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let base = loader.load().await;
+    let mut base = loader.load().await;
+    if let Some(r) = base.region() {
+        region::check(r.as_ref())?;
+    }
+    if let Some(p) = profile {
+        // A named profile wins over keys in the environment, which the default chain
+        // tries first: `aws --profile` behaves so. The SDK's profile provider resolves
+        // whatever the profile uses (keys, role_arn with source_profile or
+        // credential_source, credential_process, SSO, web identity); it is given the
+        // region, which an assumed role's STS call needs.
+        let conf = aws_config::provider_config::ProviderConfig::default()
+            .with_region(base.region().cloned());
+        let creds = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(p)
+            .configure(&conf)
+            .build();
+        base = base
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(creds),
+            )
+            .build();
+    }
     let Some(role) = &spec.assume_role else {
         return Ok(base);
     };
@@ -118,7 +165,7 @@ pub async fn connect(
                 error_text(&e)
             )
         })?;
-    let arn = who.arn().unwrap_or_default();
+    let arn = who.arn().unwrap_or_default().to_string();
     let partition = arn
         .split(':')
         .nth(1)
@@ -137,6 +184,7 @@ pub async fn connect(
             partition,
             region,
         },
+        caller: arn,
         config,
         iam,
         stats,
@@ -228,6 +276,15 @@ mod tests {
         let values: Vec<Duration> = (0..50).map(|_| jitter(d)).collect();
         assert!(values.iter().all(|j| *j <= d && *j >= d.mul_f64(0.75)));
         assert!(values.iter().any(|j| *j != values[0]), "jitter must vary");
+    }
+
+    #[test]
+    fn loopback_endpoints_are_emulators() {
+        assert!(is_loopback_url("http://127.0.0.1:4566"));
+        assert!(is_loopback_url("http://localhost:4566/"));
+        assert!(is_loopback_url("http://[::1]:4566"));
+        assert!(!is_loopback_url("https://iam.amazonaws.com"));
+        assert!(!is_loopback_url("https://127.example.com"));
     }
 
     #[test]

@@ -18,9 +18,21 @@ pub struct ApplyArgs {
     pub parallelism: usize,
     /// Run the plan's smoke checks after a successful apply.
     pub smoke: bool,
+    /// Apply a plan that deletes every resource of its stack.
+    pub allow_delete_all: bool,
+    /// Apply under `--now` against an endpoint that is not a local emulator.
+    pub allow_simulated_time: bool,
 }
 
 pub async fn run(args: ApplyArgs) -> Result<i32> {
+    if args.common.now.is_some()
+        && !args.allow_simulated_time
+        && !args.common.target.is_local_emulator()
+    {
+        bail!(
+            "--now makes apply record keys as issued at a time that is not now; against real AWS that leaves keys whose recorded age is wrong. It is for previews (`iamplan plan --now`) and emulators. To apply under --now anyway, add --allow-simulated-time"
+        );
+    }
     let style = Style::detect();
     // The smoke checks of the plan files, for `--smoke` (a saved plan carries none).
     let mut loaded = None;
@@ -49,13 +61,21 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
                 );
             }
             if planned.plan.has_changes() && !args.auto_approve {
-                confirm(&planned.plan.stack)?;
+                confirm(&planned.plan)?;
             }
             loaded = planned.smoke;
             outputs = planned.desired.outputs;
             (planned.plan, planned.session)
         }
     };
+    if let Some(n) = plan.deletes_whole_stack
+        && !args.allow_delete_all
+    {
+        bail!(
+            "this plan deletes every resource stack \"{}\" owns ({n}): nothing was applied. If this plan directory was copied from another, give it a [stack] name of its own; to delete the stack's resources on purpose, apply with --allow-delete-all",
+            plan.stack
+        );
+    }
     let mut code = EXIT_OK;
     if plan.has_changes() {
         let started = std::time::Instant::now();
@@ -88,7 +108,12 @@ async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Sessio
         );
     }
     let mut session = Session::connect(&plan.account_specs, &common.target).await?;
-    for (alias, id) in &plan.accounts {
+    for crate::plan::PlanAccount {
+        alias,
+        account_id: id,
+        ..
+    } in &plan.accounts
+    {
         let now = session
             .accounts
             .get(alias)
@@ -156,14 +181,22 @@ async fn print_outputs(
     Ok(())
 }
 
-fn confirm(stack: &str) -> Result<()> {
+/// The accounts a plan writes, for the prompt and the summary.
+fn written(plan: &Plan) -> String {
+    let list: Vec<String> = plan.accounts.iter().map(|a| a.to_string()).collect();
+    list.join(", ")
+}
+
+fn confirm(plan: &Plan) -> Result<()> {
+    let stack = &plan.stack;
     if !std::io::stdin().is_terminal() {
         bail!(
             "apply needs confirmation, and standard input is not a terminal: review the plan and pass --auto-approve, or apply a saved plan"
         );
     }
     print!(
-        "\nDo you want to perform these actions in stack \"{stack}\"?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+        "\nDo you want to perform these actions in stack \"{stack}\" ({})?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ",
+        written(plan)
     );
     std::io::stdout().flush()?;
     let mut answer = String::new();
@@ -178,12 +211,13 @@ fn summarise(plan: &Plan, report: &Report, style: Style) -> i32 {
     if report.failed.is_empty() {
         let s = plan.summary();
         println!(
-            "\n{} Resources: {} added, {} changed, {} destroyed ({} API operations).",
+            "\n{} Resources: {} added, {} changed, {} destroyed ({} API operations) in {}.",
             style.green(&style.bold("Apply complete!")),
             s.add,
             s.change,
             s.destroy,
-            report.done
+            report.done,
+            written(plan)
         );
         return EXIT_OK;
     }

@@ -226,7 +226,11 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
         session
             .accounts
             .iter()
-            .map(|(k, a)| (k.clone(), a.ctx.account_id.clone()))
+            .map(|(k, a)| crate::plan::PlanAccount {
+                alias: k.clone(),
+                account_id: a.ctx.account_id.clone(),
+                caller_arn: a.caller.clone(),
+            })
             .collect(),
         fingerprint,
         d,
@@ -234,6 +238,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
     plan.account_specs = account_specs;
     plan.declared = desired.resources.keys().cloned().collect();
     plan.key_hints = hints;
+    plan.check_whole_stack(&live);
     let applied = live.has_stack(&desired.stack);
     plan.outputs = desired
         .outputs

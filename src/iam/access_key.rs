@@ -77,13 +77,7 @@ pub fn build(
     let delete_after_days = num(&spec.delete_after_days, 7, 0..=3650, "delete_after_days")?;
     let in_use_hours = num(&spec.in_use_hours, 24, 0..=8760, "in_use_hours")?;
     let base = at.file.path.parent().unwrap_or(Path::new("."));
-    let resolve = |p: &str| -> PathBuf {
-        if Path::new(p).is_absolute() {
-            PathBuf::from(p)
-        } else {
-            base.join(p)
-        }
-    };
+    let resolve = |p: &str| sink_path(base, p, std::env::var_os("HOME").map(PathBuf::from));
     let sink = match &spec.sink {
         None if count == 0 => Sink::Command { argv: vec![] },
         None => {
@@ -175,4 +169,53 @@ pub fn plan(cx: &mut DiffCx, want: &User, live: Option<&User>) -> (Vec<KeyReport
         return (vec![], notes);
     }
     (plan.reports, notes)
+}
+
+/// Where a sink path points: `~/` and `$HOME/` (or `${HOME}/`) expand as the AWS CLI expands
+/// them, a relative path is relative to the plan file, and the result is absolute, so that a
+/// saved plan applied from another directory writes to the same file.
+fn sink_path(plan_dir: &Path, path: &str, home: Option<PathBuf>) -> PathBuf {
+    let in_home = ["~/", "$HOME/", "${HOME}/"]
+        .iter()
+        .find_map(|prefix| path.strip_prefix(prefix));
+    let p = match (in_home, home, path) {
+        (Some(rest), Some(home), _) => home.join(rest),
+        (None, Some(home), "~") => home,
+        _ if Path::new(path).is_absolute() => PathBuf::from(path),
+        _ => plan_dir.join(path),
+    };
+    std::path::absolute(&p).unwrap_or(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sink_paths_expand_home_and_become_absolute() {
+        let home = Some(PathBuf::from("/home/ci"));
+        let dir = Path::new("/work/plans/robot");
+        assert_eq!(
+            sink_path(dir, "~/.aws/robot", home.clone()),
+            PathBuf::from("/home/ci/.aws/robot")
+        );
+        assert_eq!(
+            sink_path(dir, "$HOME/k.json", home.clone()),
+            PathBuf::from("/home/ci/k.json")
+        );
+        assert_eq!(
+            sink_path(dir, "${HOME}/k.json", home.clone()),
+            PathBuf::from("/home/ci/k.json")
+        );
+        assert_eq!(
+            sink_path(dir, "secrets/k.json", home.clone()),
+            PathBuf::from("/work/plans/robot/secrets/k.json")
+        );
+        assert_eq!(sink_path(dir, "/etc/k", home), PathBuf::from("/etc/k"));
+        let relative = sink_path(Path::new("plans"), "k.json", None);
+        assert!(
+            relative.is_absolute() && relative.ends_with("plans/k.json"),
+            "{relative:?}"
+        );
+    }
 }

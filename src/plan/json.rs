@@ -31,6 +31,9 @@ pub struct JsonPlan {
 pub struct JsonAccount {
     pub alias: String,
     pub account_id: String,
+    /// Who the credentials were (GetCallerIdentity), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_arn: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -149,9 +152,10 @@ impl JsonPlan {
             accounts: plan
                 .accounts
                 .iter()
-                .map(|(alias, id)| JsonAccount {
-                    alias: alias.clone(),
-                    account_id: id.clone(),
+                .map(|a| JsonAccount {
+                    alias: a.alias.clone(),
+                    account_id: a.account_id.clone(),
+                    caller_arn: (!a.caller_arn.is_empty()).then(|| a.caller_arn.clone()),
                 })
                 .collect(),
             resource_changes,

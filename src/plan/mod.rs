@@ -26,7 +26,7 @@ pub struct Plan {
     pub format_version: u32,
     pub stack: String,
     /// Account aliases and IDs the plan was made against.
-    pub accounts: Vec<(String, String)>,
+    pub accounts: Vec<PlanAccount>,
     /// How to reach each account (profiles and role ARNs, never credentials).
     pub account_specs: BTreeMap<String, AccountSpec>,
     /// The declared resources: with the stack's owned ones, what the fingerprint covers.
@@ -41,9 +41,34 @@ pub struct Plan {
     pub steps: Vec<Step>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_status: Vec<KeyStatus>,
+    /// The plan deletes every resource the stack owns (this many): a copied plan
+    /// directory whose stack was not renamed looks like this. Apply asks for a flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletes_whole_stack: Option<usize>,
     /// The plan's outputs as known before apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<crate::output::OutputValue>,
+}
+
+/// An account the plan reads or writes, and who the credentials were.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanAccount {
+    pub alias: String,
+    pub account_id: String,
+    /// The caller ARN (empty when unknown).
+    #[serde(default)]
+    pub caller_arn: String,
+}
+
+impl std::fmt::Display for PlanAccount {
+    /// `account default = 000000000000 as arn:aws:iam::000000000000:user/ci`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "account {} = {}", self.alias, self.account_id)?;
+        if !self.caller_arn.is_empty() {
+            write!(f, " as {}", self.caller_arn)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -56,7 +81,7 @@ pub struct Summary {
 impl Plan {
     pub fn new(
         stack: String,
-        accounts: Vec<(String, String)>,
+        accounts: Vec<PlanAccount>,
         live_fingerprint: BTreeMap<String, String>,
         diff: Diff,
     ) -> Self {
@@ -72,6 +97,7 @@ impl Plan {
             conflicts: diff.conflicts,
             steps: diff.steps,
             key_status: diff.key_status,
+            deletes_whole_stack: None,
             outputs: vec![],
         }
     }
@@ -95,6 +121,20 @@ impl Plan {
 
     pub fn has_changes(&self) -> bool {
         !self.steps.is_empty() || self.changes().next().is_some()
+    }
+
+    /// Records whether the plan deletes everything the stack owns in `live`.
+    pub fn check_whole_stack(&mut self, live: &crate::model::Live) {
+        let owned = live
+            .resources
+            .values()
+            .filter(|l| l.owner.as_deref() == Some(self.stack.as_str()))
+            .count();
+        let deleted = self
+            .changes()
+            .filter(|c| c.action == Action::Delete)
+            .count();
+        self.deletes_whole_stack = (owned > 0 && deleted == owned).then_some(owned);
     }
 
     /// The changes, without the unchanged resources a JSON plan may list.

@@ -75,6 +75,22 @@ fn verb(action: Action) -> &'static str {
 /// The plan as a person reads it.
 pub fn render(plan: &Plan, st: Style) -> String {
     let mut out = String::new();
+    // Which account is read and written, before anything else: the first question when
+    // several profiles and environment keys are about.
+    for a in &plan.accounts {
+        let _ = writeln!(out, "{}", st.bold(&a.to_string()));
+    }
+    if !plan.accounts.is_empty() {
+        let _ = writeln!(out);
+    }
+    if let Some(n) = plan.deletes_whole_stack {
+        let _ = writeln!(
+            out,
+            "{} this plan deletes every resource stack \"{}\" owns ({n}). A plan directory copied from another one keeps its [stack] name, which is what marks resources as this plan's: give the copy a name of its own. To delete them on purpose, apply with --allow-delete-all.\n",
+            st.red(&st.bold("Warning:")),
+            plan.stack
+        );
+    }
     if !plan.conflicts.is_empty() {
         let _ = writeln!(
             out,

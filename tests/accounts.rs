@@ -1,0 +1,265 @@
+//! Real accounts (issue 9): which credentials and account a run uses, and the guards on
+//! what a run may do. Against the default emulator (MiniStack with IAM enforcement on),
+//! except where the point is that nothing is called.
+
+mod common;
+
+use common::{Emulator, write};
+use std::process::Command;
+
+const ROLE: &str = r#"
+[stack]
+name = "acct"
+[role.deployer]
+[role.deployer.trust]
+accounts = ["000000000000"]
+"#;
+
+/// The first line of a plan: the account written and who the credentials are.
+fn account_line(stdout: &str) -> &str {
+    stdout.lines().next().unwrap_or("")
+}
+
+/// A profile that assumes a role from another profile (`role_arn` + `source_profile`),
+/// the way most engineers reach accounts, through `--profile`, `AWS_PROFILE` and
+/// `[accounts.X] profile`. It failed with "missing signing region".
+#[test]
+fn a_role_profile_with_a_source_profile_works() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    // The role may do anything in IAM (the emulator enforces identity policies).
+    let admin = format!(
+        "{ROLE}[role.deployer.inline.iam]\n[[role.deployer.inline.iam.statement]]\naction = \"iam:*\"\nresource = \"*\"\n"
+    );
+    let base = write(dir.path(), "role.toml", &admin);
+    emu.iamplan(&["apply", base.to_str().unwrap(), "--auto-approve"])
+        .expect(0, "the role to assume");
+    let config = write(
+        dir.path(),
+        "config",
+        "[profile base]\nregion = us-east-1\n\n[profile chained]\nregion = us-east-1\nrole_arn = arn:aws:iam::000000000000:role/deployer\nsource_profile = base\n",
+    );
+    let creds = write(
+        dir.path(),
+        "credentials",
+        "[base]\naws_access_key_id = test\naws_secret_access_key = test\n",
+    );
+    let files = [
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+    ];
+    let other = write(
+        dir.path(),
+        "other.toml",
+        "[stack]\nname = \"other\"\n[role.app]\n[role.app.trust]\nservices = [\"ec2.amazonaws.com\"]\n",
+    );
+    let o = other.to_str().unwrap();
+    let assumed = "as arn:aws:sts::000000000000:assumed-role/deployer/";
+
+    let via_flag = emu
+        .iamplan_env(&["plan", o, "--profile", "chained"], &files)
+        .expect(0, "--profile chained");
+    assert!(
+        account_line(&via_flag.stdout).contains(assumed),
+        "{}",
+        via_flag.stdout
+    );
+
+    let mut env = files.to_vec();
+    env.push(("AWS_PROFILE", "chained"));
+    // AWS_PROFILE gives way to keys in the environment (below); without them it is used.
+    env.push(("AWS_ACCESS_KEY_ID", ""));
+    env.push(("AWS_SECRET_ACCESS_KEY", ""));
+    let via_env = emu
+        .iamplan_env(&["plan", o], &env)
+        .expect(0, "AWS_PROFILE=chained");
+    assert!(
+        account_line(&via_env.stdout).contains(assumed),
+        "{}",
+        via_env.stdout
+    );
+
+    let in_plan = write(
+        dir.path(),
+        "in-plan.toml",
+        "[stack]\nname = \"other2\"\n[accounts.ops]\nprofile = \"chained\"\n[role.app]\naccount = \"ops\"\n[role.app.trust]\nservices = [\"ec2.amazonaws.com\"]\n",
+    );
+    let via_plan = emu
+        .iamplan_env(&["plan", in_plan.to_str().unwrap()], &files)
+        .expect(0, "[accounts.ops] profile = chained");
+    assert!(
+        via_plan.stdout.contains(
+            "account ops = 000000000000 as arn:aws:sts::000000000000:assumed-role/deployer/"
+        ),
+        "{}",
+        via_plan.stdout
+    );
+}
+
+/// As in the AWS CLI: keys in the environment win over AWS_PROFILE (an explicit
+/// `--profile` wins over both). AWS_PROFILE used to win, so iamplan wrote to another
+/// account than `aws sts get-caller-identity` showed.
+#[test]
+fn environment_keys_win_over_aws_profile_and_the_plan_names_the_account() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(dir.path(), "role.toml", ROLE);
+    let p = plan.to_str().unwrap();
+    // The emulator kit's profile "ably" is account 203461409171; the environment's keys
+    // are account 000000000000.
+    let env_wins = emu
+        .iamplan_env(&["plan", p], &[("AWS_PROFILE", "ably")])
+        .expect(0, "AWS_PROFILE with keys in the environment");
+    assert_eq!(
+        account_line(&env_wins.stdout),
+        "account default = 000000000000 as arn:aws:iam::000000000000:root",
+        "{}",
+        env_wins.stdout
+    );
+    let flag_wins = emu
+        .iamplan(&["plan", p, "--profile", "ably"])
+        .expect(0, "--profile ably");
+    assert!(
+        account_line(&flag_wins.stdout).starts_with("account default = 203461409171 as "),
+        "{}",
+        flag_wins.stdout
+    );
+    let applied = emu
+        .iamplan(&["apply", p, "--auto-approve"])
+        .expect(0, "apply");
+    assert!(
+        applied
+            .stdout
+            .contains("in account default = 000000000000 as arn:aws:iam::000000000000:root."),
+        "{}",
+        applied.stdout
+    );
+}
+
+/// A copy of a plan directory that keeps its stack name plans to delete its sibling's
+/// resources: apply refuses unless asked, and the plan says why.
+#[test]
+fn a_plan_that_deletes_its_whole_stack_needs_a_flag() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let original = write(dir.path(), "a.toml", ROLE);
+    emu.iamplan(&["apply", original.to_str().unwrap(), "--auto-approve"])
+        .expect(0, "the original");
+    let copy_dir = tempfile::tempdir().unwrap();
+    let copy = write(
+        copy_dir.path(),
+        "a.toml",
+        &ROLE.replace("deployer", "builder"),
+    );
+    let c = copy.to_str().unwrap();
+    let plan = emu.iamplan(&["plan", c]).expect(0, "plan of the copy");
+    assert!(
+        plan.stdout
+            .contains("this plan deletes every resource stack \"acct\" owns (1)"),
+        "{}",
+        plan.stdout
+    );
+    let refused = emu
+        .iamplan(&["apply", c, "--auto-approve"])
+        .expect(1, "apply of the copy");
+    assert!(
+        refused.stderr.contains("--allow-delete-all"),
+        "{}",
+        refused.stderr
+    );
+    // Nothing was applied: the original's role is still there, the copy's is not.
+    let listed = emu.iamplan(&["list", c]).expect(0, "list");
+    assert!(listed.stdout.contains("deployer"), "{}", listed.stdout);
+    assert!(!listed.stdout.contains("builder"), "{}", listed.stdout);
+    emu.iamplan(&["apply", c, "--auto-approve", "--allow-delete-all"])
+        .expect(0, "on purpose");
+}
+
+/// A saved plan records sink paths as absolute paths: applied from another directory, it
+/// delivers the secret to the same file.
+#[test]
+fn a_saved_plan_delivers_to_the_same_sink_from_another_directory() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "robot.toml",
+        "[stack]\nname = \"sinks\"\n[user.robot]\n[user.robot.access_keys]\nsink = { type = \"json\", path = \"secrets/robot.json\" }\n",
+    );
+    let saved = dir.path().join("robot.plan");
+    emu.iamplan(&[
+        "plan",
+        plan.to_str().unwrap(),
+        "--out",
+        saved.to_str().unwrap(),
+    ])
+    .expect(0, "plan --out");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamplan"));
+    cmd.args(["apply", saved.to_str().unwrap()])
+        .current_dir(elsewhere.path())
+        .env_remove("AWS_PROFILE")
+        .env("NO_COLOR", "1");
+    for (k, v) in &emu.env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("secrets/robot.json").exists());
+    assert!(!elsewhere.path().join("secrets").exists());
+}
+
+fn iamplan_without_emulator(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_iamplan"))
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_IAM")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env("AWS_REGION", "us-east-1")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// These are refused before any call: no emulator, and no network, is involved.
+#[test]
+fn refused_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(dir.path(), "role.toml", ROLE);
+    let p = plan.to_str().unwrap();
+
+    // Usage errors exit 1: 2 means "changes" with --detailed-exitcode.
+    let usage = iamplan_without_emulator(&["plan", p, "--detailed-exitcod"]);
+    assert_eq!(usage.status.code(), Some(1), "{usage:?}");
+    let help = iamplan_without_emulator(&["plan", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+
+    let region = iamplan_without_emulator(&["plan", p, "--region", "us-eats-1"]);
+    assert_eq!(region.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&region.stderr);
+    assert!(
+        stderr.contains("\"us-eats-1\" is not an AWS region; did you mean \"us-east-1\"?"),
+        "{stderr}"
+    );
+
+    // --now previews; applying under it against real AWS needs a flag.
+    let now = iamplan_without_emulator(&[
+        "apply",
+        p,
+        "--auto-approve",
+        "--now",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(now.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&now.stderr);
+    assert!(stderr.contains("--allow-simulated-time"), "{stderr}");
+    // An impossible date is refused by the argument parser.
+    let bad = iamplan_without_emulator(&["plan", p, "--now", "2027-02-30T00:00:00Z"]);
+    assert_eq!(bad.status.code(), Some(1));
+}
