@@ -570,7 +570,7 @@ async fn instance_profiles_and_adoption() {
     emu.iamplan(&["plan", p, "--detailed-exitcode"])
         .expect(0, "no changes");
     write(dir.path(), "plan.toml", "[stack]\nname = \"ec2\"\n");
-    emu.iamplan(&["apply", p, "--auto-approve"])
+    emu.iamplan(&["apply", p, "--auto-approve", "--allow-delete-all"])
         .expect(0, "delete");
     assert!(iam.get_role().role_name("web").send().await.is_err());
     assert!(
