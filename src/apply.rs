@@ -6,6 +6,7 @@ use crate::aws::{Account, StepError};
 use crate::ops::Step;
 use futures::StreamExt;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The default number of concurrent IAM writes: low enough that a real account's
@@ -16,14 +17,18 @@ pub const DEFAULT_PARALLELISM: usize = 4;
 pub struct Report {
     pub done: usize,
     pub failed: Vec<(Step, StepError)>,
-    /// Steps not started because an earlier phase failed.
+    /// Steps not started because an earlier phase failed or apply was interrupted.
     pub skipped: usize,
+    /// Apply was interrupted (Ctrl-C): steps in flight finished, no new one started.
+    pub interrupted: bool,
 }
 
 /// What an apply tells the outside world while it runs.
 pub trait Observer: Sync {
     /// Before the first step, with the number of steps.
     fn started(&self, _total: usize) {}
+    /// Each step as it starts.
+    fn step_started(&self, _step: &Step) {}
     /// Each step as it finishes, in completion order.
     fn step_finished(&self, step: &Step, outcome: &Result<(), StepError>, elapsed: Duration);
     fn finished(&self, _report: &Report) {}
@@ -36,34 +41,48 @@ impl Observer for Silent {
     fn step_finished(&self, _: &Step, _: &Result<(), StepError>, _: Duration) {}
 }
 
+/// Runs the steps. Once `interrupt` is set, no new step starts; those running finish
+/// (a key already created is delivered to its sink or deleted again).
 pub async fn apply(
     steps: &[Step],
     accounts: &BTreeMap<String, Account>,
     parallelism: usize,
     observer: &dyn Observer,
+    interrupt: &AtomicBool,
 ) -> Report {
     observer.started(steps.len());
     let mut report = Report::default();
     for (start, batch) in phases(steps) {
-        let results: Vec<(usize, Result<(), StepError>)> =
+        let results: Vec<(usize, Option<Result<(), StepError>>)> =
             futures::stream::iter(batch.iter().enumerate())
                 .map(|(j, step)| async move {
+                    if interrupt.load(Ordering::SeqCst) {
+                        return (j, None);
+                    }
+                    observer.step_started(step);
                     let started = Instant::now();
                     let r = accounts[&step.account].run(&step.op).await;
                     observer.step_finished(step, &r, started.elapsed());
-                    (j, r)
+                    (j, Some(r))
                 })
                 .buffer_unordered(parallelism.max(1))
                 .collect()
                 .await;
         for (j, r) in results {
             match r {
-                Ok(()) => report.done += 1,
-                Err(e) => report.failed.push((batch[j].clone(), e)),
+                Some(Ok(())) => report.done += 1,
+                Some(Err(e)) => report.failed.push((batch[j].clone(), e)),
+                None => report.skipped += 1,
             }
         }
+        let later = steps.len() - start - batch.len();
+        if interrupt.load(Ordering::SeqCst) {
+            report.interrupted = true;
+            report.skipped += later;
+            break;
+        }
         if !report.failed.is_empty() {
-            report.skipped = steps.len() - start - batch.len();
+            report.skipped += later;
             break;
         }
     }
@@ -88,7 +107,8 @@ mod tests {
 
     #[test]
     fn phases_cut_sorted_steps_where_the_phase_changes() {
-        let step = |name: &str| Step::new("default", Op::DeleteRole { name: name.into() });
+        let step =
+            |name: &str| Step::new("default", "role.x", Op::DeleteRole { name: name.into() });
         let mut early = step("a");
         early.phase = Phase::MakeRoom;
         let steps = vec![early, step("b"), step("c")];

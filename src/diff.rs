@@ -39,6 +39,8 @@ pub struct Options {
 /// What a kind's diff of one resource works with, and where its results go.
 pub struct DiffCx<'a> {
     pub addr: &'a Address,
+    /// The resource as the plan shows it, for its steps: `role.ably-integration`.
+    resource: String,
     pub ctx: &'a AccountContext,
     pub stack: &'a str,
     pub opts: &'a Options,
@@ -50,6 +52,7 @@ pub struct DiffCx<'a> {
 impl<'a> DiffCx<'a> {
     fn new(
         addr: &'a Address,
+        name: &str,
         desired: &'a Desired,
         opts: &'a Options,
         live: &'a Live,
@@ -57,6 +60,7 @@ impl<'a> DiffCx<'a> {
     ) -> Self {
         DiffCx {
             addr,
+            resource: crate::plan::resource_label(addr, name),
             ctx: &desired.accounts[&addr.account],
             stack: &desired.stack,
             opts,
@@ -67,14 +71,16 @@ impl<'a> DiffCx<'a> {
 
     /// A step in its operation's own phase.
     pub fn step(&mut self, op: Op) {
-        self.out.steps.push(Step::new(&self.addr.account, op));
+        self.out
+            .steps
+            .push(Step::new(&self.addr.account, &self.resource, op));
     }
 
     /// A step that runs before anything is created (making room, replacing a role).
     pub fn step_before_creates(&mut self, op: Op) {
         self.out
             .steps
-            .push(Step::before_creates(&self.addr.account, op));
+            .push(Step::before_creates(&self.addr.account, &self.resource, op));
     }
 
     /// A change shown in the plan.
@@ -132,7 +138,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
             },
         };
         let first = d.changes.len();
-        let mut cx = DiffCx::new(addr, desired, opts, live, &mut d);
+        let mut cx = DiffCx::new(addr, want.resource.name(), desired, opts, live, &mut d);
         match &want.resource {
             Resource::Role(w) => plan_one(w, have, &mut cx, adopting),
             Resource::ManagedPolicy(w) => plan_one(w, have, &mut cx, adopting),
@@ -150,7 +156,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
         }
         // Only accounts the plan still names are read, so the context exists.
         let first = d.changes.len();
-        let mut cx = DiffCx::new(addr, desired, opts, live, &mut d);
+        let mut cx = DiffCx::new(addr, have.resource.name(), desired, opts, live, &mut d);
         match &have.resource {
             Resource::Role(h) => h.delete(have, &mut cx),
             Resource::ManagedPolicy(h) => h.delete(have, &mut cx),

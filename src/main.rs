@@ -198,7 +198,7 @@ fn init_logging(verbose: u8) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
+        .with_writer(cli::progress::LogLine::default)
         .with_target(false)
         .with_ansi(iamplan::plan::Style::detect_stderr().color)
         .without_time()

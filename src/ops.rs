@@ -176,9 +176,13 @@ pub enum Op {
     DeleteInstanceProfile {
         name: String,
     },
+    /// Creates a group and, in the same step, its ownership marker (groups cannot be
+    /// tagged): an interrupted apply must not leave an unmarked group that the next plan
+    /// would take for someone else's.
     CreateGroup {
         name: String,
         path: String,
+        stack: String,
     },
     UpdateGroup {
         name: String,
@@ -201,8 +205,11 @@ pub enum Op {
         group: String,
         arn: String,
     },
+    /// Deletes a group's ownership marker and then the group, in one step: the marker
+    /// must not go while the group stays (the next plan would no longer know it).
     DeleteGroup {
         name: String,
+        stack: String,
     },
 }
 
@@ -236,6 +243,9 @@ pub enum Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub account: String,
+    /// The resource the step belongs to, as the plan shows it: `role.ably-integration`.
+    #[serde(default)]
+    pub resource: String,
     pub phase: Phase,
     #[serde(flatten)]
     pub op: Op,
@@ -243,9 +253,10 @@ pub struct Step {
 
 impl Step {
     /// A step in its operation's own phase.
-    pub fn new(account: &str, op: Op) -> Step {
+    pub fn new(account: &str, resource: &str, op: Op) -> Step {
         Step {
             account: account.to_string(),
+            resource: resource.to_string(),
             phase: op.phase(),
             op,
         }
@@ -253,15 +264,14 @@ impl Step {
 
     /// A step that must run before anything is created: making room, or tearing down a
     /// role that is being replaced.
-    pub fn before_creates(account: &str, op: Op) -> Step {
+    pub fn before_creates(account: &str, resource: &str, op: Op) -> Step {
         let phase = match op.phase() {
             Phase::DeletePrincipals => Phase::DeleteReplaced,
             _ => Phase::MakeRoom,
         };
         Step {
-            account: account.to_string(),
             phase,
-            op,
+            ..Step::new(account, resource, op)
         }
     }
 }
@@ -420,7 +430,7 @@ impl Op {
             Op::DeleteAccessKey { user, id, .. } => format!("user {user} access key {id}"),
             Op::CreateGroup { name, .. }
             | Op::UpdateGroup { name, .. }
-            | Op::DeleteGroup { name } => format!("group {name}"),
+            | Op::DeleteGroup { name, .. } => format!("group {name}"),
             Op::CreateInstanceProfile { name, .. } | Op::DeleteInstanceProfile { name } => {
                 format!("instance profile {name}")
             }

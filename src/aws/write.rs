@@ -4,7 +4,10 @@ use super::{Account, AwsError, retry};
 use crate::keys::Sink;
 use crate::keys::sink::{Secret, SinkError};
 use crate::ops::Op;
-use crate::ownership::{deactivated_tag, delivered_tag, issued_tag, key_tag_keys};
+use crate::ownership::{
+    deactivated_tag, delivered_tag, group_marker_document, group_marker_name, issued_tag,
+    key_tag_keys,
+};
 use aws_sdk_iam::types::{StatusType, Tag};
 use std::collections::BTreeMap;
 
@@ -231,9 +234,18 @@ impl Account {
             Op::DeleteInstanceProfile { name } => call!(self, "DeleteInstanceProfile",
                 iam.delete_instance_profile().instance_profile_name(name).send(),
                 ok_if: ["NoSuchEntity"]),
-            Op::CreateGroup { name, path } => call!(self, "CreateGroup",
-                iam.create_group().group_name(name).path(path).send(),
-                ok_if: []),
+            Op::CreateGroup { name, path, stack } => {
+                call!(self, "CreateGroup",
+                    iam.create_group().group_name(name).path(path).send(),
+                    ok_if: [])?;
+                let (marker, document) = (
+                    group_marker_name(stack),
+                    group_marker_document().to_string(),
+                );
+                call!(self, "PutGroupPolicy",
+                    iam.put_group_policy().group_name(name).policy_name(&marker).policy_document(&document).send(),
+                    ok_if: [])
+            }
             Op::UpdateGroup { name, new_path } => call!(self, "UpdateGroup",
                 iam.update_group().group_name(name).new_path(new_path).send(),
                 ok_if: []),
@@ -253,9 +265,15 @@ impl Account {
             Op::DetachGroupPolicy { group, arn } => call!(self, "DetachGroupPolicy",
                 iam.detach_group_policy().group_name(group).policy_arn(arn).send(),
                 ok_if: ["NoSuchEntity"]),
-            Op::DeleteGroup { name } => call!(self, "DeleteGroup",
-                iam.delete_group().group_name(name).send(),
-                ok_if: ["NoSuchEntity"]),
+            Op::DeleteGroup { name, stack } => {
+                let marker = group_marker_name(stack);
+                call!(self, "DeleteGroupPolicy",
+                    iam.delete_group_policy().group_name(name).policy_name(&marker).send(),
+                    ok_if: ["NoSuchEntity"])?;
+                call!(self, "DeleteGroup",
+                    iam.delete_group().group_name(name).send(),
+                    ok_if: ["NoSuchEntity"])
+            }
             Op::CreateAccessKey {
                 user,
                 sink,

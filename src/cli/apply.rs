@@ -9,6 +9,7 @@ use crate::plan::{Action, Plan, Style, render};
 use anyhow::{Result, anyhow, bail};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, Default)]
 pub struct ApplyArgs {
@@ -79,8 +80,16 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
     let mut code = EXIT_OK;
     if plan.has_changes() {
         let started = std::time::Instant::now();
-        let progress = super::progress::TerminalProgress::new();
-        let report = apply(&plan.steps, &session.accounts, args.parallelism, &progress).await;
+        let progress = super::progress::Progress::new(&plan);
+        let interrupt = interrupt_on_signal();
+        let report = apply(
+            &plan.steps,
+            &session.accounts,
+            args.parallelism,
+            &progress,
+            &interrupt,
+        )
+        .await;
         session.timing.network += started.elapsed();
         if args.common.stats {
             session.print_stats();
@@ -207,7 +216,52 @@ fn confirm(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// Exit code of an interrupted apply (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// A flag set by the first Ctrl-C (SIGINT) or SIGTERM: apply starts no new step and lets
+/// the calls in flight finish. A second signal exits at once.
+fn interrupt_on_signal() -> std::sync::Arc<AtomicBool> {
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        for n in 0.. {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if n > 0 {
+                eprintln!("\nInterrupted again: stopping now. Run apply again: it converges.");
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+            set.store(true, Ordering::SeqCst);
+            eprintln!(
+                "\nInterrupted: no new operation starts; the ones in flight finish (a key already created is delivered to its sink or deleted again). Press Ctrl-C again to stop at once."
+            );
+        }
+    });
+    flag
+}
+
 fn summarise(plan: &Plan, report: &Report, style: Style) -> i32 {
+    if report.interrupted {
+        eprintln!("\n{}", style.yellow(&style.bold("Apply interrupted.")));
+        for (step, e) in &report.failed {
+            eprintln!("  {} {}: {e}", style.red("x"), step.op);
+        }
+        eprintln!(
+            "{} operation(s) done, {} failed, {} not started. Run apply again: it plans from the live state and converges.",
+            report.done,
+            report.failed.len(),
+            report.skipped
+        );
+        return EXIT_INTERRUPTED;
+    }
     if report.failed.is_empty() {
         let s = plan.summary();
         println!(

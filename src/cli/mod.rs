@@ -4,7 +4,7 @@ pub mod apply;
 pub mod list;
 pub mod output;
 pub mod plan;
-mod progress;
+pub mod progress;
 pub mod show;
 pub mod smoke;
 

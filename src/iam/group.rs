@@ -1,5 +1,7 @@
 //! Groups: `[group.NAME]`. IAM groups cannot be tagged, so ownership is an inline marker
-//! policy (`ownership::group_marker_name`), written with the group and removed last.
+//! policy (`ownership::group_marker_name`), written in the step that creates the group and
+//! removed in the step that deletes it, so that no apply, however interrupted, leaves an
+//! unmarked group behind.
 
 use super::principal::{
     Policies, Principal, diff_path, diff_policies, live, policy_teardown, principal_ops,
@@ -74,8 +76,8 @@ impl IamKind for Group {
         cx.step(Op::CreateGroup {
             name: self.name.clone(),
             path: self.path.clone(),
+            stack: cx.stack.to_string(),
         });
-        self.mark(cx);
         let mut change = cx.new_change(&self.name, Action::Create);
         change.attr(AttrChange::added("path", self.path.as_str()));
         diff_policies(cx, self, self.policies(), Policies::NONE, &mut change);
@@ -121,14 +123,14 @@ impl IamKind for Group {
                 group: self.name.clone(),
             });
         }
-        // The marker goes with the group's own policies, in the same phase as the rest.
         for op in policy_teardown(self) {
             cx.step(op);
         }
-        cx.step(self.delete_policy(&group_marker_name(cx.stack)));
         show_removed(self.policies(), &mut change);
+        // The marker goes with the group itself (one step).
         cx.step(Op::DeleteGroup {
             name: self.name.clone(),
+            stack: cx.stack.to_string(),
         });
         cx.change(change);
     }

@@ -38,8 +38,8 @@ pub struct JsonAccount {
 
 #[derive(Debug, Serialize)]
 pub struct ResourceChange {
-    /// `role.ably-integration`, `role.deployer[tooling]` outside the default account,
-    /// `access_key.robot.AKIA...`.
+    /// `role.ably-integration`, `policy.invoke`, `role.deployer[tooling]` outside the
+    /// default account, `access_key.robot.AKIA...`: as plan files and references name them.
     pub address: String,
     /// `role`, `managed_policy`, `user`, `group`, `access_key`.
     pub kind: &'static str,
@@ -164,7 +164,7 @@ impl JsonPlan {
                 .conflicts
                 .iter()
                 .map(|c| JsonConflict {
-                    address: address(kind_names(c.address.kind).0, &c.name, &c.address.account),
+                    address: super::resource_label(&c.address, &c.name),
                     message: c.message.clone(),
                 })
                 .collect(),
@@ -176,7 +176,7 @@ impl JsonPlan {
 fn resource(c: &Change) -> ResourceChange {
     let (kind, tf_type) = kind_names(c.address.kind);
     ResourceChange {
-        address: address(kind, &c.name, &c.address.account),
+        address: super::resource_label(&c.address, &c.name),
         kind,
         tf_type,
         name: c.name.clone(),

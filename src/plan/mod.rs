@@ -50,6 +50,16 @@ pub struct Plan {
     pub outputs: Vec<crate::output::OutputValue>,
 }
 
+/// A resource as plans and progress lines name it: `role.ably-integration`, with
+/// `[ACCOUNT]` outside the default account.
+pub fn resource_label(addr: &Address, name: &str) -> String {
+    if addr.account == crate::model::DEFAULT_ACCOUNT {
+        format!("{}.{name}", addr.kind.label())
+    } else {
+        format!("{}.{name}[{}]", addr.kind.label(), addr.account)
+    }
+}
+
 /// An account the plan reads or writes, and who the credentials were.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanAccount {
