@@ -668,13 +668,19 @@ payload_contains = "ping"
         "{}",
         shown.stdout
     );
-    assert!(
-        shown
-            .stdout
-            .contains("X-Amz-Invocation-Type: RequestResponse"),
-        "{}",
-        shown.stdout
-    );
+    // As sent: the SDK's own headers, the signed headers list, the scope.
+    for expected in [
+        "x-amz-invocation-type: RequestResponse",
+        "host: 127.0.0.1:",
+        "/us-east-1/lambda/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-date;",
+        "x-amz-security-token: <redacted: session token>",
+    ] {
+        assert!(
+            shown.stdout.contains(expected),
+            "{expected}: {}",
+            shown.stdout
+        );
+    }
     assert!(
         shown.stdout.contains("Signature=<redacted>"),
         "{}",

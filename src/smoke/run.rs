@@ -68,8 +68,9 @@ async fn run_check(
     let budget = Duration::from_secs(check.retry_seconds);
     let mut delay = Duration::from_millis(250);
     let mut retried = false;
+    let capture = show_request.then(CaptureRequest::default);
     let attempt = loop {
-        let a = attempt(check, base, target).await;
+        let a = attempt(check, base, target, capture.as_ref()).await;
         // A denial may be IAM's eventual consistency for fresh roles and keys: retry a
         // check that should pass, until its budget is spent. A denial expected is final.
         let retry = check.expect.allow
@@ -96,7 +97,9 @@ async fn run_check(
         seconds,
         usable_after_seconds: None,
         diagnosis: None,
-        request: show_request.then(|| signed_request(check, base)).flatten(),
+        request: capture
+            .as_ref()
+            .and_then(|c| c.0.lock().ok().and_then(|r| r.clone())),
     };
     match attempt {
         Attempt::Broken(msg) => {
@@ -231,7 +234,12 @@ async fn start_config(
         .build())
 }
 
-async fn attempt(check: &SmokeCheck, base: &SdkConfig, target: &Target) -> Attempt {
+async fn attempt(
+    check: &SmokeCheck,
+    base: &SdkConfig,
+    target: &Target,
+    capture: Option<&CaptureRequest>,
+) -> Attempt {
     let mut config = match start_config(check, base, target).await {
         Ok(c) => c,
         Err(e) => return Attempt::Broken(e),
@@ -305,6 +313,9 @@ async fn attempt(check: &SmokeCheck, base: &SdkConfig, target: &Target) -> Attem
     if let Some(r) = &inv.region {
         lconf = lconf.region(aws_config::Region::new(r.clone()));
     }
+    if let Some(c) = capture {
+        lconf = lconf.interceptor(c.clone());
+    }
     let lambda = aws_sdk_lambda::Client::from_conf(lconf.build());
     let result = lambda
         .invoke()
@@ -333,57 +344,70 @@ async fn attempt(check: &SmokeCheck, base: &SdkConfig, target: &Target) -> Attem
     }
 }
 
-/// The SigV4-signed HTTP request that the invoke amounts to (seed 004), with every
-/// secret and the signature redacted, so a user can reproduce it with their own tools.
-fn signed_request(check: &SmokeCheck, base: &SdkConfig) -> Option<String> {
-    let inv = check.invoke.as_ref()?;
-    let region = inv
-        .region
-        .clone()
-        .or_else(|| base.region().map(|r| r.to_string()))
-        .unwrap_or_else(|| "us-east-1".into());
-    let host = base
-        .endpoint_url()
-        .map(|u| {
-            u.trim_start_matches("http://")
-                .trim_start_matches("https://")
-                .trim_end_matches('/')
-                .to_string()
-        })
-        .unwrap_or_else(|| format!("lambda.{region}.amazonaws.com"));
-    // RFC 3986 unreserved characters stay as they are; everything else (':' in an ARN) is encoded.
-    const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    let name = percent_encoding::utf8_percent_encode(&inv.function, PATH).to_string();
-    let query = inv
-        .qualifier
-        .as_ref()
-        .map(|q| format!("?Qualifier={q}"))
-        .unwrap_or_default();
-    let token = if check.assume.is_empty() && !matches!(check.from, From::Caller) {
-        ""
-    } else {
-        "X-Amz-Security-Token: <redacted: session token>\n"
-    };
-    let signed = if token.is_empty() {
-        "content-type;host;x-amz-date;x-amz-invocation-type;x-amz-log-type"
-    } else {
-        "content-type;host;x-amz-date;x-amz-invocation-type;x-amz-log-type;x-amz-security-token"
-    };
-    Some(format!(
-        "POST /2015-03-31/functions/{name}/invocations{query} HTTP/1.1\n\
-         Host: {host}\n\
-         Content-Type: application/json\n\
-         X-Amz-Invocation-Type: RequestResponse\n\
-         X-Amz-Log-Type: None\n\
-         X-Amz-Date: <YYYYMMDDTHHMMSSZ>\n\
-         {token}\
-         Authorization: AWS4-HMAC-SHA256 Credential=<redacted: access key id>/<YYYYMMDD>/{region}/lambda/aws4_request, SignedHeaders={signed}, Signature=<redacted>\n\
-         \n\
-         {}",
-        inv.payload
-    ))
+/// Records the invoke request as the SDK sends it, signed (`--show-request`, seed 004),
+/// with the access key ID, the session token and the signature redacted.
+#[derive(Debug, Clone, Default)]
+struct CaptureRequest(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CaptureRequest {
+    fn name(&self) -> &'static str {
+        "CaptureRequest"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let req = context.request();
+        let uri = req.uri();
+        let path = uri
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            .unwrap_or(uri);
+        let mut text = format!("{} {path} HTTP/1.1\n", req.method());
+        // The HTTP client adds Host from the URI; it is signed, so show it.
+        if req.headers().get("host").is_none()
+            && let Some(authority) = uri
+                .split_once("://")
+                .map(|(_, r)| r.split('/').next().unwrap_or(r))
+        {
+            text.push_str(&format!("host: {authority}\n"));
+        }
+        for (name, value) in req.headers().iter() {
+            text.push_str(&format!("{name}: {}\n", redact_header(name, value)));
+        }
+        text.push('\n');
+        if let Some(body) = req.body().bytes() {
+            text.push_str(&String::from_utf8_lossy(body));
+        }
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(text);
+        }
+        Ok(())
+    }
+}
+
+/// A header's value as shown: secrets redacted, the rest (the signed headers list, the
+/// scope's date, region and service) as sent.
+fn redact_header(name: &str, value: &str) -> String {
+    match name.to_ascii_lowercase().as_str() {
+        "x-amz-security-token" => "<redacted: session token>".into(),
+        "authorization" => value
+            .split(", ")
+            .map(|part| {
+                if let Some((head, cred)) = part.split_once("Credential=") {
+                    let scope = cred.split_once('/').map_or("", |(_, s)| s);
+                    format!("{head}Credential=<redacted: access key id>/{scope}")
+                } else if part.starts_with("Signature=") {
+                    "Signature=<redacted>".into()
+                } else {
+                    part.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => value.to_string(),
+    }
 }
