@@ -104,7 +104,8 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
         && let Some(checks) = loaded
     {
         println!();
-        code = super::smoke::run_for(checks, &session, &args.common, false, false).await?;
+        let out = super::smoke::Outputs::default();
+        code = super::smoke::run_for(checks, &session, &args.common, out, None).await?;
     }
     Ok(code)
 }

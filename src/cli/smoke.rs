@@ -2,8 +2,7 @@
 
 use super::{Common, EXIT_ERROR, EXIT_OK, Session};
 use crate::plan::Style;
-use crate::smoke::{CheckResult, SmokeCheck, run_checks};
-use crate::spec;
+use crate::smoke::{CheckResult, LiveFacts, SmokeCheck, run_checks};
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -18,12 +17,46 @@ pub struct SmokeArgs {
 }
 
 pub async fn run(args: SmokeArgs) -> Result<i32> {
-    let spec = spec::load(&args.files)?;
-    let account_specs = spec.accounts()?;
-    let session = Session::connect(&account_specs, &args.common.target).await?;
-    let desired = spec.build(&session.contexts())?;
-    let checks = spec.smoke_checks(&desired)?;
-    run_for(checks, &session, &args.common, args.json, args.show_request).await
+    let wants = super::Wants {
+        smoke: true,
+        ..super::Wants::default()
+    };
+    let planned = super::make_plan(&args.files, &args.common, wants).await?;
+    let changes = planned.plan.changes().count();
+    if changes > 0 {
+        eprintln!(
+            "warning: live IAM differs from the plan ({changes} resource(s) to change; run `iamplan apply` first): the checks run against what is live"
+        );
+    }
+    let checks = planned.smoke.unwrap_or_default();
+    let facts = live_facts(&planned.session, &planned.live);
+    let opts = Outputs {
+        json: args.json,
+        show_request: args.show_request,
+    };
+    run_for(checks, &planned.session, &args.common, opts, Some(&facts)).await
+}
+
+/// How `run_for` prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outputs {
+    pub json: bool,
+    pub show_request: bool,
+}
+
+/// The roles each account has live, for checks that name one that does not exist.
+pub fn live_facts(session: &Session, live: &crate::model::Live) -> LiveFacts {
+    let mut facts = LiveFacts::default();
+    for (alias, account) in &session.accounts {
+        let arns = live
+            .resources
+            .iter()
+            .filter(|(a, _)| a.account == *alias && a.kind == crate::model::Kind::Role)
+            .map(|(_, l)| l.arn.clone())
+            .collect();
+        facts.roles.insert(account.ctx.account_id.clone(), arns);
+    }
+    facts
 }
 
 /// Runs the checks of already loaded plan files (also used by `apply --smoke`).
@@ -31,9 +64,10 @@ pub async fn run_for(
     checks: Vec<SmokeCheck>,
     session: &Session,
     common: &Common,
-    json: bool,
-    show_request: bool,
+    out: Outputs,
+    live: Option<&LiveFacts>,
 ) -> Result<i32> {
+    let Outputs { json, show_request } = out;
     if checks.is_empty() {
         bail!(
             "the plan files declare no smoke checks: add [smoke.NAME] tables (see README, \"Smoke checks\")"
@@ -44,7 +78,7 @@ pub async fn run_for(
         .iter()
         .map(|(k, a)| (k.clone(), a.config.clone()))
         .collect();
-    let results = run_checks(&checks, &base, &common.target, show_request).await;
+    let results = run_checks(&checks, &base, &common.target, show_request, live).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {

@@ -6,7 +6,7 @@
 mod diagnose;
 mod run;
 
-pub use run::{CheckResult, run_checks};
+pub use run::{CheckResult, LiveFacts, run_checks};
 
 use crate::keys::Sink;
 use serde::Serialize;

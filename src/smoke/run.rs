@@ -46,16 +46,87 @@ enum Attempt {
     Broken(String),
 }
 
+/// What live IAM says before any check runs: evidence comes from AWS, never from the plan.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFacts {
+    /// The accounts read, by ID, and the role ARNs each has.
+    pub roles: BTreeMap<String, std::collections::BTreeSet<String>>,
+}
+
+impl LiveFacts {
+    /// A role of a read account that does not exist.
+    fn missing(&self, role_arn: &str) -> bool {
+        let account = role_arn.split(':').nth(4).unwrap_or("");
+        self.roles
+            .get(account)
+            .is_some_and(|arns| !arns.contains(role_arn))
+    }
+}
+
 pub async fn run_checks(
     checks: &[SmokeCheck],
     base: &BTreeMap<String, SdkConfig>,
     target: &Target,
     show_request: bool,
+    live: Option<&LiveFacts>,
 ) -> Vec<CheckResult> {
-    let runs = checks
-        .iter()
-        .map(|c| run_check(c, &base[&c.account], target, show_request));
+    // A denial proves something only where IAM is enforced: probe each account's endpoint
+    // once (with a made-up key) when a check expects one.
+    let mut enforced: BTreeMap<&str, bool> = BTreeMap::new();
+    for c in checks.iter().filter(|c| !c.expect.allow) {
+        if !enforced.contains_key(c.account.as_str()) {
+            let yes = enforces_iam(&base[&c.account]).await;
+            enforced.insert(&c.account, yes);
+        }
+    }
+    let runs = checks.iter().map(|c| async {
+        let missing = live.and_then(|l| c.assume.iter().find(|a| l.missing(&a.role_arn)));
+        if let Some(a) = missing {
+            return broken(c, format!("role {} not found (not applied yet?)", a.role_arn));
+        }
+        if !c.expect.allow && enforced.get(c.account.as_str()) == Some(&false) {
+            return broken(
+                c,
+                "the endpoint does not enforce IAM (it accepted a made-up access key), so a denial cannot be observed here: run deny checks against AWS, or an emulator that enforces IAM (MiniStack with AUTH=true, as localstack/up starts it)".into(),
+            );
+        }
+        run_check(c, &base[&c.account], target, show_request).await
+    });
     futures::future::join_all(runs).await
+}
+
+/// A check that could not run, and why.
+fn broken(check: &SmokeCheck, why: String) -> CheckResult {
+    CheckResult {
+        name: check.name.clone(),
+        expected: check.expect.describe(),
+        outcome: "error".into(),
+        passed: false,
+        seconds: 0.0,
+        usable_after_seconds: None,
+        diagnosis: Some(why),
+        request: None,
+    }
+}
+
+/// Whether the endpoint refuses a made-up key (real IAM and enforcing emulators do).
+async fn enforces_iam(base: &SdkConfig) -> bool {
+    let probe = Credentials::new(
+        "AKIAIAMPLANPROBE0000",
+        "iamplan-probe-not-a-secret",
+        None,
+        None,
+        "iamplan-probe",
+    );
+    let config = base
+        .to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(probe))
+        .build();
+    aws_sdk_sts::Client::new(&config)
+        .get_caller_identity()
+        .send()
+        .await
+        .is_err()
 }
 
 async fn run_check(
