@@ -259,7 +259,197 @@ fn refused_before_any_call() {
     assert_eq!(now.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&now.stderr);
     assert!(stderr.contains("--allow-simulated-time"), "{stderr}");
+    // Credential problems are named as such, with the fix, not as unreachable endpoints.
+    let config = write(
+        dir.path(),
+        "config",
+        "[default]\nregion = us-east-1\n[profile ops]\nregion = us-east-1\n",
+    );
+    let empty = write(dir.path(), "credentials", "");
+    let no_creds = |extra: &[&str]| {
+        let mut args = vec!["plan", p];
+        args.extend_from_slice(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_iamplan"))
+            .args(&args)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+            .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+            .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+            // Nothing leaves this machine: no instance metadata, an endpoint on loopback.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let unknown = no_creds(&["--profile", "opps"]);
+    assert!(
+        unknown.contains("profile \"opps\" is not in the AWS config or credentials files")
+            && unknown.contains("did you mean \"ops\"?"),
+        "{unknown}"
+    );
+    let none = no_creds(&[]);
+    assert!(
+        none.contains("no usable credentials") && !none.contains("cannot reach"),
+        "{none}"
+    );
+
     // An impossible date is refused by the argument parser.
     let bad = iamplan_without_emulator(&["plan", p, "--now", "2027-02-30T00:00:00Z"]);
     assert_eq!(bad.status.code(), Some(1));
+}
+
+/// A test CA and a certificate for 127.0.0.1 signed by it (openssl), in `dir`.
+fn test_ca(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl, to make the test CA");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=iamplan test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "front.key",
+        "-out",
+        "front.csr",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "front.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "front.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("front.pem"),
+        dir.join("front.key"),
+    )
+}
+
+/// Kills the TLS front when the test ends.
+struct Front(std::process::Child);
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Behind a TLS-inspecting proxy (here a TLS front with its own CA before the emulator),
+/// the CA given by AWS_CA_BUNDLE or a profile's ca_bundle is trusted; without it the error
+/// says what to do.
+#[test]
+fn a_ca_bundle_is_trusted_from_the_environment_or_the_profile() {
+    use std::io::BufRead;
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_ca(dir.path());
+    let mut child = Command::new("python3")
+        .arg(common::repo().join("tests/support/tls_front.py"))
+        .args([
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+            &emu.endpoint(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3, for the TLS front");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let front = Front(child);
+    let url = format!("https://127.0.0.1:{}", line.trim());
+    let plan = write(dir.path(), "role.toml", ROLE);
+    let p = plan.to_str().unwrap();
+    let through = |extra: &[(&str, &str)]| {
+        let mut env = vec![("AWS_ENDPOINT_URL", url.as_str())];
+        env.extend_from_slice(extra);
+        emu.iamplan_env(&["plan", p], &env)
+    };
+
+    let untrusted = through(&[("AWS_CA_BUNDLE", "")]).expect(1, "no CA bundle");
+    assert!(
+        untrusted.stderr.contains("AWS_CA_BUNDLE") && untrusted.stderr.contains(&url),
+        "{}",
+        untrusted.stderr
+    );
+    let trusted = through(&[("AWS_CA_BUNDLE", ca.to_str().unwrap())]).expect(0, "AWS_CA_BUNDLE");
+    assert!(
+        trusted.stdout.starts_with("account default = 000000000000"),
+        "{}",
+        trusted.stdout
+    );
+
+    let config = write(
+        dir.path(),
+        "config",
+        &format!(
+            "[profile corp]\nregion = us-east-1\nca_bundle = {}\n",
+            ca.display()
+        ),
+    );
+    // AWS_CA_BUNDLE wins over the profile's (as in the AWS CLI): empty it here, since this
+    // machine may set it to the system's bundle.
+    through(&[
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_PROFILE", "corp"),
+        ("AWS_CA_BUNDLE", ""),
+    ])
+    .expect(0, "ca_bundle in the profile");
+    drop(front);
 }

@@ -121,18 +121,23 @@ pub fn error_text<E: ProvideErrorMetadata + std::error::Error + 'static>(
         }
         SdkError::TimeoutError(_) => "request timed out".into(),
         other => {
-            let mut s = if matches!(other, SdkError::DispatchFailure(_)) {
-                "cannot reach the endpoint".to_string()
-            } else {
-                other.to_string()
-            };
+            let mut causes = String::new();
             let mut src = std::error::Error::source(other);
             while let Some(inner) = src {
-                s.push_str(": ");
-                s.push_str(&inner.to_string());
+                causes.push_str(": ");
+                causes.push_str(&inner.to_string());
                 src = inner.source();
             }
-            s
+            // Credentials are resolved before anything is sent: their failure is not a
+            // network problem.
+            let head = match other {
+                SdkError::DispatchFailure(_) if mentions_credentials(&causes) => {
+                    "no usable credentials".to_string()
+                }
+                SdkError::DispatchFailure(_) => "cannot reach the endpoint".to_string(),
+                _ => other.to_string(),
+            };
+            head + &causes
         }
     }
 }

@@ -12,7 +12,7 @@ pub use write::StepError;
 pub use read::read_live;
 
 use crate::model::{AccountContext, AccountSpec};
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -100,6 +100,15 @@ pub async fn sdk_config(target: &Target, spec: &AccountSpec) -> Result<SdkConfig
     if let Some(url) = &target.endpoint_url {
         loader = loader.endpoint_url(url);
     }
+    // A TLS-inspecting proxy's CA, as the AWS CLI takes it: AWS_CA_BUNDLE, else the
+    // profile's ca_bundle. The same client serves the credential providers' own calls.
+    let http = match ca_bundle(profile).await? {
+        Some(path) => Some(https_client_trusting(&path)?),
+        None => None,
+    };
+    if let Some(client) = &http {
+        loader = loader.http_client(client.clone());
+    }
     let mut base = loader.load().await;
     if let Some(r) = base.region() {
         region::check(r.as_ref())?;
@@ -110,8 +119,11 @@ pub async fn sdk_config(target: &Target, spec: &AccountSpec) -> Result<SdkConfig
         // whatever the profile uses (keys, role_arn with source_profile or
         // credential_source, credential_process, SSO, web identity); it is given the
         // region, which an assumed role's STS call needs.
-        let conf = aws_config::provider_config::ProviderConfig::default()
+        let mut conf = aws_config::provider_config::ProviderConfig::default()
             .with_region(base.region().cloned());
+        if let Some(client) = &http {
+            conf = conf.with_http_client(client.clone());
+        }
         let creds = aws_config::profile::ProfileFileCredentialsProvider::builder()
             .profile_name(p)
             .configure(&conf)
@@ -141,6 +153,103 @@ pub async fn sdk_config(target: &Target, spec: &AccountSpec) -> Result<SdkConfig
         .build())
 }
 
+/// The CA bundle to trust besides the system's roots: AWS_CA_BUNDLE, else `ca_bundle` in
+/// the profile in use.
+async fn ca_bundle(profile: Option<&String>) -> Result<Option<std::path::PathBuf>> {
+    let profiles = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &aws_runtime::env_config::file::EnvConfigFiles::default(),
+        profile.map(|p| std::borrow::Cow::Owned(p.clone())),
+    )
+    .await;
+    // A profile named explicitly must exist (else the error would be about regions or
+    // credentials). An unreadable config file is the credential chain's to report.
+    if let (Some(p), Ok(set)) = (profile, &profiles)
+        && set.get_profile(p).is_none()
+    {
+        let names: Vec<&str> = set.profiles().collect();
+        let near = crate::spec::nearest(p, names.iter().copied())
+            .map(|n| format!("did you mean \"{n}\"? "))
+            .unwrap_or_default();
+        bail!(
+            "profile \"{p}\" is not in the AWS config or credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)\nhelp: {near}the files define: {}",
+            if names.is_empty() {
+                "no profiles".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
+    if let Some(p) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
+        return Ok(Some(p.into()));
+    }
+    Ok(profiles
+        .ok()
+        .and_then(|set| set.get("ca_bundle").map(std::path::PathBuf::from)))
+}
+
+/// The SDK's default HTTPS client (rustls, proxies from HTTPS_PROXY/NO_PROXY), trusting
+/// the certificates of `ca_bundle` as well as the system's roots.
+fn https_client_trusting(
+    ca_bundle: &std::path::Path,
+) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+    let pem = std::fs::read(ca_bundle).map_err(|e| {
+        anyhow!(
+            "cannot read the CA bundle {} (AWS_CA_BUNDLE or ca_bundle): {e}",
+            ca_bundle.display()
+        )
+    })?;
+    let trust = tls::TrustStore::default().with_pem_certificate(pem);
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| anyhow!("the CA bundle {} is not usable: {e}", ca_bundle.display()))?;
+    Ok(
+        Builder::new().build_with_connector_fn(move |settings, components| {
+            let mut conn = ConnectorBuilder::default()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .tls_context(context.clone());
+            conn.set_connector_settings(settings.cloned());
+            if let Some(c) = components {
+                conn.set_sleep_impl(c.sleep_impl());
+            }
+            conn.set_proxy_config(Some(ProxyConfig::from_env()));
+            conn.build()
+        }),
+    )
+}
+
+/// Why an account could not be reached, with the fix: credentials, certificates and
+/// the network each get their own message.
+fn connect_error(alias: &str, host: &str, e: &AwsError) -> anyhow::Error {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    let help = if lower.contains("certificate") || lower.contains("unknownissuer") {
+        format!(
+            "the TLS certificate of {host} is not trusted: behind a TLS-inspecting proxy, set AWS_CA_BUNDLE (or ca_bundle in the profile) to its CA certificate (PEM)"
+        )
+    } else if lower.contains("sso") && lower.contains("token") {
+        "the SSO session has no valid token: run `aws sso login --profile NAME`".to_string()
+    } else if e.kind == ErrorKind::Credentials && lower.contains("profile") {
+        "the profile is missing or incomplete in ~/.aws/config or ~/.aws/credentials (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE): check its name and settings".to_string()
+    } else if e.kind == ErrorKind::Credentials {
+        "no usable credentials: set AWS_PROFILE or --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; expired session credentials must be renewed".to_string()
+    } else if e.kind == ErrorKind::Network {
+        format!(
+            "{host} cannot be reached: check the network and HTTPS_PROXY/NO_PROXY; for an emulator, that it runs and AWS_ENDPOINT_URL points at it (eval \"$(localstack/up)\")"
+        )
+    } else {
+        "check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, --profile)".to_string()
+    };
+    anyhow!(
+        "cannot identify the caller for account \"{alias}\" (STS GetCallerIdentity at {host}): {text}\nhelp: {help}"
+    )
+}
+
 /// Connects to one account and learns its ID and partition (one STS call).
 pub async fn connect(
     alias: &str,
@@ -158,12 +267,13 @@ pub async fn connect(
     let who = retry("GetCallerIdentity", || sts.get_caller_identity().send())
         .await
         .map_err(|e| {
-            let endpoint = target.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-            let at = endpoint.map(|u| format!(" at {u}")).unwrap_or_default();
-            anyhow!(
-                "cannot identify the caller for account \"{alias}\" (STS GetCallerIdentity{at}): {}\nhelp: check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, --profile) and, for an emulator, that it runs and AWS_ENDPOINT_URL points at it (eval \"$(localstack/up)\")",
-                error_text(&e)
-            )
+            let host = target
+                .endpoint_url
+                .clone()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL_STS").ok())
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+                .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+            connect_error(alias, &host, &AwsError::from_sdk(&e))
         })?;
     let arn = who.arn().unwrap_or_default().to_string();
     let partition = arn
