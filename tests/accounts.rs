@@ -453,3 +453,48 @@ fn a_ca_bundle_is_trusted_from_the_environment_or_the_profile() {
     .expect(0, "ca_bundle in the profile");
     drop(front);
 }
+
+/// A plan whose resources all live in another account needs no working default
+/// credentials: the default account is left out, with a warning.
+#[test]
+fn a_plan_wholly_in_another_account_needs_no_default_credentials() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write(
+        dir.path(),
+        "credentials",
+        "[tooling]\naws_access_key_id = 111122223333\naws_secret_access_key = test\n",
+    );
+    let config = write(
+        dir.path(),
+        "config",
+        "[default]\nregion = us-east-1\n[profile tooling]\nregion = us-east-1\n",
+    );
+    let plan = write(
+        dir.path(),
+        "plan.toml",
+        "[stack]\nname = \"elsewhere\"\n[accounts.tooling]\nprofile = \"tooling\"\n[role.app]\naccount = \"tooling\"\n[role.app.trust]\nservices = [\"ec2.amazonaws.com\"]\n",
+    );
+    let env = [
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let out = emu
+        .iamplan_env(&["apply", plan.to_str().unwrap(), "--auto-approve"], &env)
+        .expect(0, "apply without default credentials");
+    assert_eq!(
+        account_line(&out.stdout),
+        "account tooling = 111122223333 as arn:aws:iam::111122223333:root",
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("account \"default\" is not reachable, and nothing of the plan lives there"),
+        "{}",
+        out.stderr
+    );
+}

@@ -234,6 +234,8 @@ fn connect_error(alias: &str, host: &str, e: &AwsError) -> anyhow::Error {
         )
     } else if lower.contains("sso") && lower.contains("token") {
         "the SSO session has no valid token: run `aws sso login --profile NAME`".to_string()
+    } else if e.kind == ErrorKind::Credentials && lower.contains("no credentials") {
+        "no usable credentials: set AWS_PROFILE or --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string()
     } else if e.kind == ErrorKind::Credentials && lower.contains("profile") {
         "the profile is missing or incomplete in ~/.aws/config or ~/.aws/credentials (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE): check its name and settings".to_string()
     } else if e.kind == ErrorKind::Credentials {

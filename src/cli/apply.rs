@@ -117,7 +117,8 @@ async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Sessio
             path.display()
         );
     }
-    let mut session = Session::connect(&plan.account_specs, &common.target).await?;
+    let mut session =
+        Session::connect(&plan.account_specs, &common.target, &Default::default()).await?;
     for crate::plan::PlanAccount {
         alias,
         account_id: id,

@@ -58,10 +58,12 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects to every account the plan names (concurrently).
+    /// Connects to every account the plan names (concurrently). An account in `optional`
+    /// whose credentials do not work is left out, with a warning.
     pub async fn connect(
         specs: &BTreeMap<String, AccountSpec>,
         target: &Target,
+        optional: &BTreeSet<String>,
     ) -> Result<Session> {
         let stats = Arc::new(Stats::default());
         let started = Instant::now();
@@ -72,9 +74,16 @@ impl Session {
         )
         .await;
         let mut accounts = BTreeMap::new();
-        for c in conns {
-            let a = c?;
-            accounts.insert(a.ctx.alias.clone(), a);
+        for (c, alias) in conns.into_iter().zip(specs.keys()) {
+            match c {
+                Ok(a) => {
+                    accounts.insert(a.ctx.alias.clone(), a);
+                }
+                Err(e) if optional.contains(alias) => eprintln!(
+                    "warning: account \"{alias}\" is not reachable, and nothing of the plan lives there, so it is not read (resources this stack may still own there are left alone): {e}"
+                ),
+                Err(e) => return Err(e),
+            }
         }
         Ok(Session {
             accounts,
@@ -182,7 +191,8 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
     let account_specs = spec.accounts()?;
     spec.stack_name()?;
     let parse = started.elapsed();
-    let mut session = Session::connect(&account_specs, &common.target).await?;
+    let mut session =
+        Session::connect(&account_specs, &common.target, &spec.optional_accounts()).await?;
     let started = Instant::now();
     let desired = spec.build(&session.contexts())?;
     let smoke = if wants.smoke {
@@ -235,7 +245,11 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
         fingerprint,
         d,
     );
-    plan.account_specs = account_specs;
+    // A saved plan reaches the accounts this plan did (an optional one may be left out).
+    plan.account_specs = account_specs
+        .into_iter()
+        .filter(|(alias, _)| session.accounts.contains_key(alias))
+        .collect();
     plan.declared = desired.resources.keys().cloned().collect();
     plan.key_hints = hints;
     plan.check_whole_stack(&live);
@@ -260,7 +274,8 @@ pub async fn read_stack(files: &[PathBuf], common: &Common) -> Result<(Desired, 
     let spec: Spec = spec::load(files)?;
     let account_specs = spec.accounts()?;
     spec.stack_name()?;
-    let mut session = Session::connect(&account_specs, &common.target).await?;
+    let mut session =
+        Session::connect(&account_specs, &common.target, &spec.optional_accounts()).await?;
     let desired = spec.build(&session.contexts())?;
     drop(spec);
     let live = session.read_live(&desired.stack, &BTreeMap::new()).await?;

@@ -19,7 +19,7 @@ use crate::iam::{Group, ManagedPolicy, Role, User};
 use crate::model::{AccountContext, DEFAULT_ACCOUNT, Desired, Kind};
 use crate::output::Output;
 use schema::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -227,6 +227,34 @@ impl Spec {
         Ok(out)
     }
 
+    /// Accounts the plan can do without: the default one when nothing of the plan lives or
+    /// runs there (its credentials need not work; if they do, the stack's leftovers there
+    /// are still read and deleted).
+    pub fn optional_accounts(&self) -> BTreeSet<String> {
+        if self.uses_default_account() {
+            BTreeSet::new()
+        } else {
+            BTreeSet::from([DEFAULT_ACCOUNT.to_string()])
+        }
+    }
+
+    /// Whether any resource, smoke check or output is in the default account (smoke
+    /// checks and outputs always are), or the files configure it.
+    fn uses_default_account(&self) -> bool {
+        self.files.iter().any(|f| {
+            let s = &f.spec;
+            let unplaced =
+                |a: &Option<Str>| a.as_ref().is_none_or(|a| a.get_ref() == DEFAULT_ACCOUNT);
+            s.role.values().any(|r| unplaced(&r.get_ref().account))
+                || s.policy.values().any(|p| unplaced(&p.get_ref().account))
+                || s.user.values().any(|u| unplaced(&u.get_ref().account))
+                || s.group.values().any(|g| unplaced(&g.get_ref().account))
+                || !s.smoke.is_empty()
+                || !s.output.is_empty()
+                || s.accounts.keys().any(|k| k.get_ref() == DEFAULT_ACCOUNT)
+        })
+    }
+
     /// Builds the desired state given each account's context (ID, partition, region).
     pub fn build(&self, accounts: &BTreeMap<String, AccountContext>) -> Result<Desired, SpecError> {
         let stack = self.stack_name()?;
@@ -309,11 +337,11 @@ impl Spec {
 
     /// `[output.NAME]` sections, in the default account's context.
     fn outputs(&self, b: &Builder) -> Result<Vec<Output>, SpecError> {
-        let ctx = b.ctx(&None);
         let mut out: Vec<Output> = Vec::new();
         for f in &self.files {
             let at = At { file: f };
             for (name, o) in &f.spec.output {
+                let ctx = b.ctx(&None);
                 let o = o.get_ref();
                 if out.iter().any(|x| x.name == *name.get_ref()) {
                     return Err(at.err(
