@@ -503,7 +503,7 @@ sink = { type = "json", path = "ci.json" }
         .unwrap();
     write(dir.path(), "plan.toml", "[stack]\nname = \"people\"\n");
     let gone = emu
-        .iamplan(&["apply", p, "--auto-approve"])
+        .iamplan(&["apply", p, "--auto-approve", "--allow-delete-all"])
         .expect(0, "delete users and groups");
     assert!(
         gone.stdout
