@@ -79,6 +79,34 @@ fn a_role_profile_with_a_source_profile_works() {
         via_env.stdout
     );
 
+    // credential_process, as a profile of its own.
+    let script = write(
+        dir.path(),
+        "creds.sh",
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"203461409171\", \"SecretAccessKey\": \"test\"}'\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let process_config = write(
+        dir.path(),
+        "config-process",
+        &format!(
+            "[profile vended]\nregion = us-east-1\ncredential_process = {}\n",
+            script.display()
+        ),
+    );
+    let vended = emu
+        .iamplan_env(
+            &["plan", o, "--profile", "vended"],
+            &[("AWS_CONFIG_FILE", process_config.to_str().unwrap())],
+        )
+        .expect(0, "credential_process");
+    assert!(
+        account_line(&vended.stdout).starts_with("account default = 203461409171"),
+        "{}",
+        vended.stdout
+    );
+
     let in_plan = write(
         dir.path(),
         "in-plan.toml",
@@ -497,4 +525,102 @@ fn a_plan_wholly_in_another_account_needs_no_default_credentials() {
         "{}",
         out.stderr
     );
+}
+
+/// A key sink inside a git work tree that does not ignore it gets a warning: the secret
+/// could be committed.
+#[test]
+fn a_sink_git_would_commit_gets_a_warning() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("git")
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    let plan = write(
+        dir.path(),
+        "plan.toml",
+        "[stack]\nname = \"gitsink\"\n[user.robot]\n[user.robot.access_keys]\nsink = { type = \"json\", path = \"secrets/robot.json\" }\n",
+    );
+    let p = plan.to_str().unwrap();
+    let warned = emu
+        .iamplan(&["plan", p])
+        .expect(0, "plan in a git work tree");
+    assert!(
+        warned.stderr.contains("is inside the git work tree")
+            && warned.stderr.contains("add it to .gitignore"),
+        "{}",
+        warned.stderr
+    );
+    write(dir.path(), ".gitignore", "secrets/\n");
+    let quiet = emu
+        .iamplan(&["plan", p])
+        .expect(0, "plan with the sink ignored");
+    assert!(!quiet.stderr.contains("git work tree"), "{}", quiet.stderr);
+}
+
+/// HTTP_PROXY/NO_PROXY apply as in the SDK (and with a CA bundle configured, whose client
+/// iamplan builds itself).
+#[test]
+fn proxies_from_the_environment_are_used() {
+    use std::io::BufRead;
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("proxy.log");
+    let mut child = Command::new("python3")
+        .arg(common::repo().join("tests/support/http_proxy.py"))
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3, for the proxy");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _proxy = Front(child);
+    let proxy = format!("http://127.0.0.1:{}", line.trim());
+    let plan = write(dir.path(), "role.toml", ROLE);
+    let p = plan.to_str().unwrap();
+    let used = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    for bundle in ["", "/etc/ssl/certs/ca-certificates.crt"] {
+        if !bundle.is_empty() && !std::path::Path::new(bundle).exists() {
+            continue;
+        }
+        let before = used();
+        let env = [
+            ("HTTP_PROXY", proxy.as_str()),
+            ("NO_PROXY", ""),
+            ("AWS_CA_BUNDLE", bundle),
+        ];
+        emu.iamplan_env(&["plan", p], &env)
+            .expect(0, "through the proxy");
+        assert!(
+            used() > before,
+            "the proxy was not used (AWS_CA_BUNDLE={bundle:?})"
+        );
+        let before = used();
+        let env = [
+            ("HTTP_PROXY", proxy.as_str()),
+            ("NO_PROXY", "127.0.0.1"),
+            ("AWS_CA_BUNDLE", bundle),
+        ];
+        emu.iamplan_env(&["plan", p], &env).expect(0, "NO_PROXY");
+        assert_eq!(
+            used(),
+            before,
+            "NO_PROXY was not honoured (AWS_CA_BUNDLE={bundle:?})"
+        );
+    }
 }

@@ -300,6 +300,14 @@ fn key_hints(desired: &Desired) -> Result<(BTreeMap<String, KeyHints>, SinkKeys)
             continue;
         };
         let Some(rule) = &u.keys else { continue };
+        if let Some(tree) = rule.sink.unignored_in_git() {
+            eprintln!(
+                "warning: the {} of user {} is inside the git work tree {} and git does not ignore it: the secret could be committed; add it to .gitignore",
+                rule.sink,
+                u.name,
+                tree.display()
+            );
+        }
         let held = if rule.sink.readable() {
             rule.sink
                 .held_key()

@@ -98,6 +98,39 @@ impl fmt::Debug for Secret {
 }
 
 impl Sink {
+    /// The file the sink writes, if it is a file.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Sink::Json { path } | Sink::Colon { path } | Sink::Credentials { path, .. } => {
+                Some(path)
+            }
+            Sink::Command { .. } => None,
+        }
+    }
+
+    /// The git work tree the sink file is in, when git does not ignore the file there: a
+    /// secret that could end up in a commit. `None` when it is ignored, outside any work
+    /// tree, or git cannot tell.
+    pub fn unignored_in_git(&self) -> Option<PathBuf> {
+        let file = self.file()?;
+        let tree = file
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join(".git").exists())?
+            .to_path_buf();
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(&tree)
+            .args(["check-ignore", "-q", "--no-index"])
+            .arg(file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        // check-ignore: 0 ignored, 1 not ignored, anything else an error.
+        (status.code() == Some(1)).then_some(tree)
+    }
+
     /// Whether the key ID the sink holds can be read back (files) or must be recorded.
     pub fn readable(&self) -> bool {
         !matches!(self, Sink::Command { .. })
