@@ -223,15 +223,11 @@ fn a_saved_plan_delivers_to_the_same_sink_from_another_directory() {
     ])
     .expect(0, "plan --out");
     let elsewhere = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamplan"));
-    cmd.args(["apply", saved.to_str().unwrap()])
+    let out = emu
+        .command(&["apply", saved.to_str().unwrap()])
         .current_dir(elsewhere.path())
-        .env_remove("AWS_PROFILE")
-        .env("NO_COLOR", "1");
-    for (k, v) in &emu.env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -242,15 +238,12 @@ fn a_saved_plan_delivers_to_the_same_sink_from_another_directory() {
 }
 
 fn iamplan_without_emulator(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_iamplan"))
-        .args(args)
+    common::iamplan_command(args)
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_ENDPOINT_URL_IAM")
-        .env_remove("AWS_PROFILE")
         .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
         .env("AWS_SECRET_ACCESS_KEY", "example")
         .env("AWS_REGION", "us-east-1")
-        .env("NO_COLOR", "1")
         .output()
         .unwrap()
 }
@@ -297,12 +290,9 @@ fn refused_before_any_call() {
     let no_creds = |extra: &[&str]| {
         let mut args = vec!["plan", p];
         args.extend_from_slice(extra);
-        let out = Command::new(env!("CARGO_BIN_EXE_iamplan"))
-            .args(&args)
+        let out = common::iamplan_command(&args)
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
             .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
             .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
             .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
@@ -407,41 +397,21 @@ fn test_ca(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, st
     )
 }
 
-/// Kills the TLS front when the test ends.
-struct Front(std::process::Child);
-
-impl Drop for Front {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Behind a TLS-inspecting proxy (here a TLS front with its own CA before the emulator),
 /// the CA given by AWS_CA_BUNDLE or a profile's ca_bundle is trusted; without it the error
 /// says what to do.
 #[test]
 fn a_ca_bundle_is_trusted_from_the_environment_or_the_profile() {
-    use std::io::BufRead;
     let emu = Emulator::start("ministack");
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = test_ca(dir.path());
-    let mut child = Command::new("python3")
-        .arg(common::repo().join("tests/support/tls_front.py"))
-        .args([
-            cert.to_str().unwrap(),
-            key.to_str().unwrap(),
-            &emu.endpoint(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3, for the TLS front");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let front = Front(child);
-    let url = format!("https://127.0.0.1:{}", line.trim());
+    let (front, port) = common::start_forwarder(&[
+        "front",
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        &emu.endpoint(),
+    ]);
+    let url = format!("https://127.0.0.1:{port}");
     let plan = write(dir.path(), "role.toml", ROLE);
     let p = plan.to_str().unwrap();
     let through = |extra: &[(&str, &str)]| {
@@ -570,22 +540,11 @@ fn a_sink_git_would_commit_gets_a_warning() {
 /// iamplan builds itself).
 #[test]
 fn proxies_from_the_environment_are_used() {
-    use std::io::BufRead;
     let emu = Emulator::start("ministack");
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("proxy.log");
-    let mut child = Command::new("python3")
-        .arg(common::repo().join("tests/support/http_proxy.py"))
-        .arg(&log)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3, for the proxy");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _proxy = Front(child);
-    let proxy = format!("http://127.0.0.1:{}", line.trim());
+    let (_proxy, port) = common::start_forwarder(&["proxy", log.to_str().unwrap()]);
+    let proxy = format!("http://127.0.0.1:{port}");
     let plan = write(dir.path(), "role.toml", ROLE);
     let p = plan.to_str().unwrap();
     let used = || {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Emulator, write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 const USERS: usize = 6;
@@ -32,16 +32,12 @@ fn big_plan(roles: usize) -> String {
 
 /// Runs apply and sends SIGINT after `after`; returns the exit code and stderr.
 fn interrupted_apply(emu: &Emulator, args: &[&str], after: Duration) -> (i32, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamplan"));
-    cmd.args(args)
-        .env_remove("AWS_PROFILE")
-        .env("NO_COLOR", "1")
+    let child = emu
+        .command(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in &emu.env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(after);
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);

@@ -69,15 +69,17 @@ impl Emulator {
         self.iamplan_env(args, &[])
     }
 
-    pub fn iamplan_env(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamplan"));
-        cmd.args(args)
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env("NO_COLOR", "1");
+    /// `iamplan ARGS` set up to reach this emulator, not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = iamplan_command(args);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    pub fn iamplan_env(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -147,4 +149,40 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// `iamplan ARGS` without the caller's profile or session token, and without colour.
+pub fn iamplan_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamplan"));
+    cmd.args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// A helper process from tests/support, stopped when dropped.
+pub struct Helper(std::process::Child);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `python3 tests/support/forward.py ARGS`, which prints the port it listens on.
+pub fn start_forwarder(args: &[&str]) -> (Helper, String) {
+    use std::io::BufRead;
+    let mut child = Command::new("python3")
+        .arg(repo().join("tests/support/forward.py"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3, for tests/support/forward.py");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("the forwarder's port");
+    (Helper(child), line.trim().to_string())
 }
