@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "PascalCase")]
@@ -15,13 +16,13 @@ pub enum Op {
         name: String,
         path: String,
         description: String,
-        document: Value,
+        document: Arc<Value>,
         tags: BTreeMap<String, String>,
     },
     /// Creates a version and makes it the default.
     CreatePolicyVersion {
         arn: String,
-        document: Value,
+        document: Arc<Value>,
     },
     DeletePolicyVersion {
         arn: String,
@@ -35,7 +36,7 @@ pub enum Op {
         path: String,
         description: String,
         max_session_duration: i32,
-        trust: Value,
+        trust: Arc<Value>,
         permissions_boundary: Option<String>,
         tags: BTreeMap<String, String>,
     },
@@ -46,7 +47,7 @@ pub enum Op {
     },
     UpdateAssumeRolePolicy {
         role: String,
-        document: Value,
+        document: Arc<Value>,
     },
     PutRolePermissionsBoundary {
         role: String,
@@ -66,7 +67,7 @@ pub enum Op {
     PutRolePolicy {
         role: String,
         name: String,
-        document: Value,
+        document: Arc<Value>,
     },
     DeleteRolePolicy {
         role: String,
@@ -116,7 +117,7 @@ pub enum Op {
     PutUserPolicy {
         user: String,
         name: String,
-        document: Value,
+        document: Arc<Value>,
     },
     DeleteUserPolicy {
         user: String,
@@ -191,7 +192,7 @@ pub enum Op {
     PutGroupPolicy {
         group: String,
         name: String,
-        document: Value,
+        document: Arc<Value>,
     },
     DeleteGroupPolicy {
         group: String,

@@ -12,8 +12,9 @@ pub const DEFAULT_VERSION: &str = "2008-10-17";
 /// A policy document as the user wrote it (or as IAM returned it), plus its canonical form.
 #[derive(Debug, Clone)]
 pub struct PolicyDocument {
-    /// The document as written, parsed; used for display and for writing to IAM.
-    pub value: Value,
+    /// The document as written, parsed; used for display and for writing to IAM. Shared:
+    /// the plan's changes and operations hold the same tree, not copies.
+    pub value: std::sync::Arc<Value>,
     /// Canonical form, as compact JSON text: equal for equivalent documents. Text rather
     /// than a tree: thousands of documents are held at once.
     pub canonical: String,
@@ -41,7 +42,10 @@ impl PolicyDocument {
 
     pub fn from_value(value: Value, partition: &str) -> Self {
         let canonical = canonicalize(&value, partition).to_string();
-        PolicyDocument { value, canonical }
+        PolicyDocument {
+            value: std::sync::Arc::new(value),
+            canonical,
+        }
     }
 
     /// Decodes a document as IAM (or an emulator) returns it: URL-encoded or plain JSON.
@@ -67,7 +71,7 @@ impl PolicyDocument {
             statements(&self.value).map(|s| s.into_owned()),
             statements(&desired.value).map(|s| s.into_owned()),
         ) else {
-            return self.value.clone();
+            return (*self.value).clone();
         };
         let mut remaining: Vec<(Value, Value)> = live_stmts
             .into_iter()
@@ -82,14 +86,14 @@ impl PolicyDocument {
             }
         }
         out.extend(remaining.into_iter().map(|(_, s)| s));
-        let mut doc = match &self.value {
+        let mut doc = match &*self.value {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
         };
         doc.insert("Statement".into(), Value::Array(out));
         let mut ordered = Map::new();
         // Display keys in the desired document's order where possible.
-        if let Value::Object(want) = &desired.value {
+        if let Value::Object(want) = &*desired.value {
             for k in want.keys() {
                 if let Some(v) = doc.remove(k) {
                     ordered.insert(k.clone(), v);

@@ -139,7 +139,8 @@ impl IamKind for Group {
 impl Group {
     /// The ownership marker: an inline policy that grants and denies nothing real.
     fn mark(&self, cx: &mut DiffCx) {
-        cx.step(self.put_policy(&group_marker_name(cx.stack), group_marker_document()));
+        let document = std::sync::Arc::new(group_marker_document());
+        cx.step(self.put_policy(&group_marker_name(cx.stack), document));
     }
 
     /// The group as GetAccountAuthorizationDetails returns it; the marker policy names the

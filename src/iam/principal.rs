@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub trait Principal {
     /// The principal's inline and attached policies.
     fn policies(&self) -> Policies<'_>;
-    fn put_policy(&self, name: &str, document: serde_json::Value) -> Op;
+    fn put_policy(&self, name: &str, document: std::sync::Arc<serde_json::Value>) -> Op;
     fn delete_policy(&self, name: &str) -> Op;
     fn attach(&self, arn: &str) -> Op;
     fn detach(&self, arn: &str) -> Op;
@@ -39,7 +39,7 @@ macro_rules! principal_ops {
                     managed: &self.managed,
                 }
             }
-            fn put_policy(&self, name: &str, document: serde_json::Value) -> Op {
+            fn put_policy(&self, name: &str, document: std::sync::Arc<serde_json::Value>) -> Op {
                 Op::$put {
                     $field: self.name.clone(),
                     name: name.into(),
@@ -188,7 +188,9 @@ pub fn doc_change(
     }
     Some(DocChange {
         label,
-        before: Some(live.aligned_to(want, &cx.ctx.partition)),
+        before: Some(std::sync::Arc::new(
+            live.aligned_to(want, &cx.ctx.partition),
+        )),
         after: Some(want.value.clone()),
     })
 }

@@ -6,6 +6,7 @@ use crate::keys::KeyReport;
 use crate::model::Address;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,19 +57,19 @@ impl AttrChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocChange {
     pub label: String,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
+    pub before: Option<Arc<Value>>,
+    pub after: Option<Arc<Value>>,
 }
 
 impl DocChange {
-    pub fn added(label: impl Into<String>, after: &Value) -> Self {
+    pub fn added(label: impl Into<String>, after: &Arc<Value>) -> Self {
         DocChange {
             label: label.into(),
             before: None,
             after: Some(after.clone()),
         }
     }
-    pub fn removed(label: impl Into<String>, before: &Value) -> Self {
+    pub fn removed(label: impl Into<String>, before: &Arc<Value>) -> Self {
         DocChange {
             label: label.into(),
             before: Some(before.clone()),
