@@ -129,7 +129,7 @@ enum Command {
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,
-        /// Print each invoke as the equivalent SigV4-signed HTTP request (secrets redacted).
+        /// Print each invoke request as the SDK sent it, signed (secrets redacted).
         #[arg(long)]
         show_request: bool,
     },
