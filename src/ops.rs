@@ -2,12 +2,11 @@
 //! saved in plan files, run by `aws::Account::run`.
 
 use crate::keys::Sink;
+// Policy documents travel as compact JSON, sent as they are.
+use crate::policy::Json;
 use serde::{Deserialize, Serialize};
-/// Policy documents travel as JSON values and are serialised compactly when sent.
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "PascalCase")]
@@ -16,13 +15,13 @@ pub enum Op {
         name: String,
         path: String,
         description: String,
-        document: Arc<Value>,
+        document: Json,
         tags: BTreeMap<String, String>,
     },
     /// Creates a version and makes it the default.
     CreatePolicyVersion {
         arn: String,
-        document: Arc<Value>,
+        document: Json,
     },
     DeletePolicyVersion {
         arn: String,
@@ -36,7 +35,7 @@ pub enum Op {
         path: String,
         description: String,
         max_session_duration: i32,
-        trust: Arc<Value>,
+        trust: Json,
         permissions_boundary: Option<String>,
         tags: BTreeMap<String, String>,
     },
@@ -47,7 +46,7 @@ pub enum Op {
     },
     UpdateAssumeRolePolicy {
         role: String,
-        document: Arc<Value>,
+        document: Json,
     },
     PutRolePermissionsBoundary {
         role: String,
@@ -67,7 +66,7 @@ pub enum Op {
     PutRolePolicy {
         role: String,
         name: String,
-        document: Arc<Value>,
+        document: Json,
     },
     DeleteRolePolicy {
         role: String,
@@ -117,7 +116,7 @@ pub enum Op {
     PutUserPolicy {
         user: String,
         name: String,
-        document: Arc<Value>,
+        document: Json,
     },
     DeleteUserPolicy {
         user: String,
@@ -192,7 +191,7 @@ pub enum Op {
     PutGroupPolicy {
         group: String,
         name: String,
-        document: Arc<Value>,
+        document: Json,
     },
     DeleteGroupPolicy {
         group: String,

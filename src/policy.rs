@@ -12,9 +12,8 @@ pub const DEFAULT_VERSION: &str = "2008-10-17";
 /// A policy document as the user wrote it (or as IAM returned it), plus its canonical form.
 #[derive(Debug, Clone)]
 pub struct PolicyDocument {
-    /// The document as written, parsed; used for display and for writing to IAM. Shared:
-    /// the plan's changes and operations hold the same tree, not copies.
-    pub value: std::sync::Arc<Value>,
+    /// The document as written, parsed; used for display and for writing to IAM.
+    pub value: Value,
     /// Canonical form, as compact JSON text: equal for equivalent documents. Text rather
     /// than a tree: thousands of documents are held at once.
     pub canonical: String,
@@ -42,16 +41,18 @@ impl PolicyDocument {
 
     pub fn from_value(value: Value, partition: &str) -> Self {
         let canonical = canonicalize(&value, partition).to_string();
-        PolicyDocument {
-            value: std::sync::Arc::new(value),
-            canonical,
-        }
+        PolicyDocument { value, canonical }
     }
 
     /// Decodes a document as IAM (or an emulator) returns it: URL-encoded or plain JSON.
     pub fn from_live(raw: &str, partition: &str) -> Result<Self, LiveDocumentError> {
         let text = decode_live(raw)?;
         PolicyDocument::parse(&text, partition).map_err(LiveDocumentError::Json)
+    }
+
+    /// The document as the plan holds it: JSON, compact.
+    pub fn json(&self) -> Json {
+        Json::from(&self.value)
     }
 
     /// Compact JSON to send to IAM.
@@ -71,7 +72,7 @@ impl PolicyDocument {
             statements(&self.value).map(|s| s.into_owned()),
             statements(&desired.value).map(|s| s.into_owned()),
         ) else {
-            return (*self.value).clone();
+            return self.value.clone();
         };
         let mut remaining: Vec<(Value, Value)> = live_stmts
             .into_iter()
@@ -86,14 +87,14 @@ impl PolicyDocument {
             }
         }
         out.extend(remaining.into_iter().map(|(_, s)| s));
-        let mut doc = match &*self.value {
+        let mut doc = match &self.value {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
         };
         doc.insert("Statement".into(), Value::Array(out));
         let mut ordered = Map::new();
         // Display keys in the desired document's order where possible.
-        if let Value::Object(want) = &*desired.value {
+        if let Value::Object(want) = &desired.value {
             for k in want.keys() {
                 if let Some(v) = doc.remove(k) {
                     ordered.insert(k.clone(), v);
@@ -531,3 +532,35 @@ mod tests {
         assert!(validate(&json!({"Version":"2012-10-16","Statement":[]}), false).is_err());
     }
 }
+
+/// A JSON document held as its compact text: the plan's changes and operations carry
+/// thousands of documents, and text takes a fraction of a parsed tree's memory (a tree is
+/// built again only to display one). Serialised as JSON itself, never as a string.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Json(Box<serde_json::value::RawValue>);
+
+impl Json {
+    /// The compact JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).expect("a Json holds valid JSON")
+    }
+}
+
+impl From<&Value> for Json {
+    fn from(v: &Value) -> Self {
+        Json(serde_json::value::to_raw_value(v).expect("a JSON value always serialises"))
+    }
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for Json {}

@@ -88,10 +88,10 @@ impl Account {
                 document,
                 tags: t,
             } => call!(self, "CreatePolicy",
-                iam.create_policy().policy_name(name).path(path).description(description).policy_document(document.to_string()).set_tags(tags(t)).send(),
+                iam.create_policy().policy_name(name).path(path).description(description).policy_document(document.text()).set_tags(tags(t)).send(),
                 ok_if: []),
             Op::CreatePolicyVersion { arn, document } => call!(self, "CreatePolicyVersion",
-                iam.create_policy_version().policy_arn(arn).policy_document(document.to_string()).set_as_default(true).send(),
+                iam.create_policy_version().policy_arn(arn).policy_document(document.text()).set_as_default(true).send(),
                 ok_if: []),
             Op::DeletePolicyVersion { arn, version_id } => call!(self, "DeletePolicyVersion",
                 iam.delete_policy_version().policy_arn(arn).version_id(version_id).send(),
@@ -113,7 +113,7 @@ impl Account {
                     .path(path)
                     .description(description)
                     .max_session_duration(*max_session_duration)
-                    .assume_role_policy_document(trust.to_string())
+                    .assume_role_policy_document(trust.text())
                     .set_permissions_boundary(permissions_boundary.clone())
                     .set_tags(tags(t))
                     .send(),
@@ -126,7 +126,7 @@ impl Account {
                 iam.update_role().role_name(name).description(description).max_session_duration(*max_session_duration).send(),
                 ok_if: []),
             Op::UpdateAssumeRolePolicy { role, document } => call!(self, "UpdateAssumeRolePolicy",
-                iam.update_assume_role_policy().role_name(role).policy_document(document.to_string()).send(),
+                iam.update_assume_role_policy().role_name(role).policy_document(document.text()).send(),
                 ok_if: []),
             Op::PutRolePermissionsBoundary { role, arn } => {
                 call!(self, "PutRolePermissionsBoundary",
@@ -149,7 +149,7 @@ impl Account {
                 name,
                 document,
             } => call!(self, "PutRolePolicy",
-                iam.put_role_policy().role_name(role).policy_name(name).policy_document(document.to_string()).send(),
+                iam.put_role_policy().role_name(role).policy_name(name).policy_document(document.text()).send(),
                 ok_if: []),
             Op::DeleteRolePolicy { role, name } => call!(self, "DeleteRolePolicy",
                 iam.delete_role_policy().role_name(role).policy_name(name).send(),
@@ -201,7 +201,7 @@ impl Account {
                 name,
                 document,
             } => call!(self, "PutUserPolicy",
-                iam.put_user_policy().user_name(user).policy_name(name).policy_document(document.to_string()).send(),
+                iam.put_user_policy().user_name(user).policy_name(name).policy_document(document.text()).send(),
                 ok_if: []),
             Op::DeleteUserPolicy { user, name } => call!(self, "DeleteUserPolicy",
                 iam.delete_user_policy().user_name(user).policy_name(name).send(),
@@ -254,7 +254,7 @@ impl Account {
                 name,
                 document,
             } => call!(self, "PutGroupPolicy",
-                iam.put_group_policy().group_name(group).policy_name(name).policy_document(document.to_string()).send(),
+                iam.put_group_policy().group_name(group).policy_name(name).policy_document(document.text()).send(),
                 ok_if: []),
             Op::DeleteGroupPolicy { group, name } => call!(self, "DeleteGroupPolicy",
                 iam.delete_group_policy().group_name(group).policy_name(name).send(),

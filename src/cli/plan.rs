@@ -30,8 +30,7 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
     let plan = &planned.plan;
     let started = Instant::now();
     if args.json {
-        let json = crate::plan::json::JsonPlan::new(plan);
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        println!("{}", crate::plan::json::JsonPlan::new(plan).pretty());
     } else {
         print!("{}", render(plan, Style::detect()));
     }

@@ -21,7 +21,7 @@ pub async fn run(args: ShowArgs) -> Result<i32> {
         );
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&JsonPlan::new(&plan))?);
+        println!("{}", JsonPlan::new(&plan).pretty());
     } else {
         print!("{}", render(&plan, Style::detect()));
     }

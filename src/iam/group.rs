@@ -139,7 +139,7 @@ impl IamKind for Group {
 impl Group {
     /// The ownership marker: an inline policy that grants and denies nothing real.
     fn mark(&self, cx: &mut DiffCx) {
-        let document = std::sync::Arc::new(group_marker_document());
+        let document = (&group_marker_document()).into();
         cx.step(self.put_policy(&group_marker_name(cx.stack), document));
     }
 

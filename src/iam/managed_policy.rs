@@ -86,7 +86,7 @@ impl IamKind for ManagedPolicy {
             name: self.name.clone(),
             path: self.path.clone(),
             description: marked_description(&self.description, cx.stack),
-            document: self.document.value.clone(),
+            document: self.document.json(),
             tags: owner_tags(cx.stack),
         });
     }
@@ -119,7 +119,7 @@ impl IamKind for ManagedPolicy {
             }
             cx.step(Op::CreatePolicyVersion {
                 arn: lr.arn.clone(),
-                document: self.document.value.clone(),
+                document: self.document.json(),
             });
         }
         if adopting {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub trait Principal {
     /// The principal's inline and attached policies.
     fn policies(&self) -> Policies<'_>;
-    fn put_policy(&self, name: &str, document: std::sync::Arc<serde_json::Value>) -> Op;
+    fn put_policy(&self, name: &str, document: crate::policy::Json) -> Op;
     fn delete_policy(&self, name: &str) -> Op;
     fn attach(&self, arn: &str) -> Op;
     fn detach(&self, arn: &str) -> Op;
@@ -39,7 +39,7 @@ macro_rules! principal_ops {
                     managed: &self.managed,
                 }
             }
-            fn put_policy(&self, name: &str, document: std::sync::Arc<serde_json::Value>) -> Op {
+            fn put_policy(&self, name: &str, document: crate::policy::Json) -> Op {
                 Op::$put {
                     $field: self.name.clone(),
                     name: name.into(),
@@ -154,7 +154,7 @@ pub fn diff_policies(
         };
         if let Some(c) = shown {
             change.documents.push(c);
-            cx.step(p.put_policy(n, doc.value.clone()));
+            cx.step(p.put_policy(n, doc.json()));
         }
     }
     for (n, live) in have.inline {
@@ -188,10 +188,8 @@ pub fn doc_change(
     }
     Some(DocChange {
         label,
-        before: Some(std::sync::Arc::new(
-            live.aligned_to(want, &cx.ctx.partition),
-        )),
-        after: Some(want.value.clone()),
+        before: Some((&live.aligned_to(want, &cx.ctx.partition)).into()),
+        after: Some(want.json()),
     })
 }
 

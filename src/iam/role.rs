@@ -185,7 +185,7 @@ impl IamKind for Role {
             change.documents.extend(trust);
             cx.step(Op::UpdateAssumeRolePolicy {
                 role: self.name.clone(),
-                document: self.trust.value.clone(),
+                document: self.trust.json(),
             });
         }
         diff_policies(cx, self, self.policies(), h.policies(), &mut change);
@@ -225,7 +225,7 @@ impl Role {
             path: self.path.clone(),
             description: self.description.clone(),
             max_session_duration: self.max_session_duration,
-            trust: self.trust.value.clone(),
+            trust: self.trust.json(),
             permissions_boundary: self.permissions_boundary.clone(),
             tags: with_owner_tag(&self.tags, cx.stack),
         });

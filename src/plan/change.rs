@@ -4,9 +4,9 @@
 
 use crate::keys::KeyReport;
 use crate::model::Address;
+use crate::policy::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,22 +57,22 @@ impl AttrChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocChange {
     pub label: String,
-    pub before: Option<Arc<Value>>,
-    pub after: Option<Arc<Value>>,
+    pub before: Option<Json>,
+    pub after: Option<Json>,
 }
 
 impl DocChange {
-    pub fn added(label: impl Into<String>, after: &Arc<Value>) -> Self {
+    pub fn added(label: impl Into<String>, after: &Value) -> Self {
         DocChange {
             label: label.into(),
             before: None,
-            after: Some(after.clone()),
+            after: Some(after.into()),
         }
     }
-    pub fn removed(label: impl Into<String>, before: &Arc<Value>) -> Self {
+    pub fn removed(label: impl Into<String>, before: &Value) -> Self {
         DocChange {
             label: label.into(),
-            before: Some(before.clone()),
+            before: Some(before.into()),
             after: None,
         }
     }

@@ -121,6 +121,12 @@ fn actions(a: Action) -> Vec<&'static str> {
 }
 
 impl JsonPlan {
+    /// The JSON plan as text, documents indented like the rest.
+    pub fn pretty(&self) -> String {
+        let value = serde_json::to_value(self).expect("a plan always serialises");
+        serde_json::to_string_pretty(&value).expect("a JSON value always serialises")
+    }
+
     pub fn new(plan: &Plan) -> Self {
         let mut resource_changes: Vec<ResourceChange> = plan.changes.iter().map(resource).collect();
         resource_changes.extend(access_keys(plan));

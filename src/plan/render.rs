@@ -247,8 +247,14 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
             _ => st.yellow("~"),
         };
         let _ = writeln!(out, "      {sym} {} = ", d.label);
-        let before = d.before.as_deref().map(crate::policy::pretty);
-        let after = d.after.as_deref().map(crate::policy::pretty);
+        let before = d
+            .before
+            .as_ref()
+            .map(|j| crate::policy::pretty(&j.to_value()));
+        let after = d
+            .after
+            .as_ref()
+            .map(|j| crate::policy::pretty(&j.to_value()));
         render_document(out, before.as_deref(), after.as_deref(), st);
     }
     for n in &c.notes {
@@ -354,8 +360,8 @@ mod tests {
             ],
             documents: vec![DocChange {
                 label: "trust policy".into(),
-                before: Some(json!({"a": 1, "b": 2}).into()),
-                after: Some(json!({"a": 1, "b": 3}).into()),
+                before: Some((&json!({"a": 1, "b": 2})).into()),
+                after: Some((&json!({"a": 1, "b": 3})).into()),
             }],
             ..Change::new(
                 &Address::new("default", Kind::Role, "r"),

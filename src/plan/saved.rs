@@ -71,7 +71,9 @@ pub fn parse(text: &str, path: &str) -> Result<Plan, SavedPlanError> {
         Some(found) => return Err(SavedPlanError::OtherVersion { path, found }),
         None => return Err(SavedPlanError::NoVersion { path }),
     }
-    serde_json::from_value(value).map_err(|source| SavedPlanError::Invalid { path, source })
+    // From the text again: documents are kept as raw JSON, which only a text parser gives.
+    drop(value);
+    serde_json::from_str(text).map_err(|source| SavedPlanError::Invalid { path, source })
 }
 
 pub fn to_json(plan: &Plan) -> String {

@@ -61,7 +61,7 @@ fn builds_roles_policies_and_variables() {
             .contains("arn:aws:iam::000000000000:policy/invoke")
     );
     assert_eq!(
-        *role.trust.value,
+        role.trust.value,
         json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
             "Principal":{"AWS":"arn:aws:iam::203461409171:root"},
             "Action":["sts:AssumeRole","sts:TagSession"],
