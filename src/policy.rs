@@ -379,6 +379,30 @@ mod tests {
     }
 
     #[test]
+    fn json_documents_round_trip_inside_tagged_and_flattened_data() {
+        use crate::ops::{Op, Step};
+        let doc = serde_json::json!({"Version": "2012-10-17", "Statement": []});
+        let step = Step::new(
+            "default",
+            "role.r",
+            Op::PutRolePolicy {
+                role: "r".into(),
+                name: "p".into(),
+                document: Json::from(&doc),
+            },
+        );
+        let text = serde_json::to_string(&step).unwrap();
+        assert!(
+            text.contains(r#""document":{"Version":"2012-10-17","Statement":[]}"#),
+            "{text}"
+        );
+        let back: Step = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, step);
+        let via_value: Step = serde_json::from_value(serde_json::to_value(&step).unwrap()).unwrap();
+        assert_eq!(via_value, step);
+    }
+
+    #[test]
     fn statement_and_value_order_do_not_matter() {
         let a = json!({"Version":"2012-10-17","Statement":[
             {"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"*"},
@@ -536,9 +560,17 @@ mod tests {
 /// A JSON document held as its compact text: the plan's changes and operations carry
 /// thousands of documents, and text takes a fraction of a parsed tree's memory (a tree is
 /// built again only to display one). Serialised as JSON itself, never as a string.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(transparent)]
 pub struct Json(Box<serde_json::value::RawValue>);
+
+/// Read through a value: inside tagged or flattened data (a saved plan's operations) serde
+/// buffers what it reads, and a raw value cannot be read from a buffer.
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Json::from(&Value::deserialize(d)?))
+    }
+}
 
 impl Json {
     /// The compact JSON text.
