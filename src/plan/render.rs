@@ -98,7 +98,8 @@ pub fn render(plan: &Plan, st: Style) -> String {
             st.red(&st.bold("Conflicts: these resources exist but are not this stack's:"))
         );
         for c in &plan.conflicts {
-            let _ = writeln!(out, "  {} {}: {}", st.red("!"), c.address, c.message);
+            let label = super::resource_label(&c.address, &c.name);
+            let _ = writeln!(out, "  {} {label}: {}", st.red("!"), c.message);
         }
         let _ = writeln!(out);
     }
@@ -383,6 +384,18 @@ mod tests {
         assert!(text.contains("      \"a\": 1,"), "{text}");
         let colored = render(&p, Style { color: true });
         assert!(colored.contains("\x1b[31m-   \"b\": 2"));
+    }
+
+    #[test]
+    fn conflicts_name_the_resource_as_declared() {
+        let mut p = plan(vec![]);
+        p.conflicts.push(crate::plan::Conflict {
+            address: Address::new("default", Kind::Role, "ChimeServerRole"),
+            name: "ChimeServerRole".into(),
+            message: "exists".into(),
+        });
+        let text = render(&p, Style { color: false });
+        assert!(text.contains("  ! role.ChimeServerRole: exists"), "{text}");
     }
 
     #[test]
