@@ -56,6 +56,14 @@ pub struct Missing {
 }
 
 impl Output {
+    /// Whether the value needs live IAM after apply: a unique ID, which only IAM knows
+    /// (an ARN is known from the plan).
+    pub fn needs_live(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Ref(r) if r.attr == RefAttr::UniqueId))
+    }
+
     /// The value after apply: ARNs as the plan makes them (apply makes them so), unique
     /// IDs from live IAM; `None` when a part is known only after apply.
     /// `before` is the value live IAM gives now, when the stack has been applied at all

@@ -150,17 +150,17 @@ async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Sessio
     Ok(session)
 }
 
-/// After a successful apply: the outputs, read from live IAM (as `iamplan output` would),
-/// or, when the plan declares none, the ARN of each role created or replaced (what a
-/// partner or another account needs next).
+/// After a successful apply: the outputs (read back from live IAM only when one asks for
+/// a unique ID: ARNs are the plan's), or, when the plan declares none, the ARN of each role
+/// created or replaced (what a partner or another account needs next).
 async fn print_outputs(
     plan: &Plan,
     outputs: &[crate::output::Output],
     session: &mut Session,
     style: Style,
 ) -> Result<()> {
-    if outputs.is_empty() && !plan.outputs.is_empty() {
-        // A saved plan: its outputs as planned.
+    if !plan.outputs.is_empty() && !outputs.iter().any(|o| o.needs_live()) {
+        // The values as planned are the values now (a saved plan has only these).
         print!("{}", render_outputs(&plan.outputs, style));
         return Ok(());
     }

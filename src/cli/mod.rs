@@ -185,7 +185,12 @@ pub struct Wants {
     pub include_unchanged: bool,
 }
 
-pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Result<Planned> {
+/// Plan files -> the desired state, with a session on the accounts they name (and how to
+/// reach each, for a saved plan). The files come back too: smoke checks are read from them.
+async fn load_stack(
+    files: &[PathBuf],
+    common: &Common,
+) -> Result<(Spec, Session, Desired, BTreeMap<String, AccountSpec>)> {
     let started = Instant::now();
     let spec: Spec = spec::load(files)?;
     let account_specs = spec.accounts()?;
@@ -195,14 +200,19 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
         Session::connect(&account_specs, &common.target, &spec.optional_accounts()).await?;
     let started = Instant::now();
     let desired = spec.build(&session.contexts())?;
+    session.timing.parse = parse;
+    session.timing.build = started.elapsed();
+    Ok((spec, session, desired, account_specs))
+}
+
+pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Result<Planned> {
+    let (spec, mut session, desired, account_specs) = load_stack(files, common).await?;
     let smoke = if wants.smoke {
         Some(spec.smoke_checks(&desired)?)
     } else {
         None
     };
     drop(spec);
-    session.timing.parse = parse;
-    session.timing.build = started.elapsed();
     let (hints, sink_keys) = key_hints(&desired)?;
     let live = session.read_live(&desired.stack, &hints).await?;
     let started = Instant::now();
@@ -271,13 +281,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
 
 /// The plan files' desired state and the live state, for commands that only read.
 pub async fn read_stack(files: &[PathBuf], common: &Common) -> Result<(Desired, Session, Live)> {
-    let spec: Spec = spec::load(files)?;
-    let account_specs = spec.accounts()?;
-    spec.stack_name()?;
-    let mut session =
-        Session::connect(&account_specs, &common.target, &spec.optional_accounts()).await?;
-    let desired = spec.build(&session.contexts())?;
-    drop(spec);
+    let (_, mut session, desired, _) = load_stack(files, common).await?;
     let live = session.read_live(&desired.stack, &BTreeMap::new()).await?;
     Ok((desired, session, live))
 }
