@@ -148,6 +148,13 @@ enum Command {
         #[arg(long)]
         raw: bool,
     },
+    /// Check plan files without credentials or network: every error of every file, with
+    /// file:line:col (exit 1 if any).
+    Validate {
+        /// Plan files or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Render a saved plan (from `plan --out`) as text, or as the JSON plan.
     Show {
         /// The saved plan.
@@ -292,6 +299,9 @@ fn main() {
                     raw,
                 })
                 .await
+            }
+            Command::Validate { files } => {
+                cli::validate::run(cli::validate::ValidateArgs { files })
             }
             Command::Show { plan, json } => {
                 cli::show::run(cli::show::ShowArgs { plan, json }).await

@@ -167,6 +167,8 @@ pub struct Desired {
     pub accounts: BTreeMap<String, AccountContext>,
     pub resources: BTreeMap<Address, DesiredResource>,
     pub outputs: Vec<crate::output::Output>,
+    /// The smoke checks the files declare, resolved against the resources.
+    pub smoke: Vec<crate::smoke::SmokeCheck>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -56,6 +56,17 @@ pub struct UnknownRegion {
     pub nearest: Option<&'static str>,
 }
 
+/// The partition a region belongs to.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 pub fn check(region: &str) -> Result<(), UnknownRegion> {
     if REGIONS.contains(&region) {
         return Ok(());

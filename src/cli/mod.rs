@@ -7,13 +7,14 @@ pub mod plan;
 pub mod progress;
 pub mod show;
 pub mod smoke;
+pub mod validate;
 
 use crate::aws::{self, Account, Stats, Target};
 use crate::diff::{self, Options};
 use crate::keys::{Epoch, KeyContext, KeyHints, UserKeyHint};
 use crate::model::{AccountSpec, Desired, Live, Resource};
 use crate::plan::Plan;
-use crate::spec::{self, Spec};
+use crate::spec;
 use anyhow::{Result, anyhow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -190,11 +191,15 @@ pub struct Wants {
 async fn load_stack(
     files: &[PathBuf],
     common: &Common,
-) -> Result<(Spec, Session, Desired, BTreeMap<String, AccountSpec>)> {
+) -> Result<(Session, Desired, BTreeMap<String, AccountSpec>)> {
     let started = Instant::now();
-    let spec: Spec = spec::load(files)?;
+    // Every check that needs no AWS runs before the first call, and reports every problem.
+    let (checked, found) = spec::check(files);
+    for w in found.into_result()? {
+        eprintln!("warning: {w}\n");
+    }
+    let (spec, _) = checked.ok_or_else(|| anyhow!("the plan files cannot be read"))?;
     let account_specs = spec.accounts()?;
-    spec.stack_name()?;
     let parse = started.elapsed();
     let mut session =
         Session::connect(&account_specs, &common.target, &spec.optional_accounts()).await?;
@@ -202,17 +207,12 @@ async fn load_stack(
     let desired = spec.build(&session.contexts())?;
     session.timing.parse = parse;
     session.timing.build = started.elapsed();
-    Ok((spec, session, desired, account_specs))
+    Ok((session, desired, account_specs))
 }
 
 pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Result<Planned> {
-    let (spec, mut session, desired, account_specs) = load_stack(files, common).await?;
-    let smoke = if wants.smoke {
-        Some(spec.smoke_checks(&desired)?)
-    } else {
-        None
-    };
-    drop(spec);
+    let (mut session, desired, account_specs) = load_stack(files, common).await?;
+    let smoke = wants.smoke.then(|| desired.smoke.clone());
     let (hints, sink_keys) = key_hints(&desired)?;
     let live = session.read_live(&desired.stack, &hints).await?;
     let started = Instant::now();
@@ -281,7 +281,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
 
 /// The plan files' desired state and the live state, for commands that only read.
 pub async fn read_stack(files: &[PathBuf], common: &Common) -> Result<(Desired, Session, Live)> {
-    let (_, mut session, desired, _) = load_stack(files, common).await?;
+    let (mut session, desired, _) = load_stack(files, common).await?;
     let live = session.read_live(&desired.stack, &BTreeMap::new()).await?;
     Ok((desired, session, live))
 }
@@ -334,6 +334,10 @@ fn key_hints(desired: &Desired) -> Result<(BTreeMap<String, KeyHints>, SinkKeys)
 /// Renders an error for the user: plan-file errors as they are, others with their causes.
 pub fn report_error(e: &anyhow::Error) {
     if let Some(se) = e.downcast_ref::<spec::SpecError>() {
+        eprintln!("error: {se}");
+        return;
+    }
+    if let Some(se) = e.downcast_ref::<spec::SpecErrors>() {
         eprintln!("error: {se}");
         return;
     }

@@ -65,7 +65,7 @@ impl IamKind for Group {
         Ok(Group {
             name: cx.name.get_ref().clone(),
             path: cx.path(&g.path)?,
-            inline: cx.inline(&g.inline)?,
+            inline: cx.inline_within(&g.inline, 5120, "group")?,
             managed: cx.managed(&g.managed_policies)?,
         })
     }

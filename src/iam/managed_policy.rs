@@ -8,10 +8,13 @@ use crate::model::{AccountContext, Kind, LiveResource, Resource};
 use crate::ops::Op;
 use crate::ownership::{marked_description, owner_tags, split_policy_description};
 use crate::plan::{Action, AttrChange, DocChange};
-use crate::policy::PolicyDocument;
+use crate::policy::{self, PolicyDocument};
 use crate::spec::{BuildCx, DocumentSource, SpecError, StatementSpec, Str};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+
+/// IAM's quota on a managed policy document: characters without white space.
+pub const MAX_SIZE: usize = 6144;
 
 /// IAM keeps at most five versions of a managed policy.
 pub const MAX_POLICY_VERSIONS: usize = 5;
@@ -63,11 +66,30 @@ impl IamKind for ManagedPolicy {
             statement: &p.statement,
             version: &p.version,
         };
+        let description = cx.description(&p.description)?;
+        // The ownership marker shares IAM's 1,000 characters with the user's text.
+        let marked = marked_description(&description, &cx.b.stack)
+            .chars()
+            .count();
+        if let Some(d) = &p.description
+            && marked > 1000
+        {
+            return Err(cx
+                .err(d.span(), format!("the description with iamplan's ownership marker has {marked} characters; IAM allows 1,000"))
+                .with_help(format!("shorten it by {} characters", marked - 1000)));
+        }
+        let document = cx.document(source, false)?;
+        let size = policy::size_without_whitespace(&document.value);
+        if size > MAX_SIZE {
+            return Err(cx
+                .err(cx.name.span(), format!("the policy document has {size} characters (without white space); IAM allows {MAX_SIZE} in a managed policy"))
+                .with_help("split it into two policies and attach both"));
+        }
         Ok(ManagedPolicy {
             name: cx.name.get_ref().clone(),
             path: cx.path(&p.path)?,
-            description: cx.opt_text(&p.description)?,
-            document: cx.document(source, false)?,
+            description,
+            document,
             versions: vec![],
         })
     }

@@ -1,11 +1,11 @@
 //! A role's trust policy (`[role.NAME.trust]`): helpers for the common principals
 //! (accounts, roles, users, services, ExternalId, session tags), or a raw document.
 
-use crate::model::{AccountContext, Address, Kind, Resource};
+use crate::model::{AccountContext, Kind};
 use crate::policy::{self, PolicyDocument};
 use crate::spec::{
     At, Builder, DocumentSource, SpecError, StatementSpec, Str, one_or_many, valid_external_id,
-    valid_name, valid_principal_arn,
+    valid_principal_arn,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -33,6 +33,29 @@ pub struct TrustSpec {
 
 /// Builds the trust policy from its section: the helpers, or a raw document.
 pub fn build(
+    b: &Builder,
+    at: &At,
+    t: &Spanned<TrustSpec>,
+    ctx: &AccountContext,
+) -> Result<PolicyDocument, SpecError> {
+    let doc = document(b, at, t, ctx)?;
+    // IAM's quota: 2,048 characters without white space by default, raisable to 4,096.
+    let size = policy::size_without_whitespace(&doc.value);
+    if size > 4096 {
+        return Err(at
+            .err(t.span(), format!("the trust policy has {size} characters (without white space); IAM allows at most 4,096"))
+            .with_help("trust whole accounts or fewer principals, or use conditions such as aws:PrincipalOrgID"));
+    }
+    if size > 2048 {
+        b.found.borrow_mut().warnings.push(
+            at.err(t.span(), format!("the trust policy has {size} characters (without white space): over IAM's default quota of 2,048"))
+                .with_help("apply fails unless the account's quota (\"Role trust policy length\") was raised to 4,096"),
+        );
+    }
+    Ok(doc)
+}
+
+fn document(
     b: &Builder,
     at: &At,
     t: &Spanned<TrustSpec>,
@@ -94,26 +117,25 @@ pub fn build(
                         .with_help(format!("expected arn:aws:iam::123456789012:{kind}/NAME")));
                 }
                 aws.push(v);
-            } else if kind == "role" {
-                let addr = Address::new(&ctx.alias, Kind::Role, &v);
-                match b.resources.get(&addr).map(|d| &d.resource) {
-                    Some(Resource::Role(r)) => aws.push(ctx.arn("role", &r.path, &r.name)),
-                    _ if valid_name(&v, 64) => aws.push(ctx.arn("role", "/", &v)),
-                    _ => {
+            } else {
+                // A name is one of the plan's own roles or users (declared anywhere in the
+                // files); anything else must be given as an ARN, so that a typo is not
+                // trusted as a principal of the same account that does not exist.
+                let k = if kind == "role" {
+                    Kind::Role
+                } else {
+                    Kind::User
+                };
+                match b.refs.declared(k, &ctx.alias, &v) {
+                    Some(t) => aws.push(t.arn.clone()),
+                    None => {
                         return Err(at
-                            .err(p.span(), format!("invalid role \"{v}\""))
-                            .with_help("give a role name or ARN"));
+                            .err(p.span(), format!("{kind} \"{v}\" is not declared in this plan"))
+                            .with_help(format!(
+                                "name a {kind} of the plan, or give the ARN of another one: arn:aws:iam::123456789012:{kind}/NAME"
+                            )));
                     }
                 }
-            } else if valid_name(&v, 64) {
-                aws.push(format!(
-                    "arn:{}:iam::{}:user/{v}",
-                    ctx.partition, ctx.account_id
-                ));
-            } else {
-                return Err(at
-                    .err(p.span(), format!("invalid user \"{v}\""))
-                    .with_help("give a user name or ARN"));
             }
         }
     }

@@ -87,7 +87,7 @@ impl IamKind for User {
             path: cx.path(&u.path)?,
             permissions_boundary: cx.opt_policy_ref(&u.permissions_boundary)?,
             tags: cx.tags(&u.tags)?,
-            inline: cx.inline(&u.inline)?,
+            inline: cx.inline_within(&u.inline, 2048, "user")?,
             managed: cx.managed(&u.managed_policies)?,
             groups,
             keys,

@@ -3,7 +3,7 @@
 //! checked with the file, line and column of what it reads.
 
 use super::PlanFile;
-use super::error::{SpecError, nearest};
+use super::error::{Diagnostics, SpecError, nearest};
 use super::refs::{RefAttr, Refs};
 use super::schema::*;
 use crate::iam::{IamKind, Section};
@@ -11,6 +11,7 @@ use crate::model::{AccountContext, Address, DEFAULT_ACCOUNT, DesiredResource, Ki
 use crate::output::{Part, Reference};
 use crate::policy::{self, PolicyDocument};
 use serde_json::{Map, Value, json};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use toml::Spanned;
@@ -22,6 +23,9 @@ pub struct Builder<'a> {
     pub vars: BTreeMap<String, String>,
     pub accounts: &'a BTreeMap<String, AccountContext>,
     pub resources: BTreeMap<Address, DesiredResource>,
+    /// Problems beyond the one a resource's build returns (a document with several), and
+    /// warnings; the build goes on after each.
+    pub found: RefCell<Diagnostics>,
 }
 
 /// Error helper bound to one file.
@@ -41,9 +45,13 @@ impl Builder<'_> {
             .as_ref()
             .map(|a| a.get_ref().as_str())
             .unwrap_or(DEFAULT_ACCOUNT);
+        // An undeclared alias is reported by the accounts check; the build goes on in the
+        // default account so that the section's other problems are found too.
         self.accounts
             .get(alias)
-            .expect("accounts are resolved before the build")
+            .or_else(|| self.accounts.get(DEFAULT_ACCOUNT))
+            .or_else(|| self.accounts.values().next())
+            .expect("a command reaches at least one account")
     }
 
     /// Replaces `${...}` references. IAM's own policy variables (`${aws:username}`,
@@ -310,30 +318,33 @@ impl Builder<'_> {
             };
         }
         let addr = Address::new(&ctx.alias, Kind::ManagedPolicy, &v);
-        match self.resources.get(&addr) {
-            Some(DesiredResource {
-                resource: Resource::ManagedPolicy(p),
-                ..
-            }) => Ok(ctx.arn("policy", &p.path, &p.name)),
-            _ => {
-                let names: Vec<&str> = self
-                    .resources
-                    .iter()
-                    .filter(|(a, _)| a.kind == Kind::ManagedPolicy && a.account == ctx.alias)
-                    .map(|(_, d)| d.resource.name())
-                    .collect();
-                let help = match nearest(&v, names.iter().copied()) {
-                    Some(n) => format!("did you mean \"{n}\"?"),
-                    None => "declare it as [policy.NAME] or give the policy's ARN".into(),
-                };
-                Err(at
-                    .err(
-                        r.span(),
-                        format!("managed policy \"{v}\" is not defined in this plan"),
-                    )
-                    .with_help(help))
-            }
+        if let Some(DesiredResource {
+            resource: Resource::ManagedPolicy(p),
+            ..
+        }) = self.resources.get(&addr)
+        {
+            return Ok(ctx.arn("policy", &p.path, &p.name));
         }
+        // Declared, with an error of its own reported at its section.
+        if let Some(t) = self.refs.declared(Kind::ManagedPolicy, &ctx.alias, &v) {
+            return Ok(t.arn.clone());
+        }
+        let names: Vec<&str> = self
+            .resources
+            .iter()
+            .filter(|(a, _)| a.kind == Kind::ManagedPolicy && a.account == ctx.alias)
+            .map(|(_, d)| d.resource.name())
+            .collect();
+        let help = match nearest(&v, names.iter().copied()) {
+            Some(n) => format!("did you mean \"{n}\"?"),
+            None => "declare it as [policy.NAME] or give the policy's ARN".into(),
+        };
+        Err(at
+            .err(
+                r.span(),
+                format!("managed policy \"{v}\" is not defined in this plan"),
+            )
+            .with_help(help))
     }
 
     pub fn document(
@@ -379,10 +390,37 @@ impl Builder<'_> {
                 (json!({"Version": version, "Statement": out}), owner_span)
             }
         };
-        policy::validate(&value, trust).map_err(|m| {
-            let kind = if trust { "trust policy" } else { "policy" };
-            at.err(span, format!("invalid {kind}: {m}"))
-        })?;
+        let kind = if trust { "trust policy" } else { "policy" };
+        let mut errors = Vec::new();
+        for p in policy::check(&value, trust) {
+            // TOML statements point at their own table; a JSON document at its text.
+            let (span, place) = match (p.statement, src.statement) {
+                (Some(i), Some(stmts)) if i < stmts.len() => (stmts[i].span(), String::new()),
+                (Some(i), _) => (span.clone(), format!(" (Statement[{i}])")),
+                (None, _) => (span.clone(), String::new()),
+            };
+            // In a JSON document written in the file, point at the text it is about.
+            let span = match (&p.needle, src.statement) {
+                (Some(needle), None) => at.file.source[span.clone()]
+                    .find(needle.as_str())
+                    .map(|i| span.start + i..span.start + i + needle.len())
+                    .unwrap_or(span),
+                _ => span,
+            };
+            let mut e = at.err(span, format!("invalid {kind}{place}: {}", p.message));
+            if let Some(h) = p.help {
+                e = e.with_help(h);
+            }
+            match p.severity {
+                policy::Severity::Error => errors.push(e),
+                policy::Severity::Warning => self.found.borrow_mut().warnings.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            let first = errors.remove(0);
+            self.found.borrow_mut().errors.extend(errors);
+            return Err(first);
+        }
         Ok(PolicyDocument::from_value(value, &ctx.partition))
     }
 
@@ -660,6 +698,42 @@ impl BuildCx<'_> {
     }
     pub fn path(&self, p: &Option<Str>) -> Result<String, SpecError> {
         self.b.path(self.at, p, self.ctx)
+    }
+    /// A description: empty when absent, at most IAM's 1,000 characters.
+    pub fn description(&self, d: &Option<Str>) -> Result<String, SpecError> {
+        let text = self.opt_text(d)?;
+        match d {
+            Some(d) if text.chars().count() > 1000 => Err(self
+                .err(
+                    d.span(),
+                    format!(
+                        "the description has {} characters; IAM allows 1,000",
+                        text.chars().count()
+                    ),
+                )
+                .with_help("shorten it")),
+            _ => Ok(text),
+        }
+    }
+    /// Inline policies, with IAM's quota on their total size (characters without white
+    /// space, all of one principal's inline policies together).
+    pub fn inline_within(
+        &self,
+        inline: &BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
+        quota: usize,
+        kind: &str,
+    ) -> Result<BTreeMap<String, PolicyDocument>, SpecError> {
+        let docs = self.inline(inline)?;
+        let total: usize = docs
+            .values()
+            .map(|d| policy::size_without_whitespace(&d.value))
+            .sum();
+        if total > quota {
+            return Err(self
+                .err(self.name.span(), format!("the inline policies of {kind} \"{}\" total {total} characters (without white space); IAM allows {quota}", self.name.get_ref()))
+                .with_help("move statements into a managed policy ([policy.NAME], attached with managed_policies)"));
+        }
+        Ok(docs)
     }
     pub fn tags(
         &self,

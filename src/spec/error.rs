@@ -74,6 +74,68 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
+/// Every error found in the plan files (at least one), sorted by file, line and column.
+#[derive(Debug, Clone)]
+pub struct SpecErrors(pub Vec<SpecError>);
+
+impl SpecErrors {
+    /// Sorted by place, each error once.
+    pub fn new(mut errors: Vec<SpecError>) -> Self {
+        sort(&mut errors);
+        SpecErrors(errors)
+    }
+}
+
+/// Sorts problems by file, then line and column (file-wide ones first), each once.
+pub fn sort(errors: &mut Vec<SpecError>) {
+    errors
+        .sort_by(|a, b| (&a.file, a.position, &a.message).cmp(&(&b.file, b.position, &b.message)));
+    errors.dedup_by(|a, b| a.file == b.file && a.position == b.position && a.message == b.message);
+}
+
+impl From<SpecError> for SpecErrors {
+    fn from(e: SpecError) -> Self {
+        SpecErrors(vec![e])
+    }
+}
+
+/// As a user sees them: `error: ` before each but the first (the caller prints that one's),
+/// then a count when there are several.
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, "\n\nerror: ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        if self.0.len() > 1 {
+            write!(f, "\n\n{} errors in the plan files", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}
+
+/// What checking the plan files found: errors stop a command, warnings are shown.
+#[derive(Debug, Default)]
+pub struct Diagnostics {
+    pub errors: Vec<SpecError>,
+    pub warnings: Vec<SpecError>,
+}
+
+impl Diagnostics {
+    /// The errors as one failure, if there are any.
+    pub fn into_result(self) -> Result<Vec<SpecError>, SpecErrors> {
+        if self.errors.is_empty() {
+            Ok(self.warnings)
+        } else {
+            Err(SpecErrors::new(self.errors))
+        }
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());

@@ -3,6 +3,7 @@
 
 mod builder;
 mod error;
+mod parse;
 mod refs;
 mod schema;
 mod smoke;
@@ -11,7 +12,7 @@ pub use builder::{
     At, BuildCx, Builder, DocumentSource, one_or_many, valid_external_id, valid_name,
     valid_principal_arn,
 };
-pub use error::{SpecError, line_col, nearest};
+pub use error::{Diagnostics, SpecError, SpecErrors, line_col, nearest};
 pub use refs::{RefAttr, Refs};
 pub use schema::{AccountSpec, DocumentSpec, StatementSpec, Str};
 
@@ -46,19 +47,36 @@ pub struct Spec {
     pub files: Vec<PlanFile>,
 }
 
-/// Expands directories to their `*.toml` files (sorted) and parses each.
-pub fn load(paths: &[PathBuf]) -> Result<Spec, SpecError> {
+/// Expands directories to their `*.toml` files (sorted) and parses each; every file's
+/// error is reported, not only the first file's.
+pub fn load(paths: &[PathBuf]) -> Result<Spec, SpecErrors> {
+    let (spec, errors) = load_all(paths);
+    match spec {
+        Some(spec) if errors.is_empty() => Ok(spec),
+        _ => Err(SpecErrors::new(errors)),
+    }
+}
+
+/// The files as far as they can be read, and every error found reading them. `None`: a
+/// file is not TOML at all, so the plan as a whole cannot be checked further.
+pub fn load_all(paths: &[PathBuf]) -> (Option<Spec>, Vec<SpecError>) {
     let mut files = Vec::new();
+    let mut errors = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| io_error(path, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
+            let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+                Ok(dir) => dir
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect(),
+                Err(e) => {
+                    errors.push(io_error(path, e));
+                    continue;
+                }
+            };
             entries.sort();
             if entries.is_empty() {
-                return Err(SpecError::at(
+                errors.push(SpecError::at(
                     path,
                     "",
                     None,
@@ -70,26 +88,77 @@ pub fn load(paths: &[PathBuf]) -> Result<Spec, SpecError> {
             files.push(path.clone());
         }
     }
-    if files.is_empty() {
-        return Err(
+    if files.is_empty() && errors.is_empty() {
+        errors.push(
             SpecError::at(Path::new("."), "", None, "no plan files given").with_help(
                 "pass one or more plan files or directories, e.g. `iamplan plan plans/ably`",
             ),
         );
     }
     let mut parsed = Vec::new();
+    let mut broken = !errors.is_empty();
     for path in files {
-        let source = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
-        let spec = parse(&path, &source)?;
-        let line_starts = line_starts(&source);
-        parsed.push(PlanFile {
-            path,
-            source,
-            spec,
-            line_starts,
-        });
+        let source = match read_source(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(e);
+                broken = true;
+                continue;
+            }
+        };
+        let (spec, found) = parse::parse(&path, &source);
+        errors.extend(found);
+        match spec {
+            Some(spec) => {
+                let line_starts = line_starts(&source);
+                parsed.push(PlanFile {
+                    path,
+                    source,
+                    spec,
+                    line_starts,
+                });
+            }
+            None => broken = true,
+        }
     }
-    Ok(Spec { files: parsed })
+    let spec = (!broken).then_some(Spec { files: parsed });
+    (spec, errors)
+}
+
+/// Every check that needs no AWS, on the files as given: reading, then (when every file
+/// is TOML) the build with a stand-in for each account. Every problem of every file.
+pub fn check(paths: &[PathBuf]) -> (Option<(Spec, Desired)>, Diagnostics) {
+    let (spec, errors) = load_all(paths);
+    let Some(spec) = spec else {
+        return (
+            None,
+            Diagnostics {
+                errors: SpecErrors::new(errors).0,
+                warnings: vec![],
+            },
+        );
+    };
+    let (desired, mut found) = spec.check_offline();
+    found.errors.extend(errors);
+    error::sort(&mut found.errors);
+    (Some((spec, desired)), found)
+}
+
+/// A plan file's text; bytes that are not UTF-8 are reported at their line and column.
+fn read_source(path: &Path) -> Result<String, SpecError> {
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        // The lossy text has the same bytes up to the first invalid one.
+        SpecError::at(
+            path,
+            &text,
+            Some(valid..valid + 1),
+            "the file is not valid UTF-8 here",
+        )
+        .with_help("plan files are UTF-8 text; re-save the file as UTF-8")
+    })
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> SpecError {
@@ -102,8 +171,11 @@ fn io_error(path: &Path, e: std::io::Error) -> SpecError {
 }
 
 /// Parses one file's TOML into the schema; unknown keys get a suggestion.
-pub fn parse_str(path: &Path, source: &str) -> Result<Spec, SpecError> {
-    let spec = parse(path, source)?;
+pub fn parse_str(path: &Path, source: &str) -> Result<Spec, SpecErrors> {
+    let spec = match parse::parse(path, source) {
+        (Some(spec), errors) if errors.is_empty() => spec,
+        (_, errors) => return Err(SpecErrors::new(errors)),
+    };
     Ok(Spec {
         files: vec![PlanFile {
             path: path.to_path_buf(),
@@ -112,28 +184,6 @@ pub fn parse_str(path: &Path, source: &str) -> Result<Spec, SpecError> {
             line_starts: line_starts(source),
         }],
     })
-}
-
-fn parse(path: &Path, source: &str) -> Result<FileSpec, SpecError> {
-    toml::from_str::<FileSpec>(source).map_err(|e| {
-        let msg = e.message().trim().to_string();
-        let mut err = SpecError::at(path, source, e.span(), msg.clone());
-        if let Some(help) = unknown_field_help(&msg) {
-            err = err.with_help(help);
-        }
-        err
-    })
-}
-
-/// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a suggestion.
-fn unknown_field_help(msg: &str) -> Option<String> {
-    let rest = msg.strip_prefix("unknown field `")?;
-    let (field, expected) = rest.split_once('`')?;
-    let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    match nearest(field, names.iter().copied()) {
-        Some(n) => Some(format!("did you mean `{n}`?")),
-        None => Some(format!("valid keys here: {}", names.join(", "))),
-    }
 }
 
 impl Spec {
@@ -178,19 +228,41 @@ impl Spec {
     }
 
     /// The accounts the plan uses, by alias, with how to reach each.
-    pub fn accounts(&self) -> Result<BTreeMap<String, AccountSpec>, SpecError> {
+    pub fn accounts(&self) -> Result<BTreeMap<String, AccountSpec>, SpecErrors> {
+        let (out, errors) = self.accounts_found();
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(SpecErrors::new(errors))
+        }
+    }
+
+    /// The accounts declared, and every problem with them or with a resource's `account`.
+    fn accounts_found(&self) -> (BTreeMap<String, AccountSpec>, Vec<SpecError>) {
         let mut out = BTreeMap::new();
+        let mut errors = Vec::new();
         out.insert(DEFAULT_ACCOUNT.to_string(), AccountSpec::default());
         for f in &self.files {
             for (alias, acct) in &f.spec.accounts {
+                let spec = acct.get_ref();
+                if let Some(region) = &spec.region
+                    && let Err(e) = crate::aws::region::check(region)
+                {
+                    errors.push(SpecError::at(
+                        &f.path,
+                        &f.source,
+                        Some(acct.span()),
+                        format!("account \"{}\": {e}", alias.get_ref()),
+                    ));
+                }
                 if alias.get_ref() == DEFAULT_ACCOUNT
-                    && acct.get_ref().profile.is_none()
-                    && acct.get_ref().assume_role.is_none()
-                    && acct.get_ref().region.is_none()
+                    && spec.profile.is_none()
+                    && spec.assume_role.is_none()
+                    && spec.region.is_none()
                 {
                     continue;
                 }
-                out.insert(alias.get_ref().clone(), acct.get_ref().clone());
+                out.insert(alias.get_ref().clone(), spec.clone());
             }
         }
         // Every resource's account must be declared.
@@ -204,13 +276,13 @@ impl Spec {
             for a in refs {
                 if !out.contains_key(a.get_ref()) {
                     let known: Vec<&str> = out.keys().map(String::as_str).collect();
-                    let mut e = SpecError::at(
+                    let e = SpecError::at(
                         &f.path,
                         &f.source,
                         Some(a.span()),
                         format!("account \"{}\" is not declared", a.get_ref()),
                     );
-                    e = match nearest(a.get_ref(), known.iter().copied()) {
+                    errors.push(match nearest(a.get_ref(), known.iter().copied()) {
                         Some(n) => e.with_help(format!(
                             "did you mean \"{n}\"? or declare [accounts.{}]",
                             a.get_ref()
@@ -219,12 +291,11 @@ impl Spec {
                             "declare it: [accounts.{}] with a profile or assume_role",
                             a.get_ref()
                         )),
-                    };
-                    return Err(e);
+                    });
                 }
             }
         }
-        Ok(out)
+        (out, errors)
     }
 
     /// Accounts the plan can do without: the default one when nothing of the plan lives or
@@ -255,42 +326,112 @@ impl Spec {
         })
     }
 
-    /// Builds the desired state given each account's context (ID, partition, region).
-    pub fn build(&self, accounts: &BTreeMap<String, AccountContext>) -> Result<Desired, SpecError> {
-        let stack = self.stack_name()?;
-        let vars = self.variables()?;
+    /// Builds the desired state given each account's context (ID, partition, region), or
+    /// every error found.
+    pub fn build(
+        &self,
+        accounts: &BTreeMap<String, AccountContext>,
+    ) -> Result<Desired, SpecErrors> {
+        let (desired, found) = self.build_all(accounts);
+        found.into_result()?;
+        Ok(desired)
+    }
+
+    /// Builds what it can and reports every problem: a section with an error is left out
+    /// and the build goes on with the next, so that one run shows every mistake.
+    pub fn build_all(&self, accounts: &BTreeMap<String, AccountContext>) -> (Desired, Diagnostics) {
+        let mut errors = Vec::new();
+        // An unreadable [stack] table has its own error already.
+        let stack_unreadable = self
+            .files
+            .iter()
+            .any(|f| f.spec.unreadable.iter().any(|(s, _)| s == "stack"));
+        let stack = self.stack_name().unwrap_or_else(|e| {
+            if !stack_unreadable {
+                errors.push(e);
+            }
+            String::new()
+        });
+        let vars = self.variables().unwrap_or_else(|e| {
+            errors.extend(e.0);
+            BTreeMap::new()
+        });
+        errors.extend(self.accounts_found().1);
         let mut b = Builder {
             stack: stack.clone(),
             refs: Refs::default(),
             vars,
             accounts,
             resources: BTreeMap::new(),
+            found: Default::default(),
         };
         b.refs = self.refs(&b);
+        let mut push = |r: Result<(), SpecError>| {
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        };
         // Policies first so that roles can refer to them by name.
         for f in &self.files {
             for (name, p) in &f.spec.policy {
-                b.add::<ManagedPolicy>(f, name, p)?;
+                push(b.add::<ManagedPolicy>(f, name, p));
             }
         }
         for f in &self.files {
             for (name, r) in &f.spec.role {
-                b.add::<Role>(f, name, r)?;
+                push(b.add::<Role>(f, name, r));
             }
             for (name, g) in &f.spec.group {
-                b.add::<Group>(f, name, g)?;
+                push(b.add::<Group>(f, name, g));
             }
             for (name, u) in &f.spec.user {
-                b.add::<User>(f, name, u)?;
+                push(b.add::<User>(f, name, u));
             }
         }
-        let outputs = self.outputs(&b)?;
-        Ok(Desired {
+        let outputs = self.outputs(&b, &mut errors);
+        let mut smoke = Vec::new();
+        for f in &self.files {
+            for (name, s) in &f.spec.smoke {
+                match b.smoke(f, name, s) {
+                    Ok(check) => smoke.push(check),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        let mut found = b.found.into_inner();
+        found.errors.extend(errors);
+        error::sort(&mut found.errors);
+        error::sort(&mut found.warnings);
+        let desired = Desired {
             stack,
             accounts: accounts.clone(),
             resources: b.resources,
             outputs,
-        })
+            smoke,
+        };
+        (desired, found)
+    }
+
+    /// Every check that needs no AWS: the build with a stand-in for each account (a
+    /// 12-digit placeholder ID, the account's declared region or us-east-1, and its
+    /// partition). `${account_id}`, `${region}` and `${partition}` stay checked by form.
+    pub fn check_offline(&self) -> (Desired, Diagnostics) {
+        let (specs, _) = self.accounts_found();
+        let contexts = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (alias, spec))| {
+                let region = spec.region.clone().unwrap_or_else(|| "us-east-1".into());
+                let ctx = AccountContext {
+                    alias: alias.clone(),
+                    account_id: format!("{:012}", i),
+                    partition: crate::aws::region::partition_of(&region).to_string(),
+                    region,
+                };
+                (alias.clone(), ctx)
+            })
+            .collect();
+        self.build_all(&contexts)
     }
 
     /// Every resource a reference can name, with its ARN, before anything is built: any
@@ -331,12 +472,27 @@ impl Spec {
                 let ctx = b.ctx(&g.account);
                 refs.add(Kind::Group, ctx, &path(&g.path, ctx), name.get_ref());
             }
+            // Unreadable sections are still declared (their account and path unknown).
+            for (section, name) in &s.unreadable {
+                let kind = match section.as_str() {
+                    "policy" => Kind::ManagedPolicy,
+                    "role" => Kind::Role,
+                    "user" => Kind::User,
+                    "group" => Kind::Group,
+                    _ => continue,
+                };
+                let ctx = b.ctx(&None);
+                refs.add(kind, ctx, "/", name.get_ref());
+                if kind == Kind::Role {
+                    refs.add_instance_profile(ctx, "/", name.get_ref());
+                }
+            }
         }
         refs
     }
 
     /// `[output.NAME]` sections, in the default account's context.
-    fn outputs(&self, b: &Builder) -> Result<Vec<Output>, SpecError> {
+    fn outputs(&self, b: &Builder, errors: &mut Vec<SpecError>) -> Vec<Output> {
         let mut out: Vec<Output> = Vec::new();
         for f in &self.files {
             let at = At { file: f };
@@ -344,38 +500,46 @@ impl Spec {
                 let ctx = b.ctx(&None);
                 let o = o.get_ref();
                 if out.iter().any(|x| x.name == *name.get_ref()) {
-                    return Err(at.err(
+                    errors.push(at.err(
                         name.span(),
                         format!("output \"{}\" is declared twice", name.get_ref()),
                     ));
+                    continue;
                 }
                 let parts = b
                     .interp_parts(o.value.get_ref(), ctx)
-                    .map_err(|(msg, help)| at.err(o.value.span(), msg).with_help(help))?;
+                    .map_err(|(msg, help)| at.err(o.value.span(), msg).with_help(help));
                 let description = o
                     .description
                     .as_ref()
                     .map(|d| b.interp(&at, d, ctx))
-                    .transpose()?;
-                out.push(Output {
-                    name: name.get_ref().clone(),
-                    description,
-                    sensitive: o.sensitive,
-                    parts,
-                });
+                    .transpose();
+                match (parts, description) {
+                    (Ok(parts), Ok(description)) => out.push(Output {
+                        name: name.get_ref().clone(),
+                        description,
+                        sensitive: o.sensitive,
+                        parts,
+                    }),
+                    (parts, description) => {
+                        errors.extend(parts.err());
+                        errors.extend(description.err());
+                    }
+                }
             }
         }
-        Ok(out)
+        out
     }
 }
 
 impl Spec {
-    pub(crate) fn variables(&self) -> Result<BTreeMap<String, String>, SpecError> {
+    pub(crate) fn variables(&self) -> Result<BTreeMap<String, String>, SpecErrors> {
         let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        let mut errors = Vec::new();
         for f in &self.files {
             for (k, v) in &f.spec.variables {
                 if vars.insert(k.clone(), v.get_ref().clone()).is_some() {
-                    return Err(SpecError::at(
+                    errors.push(SpecError::at(
                         &f.path,
                         &f.source,
                         Some(v.span()),
@@ -384,7 +548,11 @@ impl Spec {
                 }
             }
         }
-        Ok(vars)
+        if errors.is_empty() {
+            Ok(vars)
+        } else {
+            Err(SpecErrors::new(errors))
+        }
     }
 }
 

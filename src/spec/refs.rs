@@ -78,6 +78,20 @@ impl Refs {
             .insert((written, name.to_ascii_lowercase()), target);
     }
 
+    /// A declared resource of a kind in an account, by name (whether or not its section
+    /// built without errors, and wherever in the files it is declared).
+    pub fn declared(&self, kind: Kind, account: &str, name: &str) -> Option<&Target> {
+        let written = match kind {
+            Kind::Role => "role",
+            Kind::ManagedPolicy => "policy",
+            Kind::User => "user",
+            Kind::Group => "group",
+        };
+        self.targets
+            .get(&(written, name.to_ascii_lowercase()))
+            .filter(|t| t.address.account == account)
+    }
+
     /// Resolves `KIND.NAME.ATTR` (a name may contain dots). `None`: not a reference form,
     /// so the caller treats it as a variable. `Some(Err((message, help)))`: a reference
     /// that is wrong.

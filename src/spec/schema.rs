@@ -34,6 +34,11 @@ pub struct FileSpec {
     pub smoke: BTreeMap<Spanned<String>, Spanned<SmokeSpec>>,
     #[serde(default)]
     pub output: BTreeMap<Spanned<String>, Spanned<OutputSpec>>,
+    /// Sections that could not be read (their errors are reported), by table (`role`...,
+    /// empty for `stack`) and name: still declared, so that a reference to one is not a
+    /// second error.
+    #[serde(skip)]
+    pub unreadable: Vec<(String, Spanned<String>)>,
 }
 
 /// `[output.NAME]`: a value to show after apply and with `iamplan output`.
@@ -71,7 +76,7 @@ pub struct AssumeSpec {
     pub role: Str,
     pub external_id: Option<Str>,
     pub session_name: Option<Str>,
-    pub duration_seconds: Option<i32>,
+    pub duration_seconds: Option<Spanned<i64>>,
     #[serde(default)]
     pub tags: BTreeMap<String, Str>,
 }
@@ -128,9 +133,37 @@ pub struct StatementSpec {
     pub condition: Option<toml::Value>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
-#[serde(untagged)]
+/// A string or a list of strings (`action = "s3:GetObject"` or `action = ["a", "b"]`).
+#[derive(Debug, Clone)]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+/// By hand rather than `untagged`: serde's message for an untagged enum names the type
+/// and not what was expected.
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany::Many(out))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }

@@ -3,34 +3,13 @@
 
 use super::builder::{At, Builder};
 use super::schema::SmokeSpec;
-use super::{PlanFile, Refs, Spec, SpecError, nearest};
+use super::{PlanFile, SpecError, nearest};
 use crate::iam::User;
-use crate::model::{Address, Desired, Kind, Resource};
+use crate::model::{Address, Kind, Resource};
 use crate::smoke::{self, SmokeCheck};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use toml::Spanned;
-
-impl Spec {
-    /// The smoke checks the files declare, resolved against the desired state.
-    pub fn smoke_checks(&self, desired: &Desired) -> Result<Vec<SmokeCheck>, SpecError> {
-        let mut b = Builder {
-            stack: desired.stack.clone(),
-            refs: Refs::default(),
-            vars: self.variables()?,
-            accounts: &desired.accounts,
-            resources: desired.resources.clone(),
-        };
-        b.refs = self.refs(&b);
-        let mut out = Vec::new();
-        for f in &self.files {
-            for (name, s) in &f.spec.smoke {
-                out.push(b.smoke(f, name, s)?);
-            }
-        }
-        Ok(out)
-    }
-}
 
 impl Builder<'_> {
     pub fn smoke(
@@ -129,7 +108,15 @@ impl Builder<'_> {
                     Some(n) => self.interp(&at, n, &ctx)?,
                     None => "iamplan-smoke".into(),
                 },
-                duration_seconds: a.duration_seconds,
+                duration_seconds: match &a.duration_seconds {
+                    None => None,
+                    Some(d) if (900..=43200).contains(d.get_ref()) => Some(*d.get_ref() as i32),
+                    Some(d) => {
+                        return Err(at
+                            .err(d.span(), format!("duration_seconds {} is out of range", d.get_ref()))
+                            .with_help("STS accepts 900 to 43200 seconds, and no more than the role's max_session_duration"));
+                    }
+                },
                 tags,
                 trust,
             });

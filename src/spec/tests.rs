@@ -6,14 +6,25 @@ fn ctx() -> BTreeMap<String, AccountContext> {
     crate::model::test_accounts("eu-west-1")
 }
 
-fn build(src: &str) -> Result<Desired, SpecError> {
+fn build(src: &str) -> Result<Desired, SpecErrors> {
     let spec = parse_str(Path::new("t.toml"), src)?;
     spec.accounts()?;
     spec.build(&ctx())
 }
 
+/// The first error of a plan that has one.
 fn err(src: &str) -> SpecError {
-    build(src).expect_err("expected an error")
+    build(src).expect_err("expected an error").0.remove(0)
+}
+
+/// Every error of a plan, as messages.
+fn errors(src: &str) -> Vec<String> {
+    build(src)
+        .expect_err("expected errors")
+        .0
+        .into_iter()
+        .map(|e| e.message)
+        .collect()
 }
 
 const BASE: &str = r#"
@@ -202,10 +213,7 @@ fn undeclared_account_alias_is_an_error() {
 
 fn smoke_err(extra: &str) -> SpecError {
     let src = format!("{BASE}\n{extra}");
-    let spec = parse_str(Path::new("t.toml"), &src).unwrap();
-    let desired = spec.build(&ctx()).unwrap();
-    spec.smoke_checks(&desired)
-        .expect_err("expected a smoke error")
+    err(&src)
 }
 
 #[test]
@@ -215,7 +223,7 @@ fn smoke_checks_resolve_roles_and_trust_facts() {
     );
     let spec = parse_str(Path::new("t.toml"), &src).unwrap();
     let desired = spec.build(&ctx()).unwrap();
-    let checks = spec.smoke_checks(&desired).unwrap();
+    let checks = &desired.smoke;
     let a = &checks[0].assume[0];
     assert_eq!(
         a.role_arn,
@@ -304,4 +312,101 @@ fn a_unique_id_outside_an_output_is_an_error() {
         "{e}"
     );
     assert_eq!(e.position, Some((4, 15)));
+}
+
+#[test]
+fn every_section_with_an_error_is_reported_and_a_bad_policy_is_still_declared() {
+    let src = format!(
+        "{BASE}\n[policy.broken]\n[[policy.broken.statement]]\neffect = \"allow\"\naction = \"s3:GetObject\"\nresource = \"*\"\n\n[role.uses-broken]\nmanaged_policies = [\"broken\"]\n[role.uses-broken.trust]\nroles = [\"ghost\"]\n\n[role.other]\n[role.other.trust]\nusers = [\"nobody\"]\n"
+    );
+    assert_eq!(
+        errors(&src),
+        [
+            "effect must be \"Allow\" or \"Deny\", found \"allow\"",
+            "role \"ghost\" is not declared in this plan",
+            "user \"nobody\" is not declared in this plan",
+        ]
+    );
+}
+
+#[test]
+fn a_schema_error_in_one_section_does_not_hide_the_others() {
+    let src = "[stack]\nname = \"x\"\n[role.a]\nmax_session_duration = \"long\"\n[role.b]\npathh = \"/\"\n[role.c.trust]\nservices = [\"ec2.amazonaws.com\"]\n";
+    let found = match parse_str(Path::new("t.toml"), src) {
+        Err(e) => e.0,
+        Ok(_) => panic!("expected errors"),
+    };
+    let messages: Vec<&str> = found.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].contains("invalid type: string \"long\""),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("unknown field `pathh`"),
+        "{messages:?}"
+    );
+    assert_eq!(found[1].help.as_deref(), Some("did you mean `path`?"));
+}
+
+#[test]
+fn trust_helpers_name_plan_roles_declared_anywhere_in_the_files() {
+    // `early` names `late`, declared after it: its ARN carries late's path.
+    let src = "[stack]\nname = \"x\"\n[role.early.trust]\nroles = [\"late\"]\n[role.late]\npath = \"/p/\"\n[role.late.trust]\nservices = [\"ec2.amazonaws.com\"]\n";
+    let d = build(src).unwrap();
+    let Resource::Role(r) = &d.resources[&Address::new("default", Kind::Role, "early")].resource
+    else {
+        panic!()
+    };
+    assert_eq!(
+        r.trust.value["Statement"][0]["Principal"]["AWS"],
+        json!("arn:aws:iam::000000000000:role/p/late")
+    );
+}
+
+#[test]
+fn size_quotas_are_counted_without_white_space() {
+    let statement = |i: usize| {
+        format!(
+            "[[policy.big.statement]]\nsid = \"S{i}\"\naction = \"s3:GetObject\"\nresource = \"arn:aws:s3:::{}/{i}\"\n",
+            "b".repeat(80)
+        )
+    };
+    let small: String = (0..10).map(statement).collect();
+    assert!(build(&format!("[stack]\nname = \"x\"\n{small}")).is_ok());
+    let big: String = (0..80).map(statement).collect();
+    let e = err(&format!("[stack]\nname = \"x\"\n{big}"));
+    assert!(
+        e.message.contains("IAM allows 6144 in a managed policy"),
+        "{e}"
+    );
+    let inline = format!(
+        "[stack]\nname = \"x\"\n[user.u.inline.p]\ndocument = '''{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Action\": \"s3:GetObject\", \"Resource\": \"arn:aws:s3:::{}\"}}]}}'''\n",
+        "b".repeat(2100)
+    );
+    let e = err(&inline);
+    assert!(e.message.contains("IAM allows 2048"), "{e}");
+}
+
+#[test]
+fn documents_get_iams_grammar_with_every_problem_at_its_statement() {
+    let src = "[stack]\nname = \"x\"\n[policy.p]\n[[policy.p.statement]]\naction = \"lambda InvokeFunction\"\nresource = \"*\"\n[[policy.p.statement]]\naction = \"s3:GetObject\"\nresource = \"*\"\ncondition = { StringEqualz = { \"aws:username\" = \"a\" } }\n";
+    let e = build(src).expect_err("errors").0;
+    let places: Vec<(usize, &str)> = e
+        .iter()
+        .map(|e| (e.position.unwrap().0, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (
+                4,
+                "invalid policy: Action \"lambda InvokeFunction\": no service prefix"
+            ),
+            (
+                7,
+                "invalid policy: unknown condition operator `StringEqualz`"
+            ),
+        ]
+    );
 }

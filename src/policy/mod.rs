@@ -3,6 +3,10 @@
 //!
 //! The rules follow `shared/iam-facts.md`, "When two policy documents are the same".
 
+mod grammar;
+
+pub use grammar::{Problem, Severity, check, size_without_whitespace};
+
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -132,7 +136,7 @@ pub fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).expect("a JSON value always serialises")
 }
 
-fn statements(doc: &Value) -> Option<std::borrow::Cow<'_, [Value]>> {
+pub(crate) fn statements(doc: &Value) -> Option<std::borrow::Cow<'_, [Value]>> {
     match doc.get("Statement")? {
         Value::Array(a) => Some(std::borrow::Cow::Borrowed(a.as_slice())),
         v @ Value::Object(_) => Some(std::borrow::Cow::Owned(vec![v.clone()])),
@@ -191,6 +195,8 @@ fn canonical_statement(stmt: &Value, partition: &str) -> Value {
     for (k, v) in map {
         let canon = match k.as_str() {
             "Sid" if v.as_str() == Some("") => continue,
+            // An empty condition block sets no requirement: the same as none.
+            "Condition" if v.as_object().is_some_and(Map::is_empty) => continue,
             "Action" | "NotAction" => string_set(v, |s| s.to_ascii_lowercase()),
             "Resource" | "NotResource" => string_set(v, str::to_string),
             "Principal" | "NotPrincipal" => canonical_principal(v, partition),
@@ -270,103 +276,35 @@ fn canonical_condition(v: &Value) -> Value {
             continue;
         };
         let ignore_case = op.to_ascii_lowercase().contains("ignorecase");
-        let mut canon_keys = BTreeMap::new();
+        // Condition-key names compare without case, but two names in one block that differ
+        // only in case are still two requirements that must both hold: keep every value
+        // set under the shared name rather than letting one replace the other.
+        // Per lower-cased key, its value sets by canonical text (equal sets count once).
+        let mut canon_keys: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
         for (key, values) in keys {
-            // Condition-key names are case-insensitive; values depend on the operator.
+            // Values compare with or without case as the operator does.
             let values = if ignore_case {
                 string_set(values, |s| s.to_lowercase())
             } else {
                 string_set(values, str::to_string)
             };
-            canon_keys.insert(key.to_ascii_lowercase(), values);
+            canon_keys
+                .entry(key.to_ascii_lowercase())
+                .or_default()
+                .insert(values.to_string(), values);
         }
-        out.insert(op.clone(), Value::Object(canon_keys.into_iter().collect()));
+        let canon_keys = canon_keys.into_iter().map(|(key, sets)| {
+            let mut sets: Vec<Value> = sets.into_values().collect();
+            let value = if sets.len() == 1 {
+                sets.remove(0)
+            } else {
+                serde_json::json!({ "all of": sets })
+            };
+            (key, value)
+        });
+        out.insert(op.clone(), Value::Object(canon_keys.collect()));
     }
     Value::Object(out.into_iter().collect())
-}
-
-/// Structural checks IAM would reject at apply time, reported at plan time instead.
-pub fn validate(doc: &Value, trust: bool) -> Result<(), String> {
-    let Value::Object(map) = doc else {
-        return Err("a policy document must be a JSON object".into());
-    };
-    for k in map.keys() {
-        if !matches!(k.as_str(), "Version" | "Id" | "Statement") {
-            return Err(format!(
-                "unknown top-level key `{k}` (expected Version, Id or Statement)"
-            ));
-        }
-    }
-    if let Some(v) = map.get("Version") {
-        match v.as_str() {
-            Some("2012-10-17") | Some("2008-10-17") => {}
-            _ => {
-                return Err(format!(
-                    "Version must be \"2012-10-17\" or \"2008-10-17\", found {v}"
-                ));
-            }
-        }
-    }
-    let Some(stmts) = statements(doc) else {
-        return Err("a policy document needs a Statement (an object or an array)".into());
-    };
-    if stmts.is_empty() {
-        return Err("Statement is empty".into());
-    }
-    let mut sids = BTreeSet::new();
-    for (i, s) in stmts.iter().enumerate() {
-        let Value::Object(st) = s else {
-            return Err(format!("Statement[{i}] must be an object"));
-        };
-        for k in st.keys() {
-            if !matches!(
-                k.as_str(),
-                "Sid"
-                    | "Effect"
-                    | "Action"
-                    | "NotAction"
-                    | "Resource"
-                    | "NotResource"
-                    | "Principal"
-                    | "NotPrincipal"
-                    | "Condition"
-            ) {
-                return Err(format!("Statement[{i}]: unknown key `{k}`"));
-            }
-        }
-        match st.get("Effect").and_then(Value::as_str) {
-            Some("Allow") | Some("Deny") => {}
-            _ => {
-                return Err(format!(
-                    "Statement[{i}]: Effect must be \"Allow\" or \"Deny\""
-                ));
-            }
-        }
-        if let Some(sid) = st.get("Sid").and_then(Value::as_str)
-            && !sid.is_empty()
-            && !sids.insert(sid.to_string())
-        {
-            return Err(format!("Statement[{i}]: Sid \"{sid}\" is used twice"));
-        }
-        if !st.contains_key("Action") && !st.contains_key("NotAction") {
-            return Err(format!("Statement[{i}]: needs Action or NotAction"));
-        }
-        let has_principal = st.contains_key("Principal") || st.contains_key("NotPrincipal");
-        if trust && !has_principal {
-            return Err(format!(
-                "Statement[{i}]: a trust policy statement needs a Principal"
-            ));
-        }
-        if !trust && has_principal {
-            return Err(format!(
-                "Statement[{i}]: an identity policy cannot have a Principal"
-            ));
-        }
-        if !trust && !st.contains_key("Resource") && !st.contains_key("NotResource") {
-            return Err(format!("Statement[{i}]: needs Resource or NotResource"));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -458,6 +396,37 @@ mod tests {
     }
 
     #[test]
+    fn condition_keys_differing_only_in_case_are_two_requirements() {
+        let cond = |c: Value| json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":c}]});
+        let both = cond(
+            json!({"StringEquals": {"aws:PrincipalTag/team": "data", "aws:principaltag/TEAM": "ops"}}),
+        );
+        let one = cond(json!({"StringEquals": {"aws:PrincipalTag/team": "data"}}));
+        let other = cond(json!({"StringEquals": {"aws:PrincipalTag/team": "ops"}}));
+        assert!(!same(both.clone(), one.clone()));
+        assert!(!same(both.clone(), other));
+        // The same pair in another order and case is the same requirement.
+        let swapped = cond(
+            json!({"StringEquals": {"AWS:PrincipalTag/Team": "ops", "aws:PrincipalTag/team": ["data"]}}),
+        );
+        assert!(same(both, swapped));
+        // The same requirement twice is one requirement.
+        let twice = cond(
+            json!({"StringEquals": {"aws:PrincipalTag/team": "data", "AWS:PRINCIPALTAG/TEAM": "data"}}),
+        );
+        assert!(same(twice, one));
+    }
+
+    #[test]
+    fn an_empty_condition_is_no_condition() {
+        let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{}}]});
+        let b = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]});
+        let c = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]});
+        assert!(same(a.clone(), b));
+        assert!(!same(a, c));
+    }
+
+    #[test]
     fn ignore_case_operator_values_compare_without_case() {
         let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*",
             "Condition":{"StringEqualsIgnoreCase":{"aws:username":"Bob"}}}]});
@@ -530,30 +499,6 @@ mod tests {
         let shown = live.aligned_to(&want, "aws");
         assert_eq!(shown["Statement"][0], want.value["Statement"][1]);
         assert_eq!(shown["Statement"][1]["Resource"], json!(["x"]));
-    }
-
-    #[test]
-    fn validation_catches_structural_mistakes() {
-        assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}), false).is_ok());
-        assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"allow","Action":"a:b","Resource":"*"}]}), false).is_err());
-        assert!(
-            validate(
-                &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b"}]}),
-                false
-            )
-            .is_err()
-        );
-        assert!(validate(&json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}), true).is_err());
-        assert!(
-            validate(
-                &json!({"Version":"2012-10-17","Statement":[
-            {"Sid":"S","Effect":"Allow","Action":"a:b","Resource":"*"},
-            {"Sid":"S","Effect":"Allow","Action":"a:c","Resource":"*"}]}),
-                false
-            )
-            .is_err()
-        );
-        assert!(validate(&json!({"Version":"2012-10-16","Statement":[]}), false).is_err());
     }
 }
 
