@@ -155,6 +155,28 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Report policies IAM accepts but that are probably wrong or risky (offline; codes in
+    /// the README). Exit 1 on an error finding, or on any with --deny-warnings.
+    Lint {
+        /// Plan files or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 on any finding, not only errors (for CI).
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Put plan files into the canonical layout, keeping every comment.
+    Fmt {
+        /// Plan files or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; exit 1 and name each file that is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
     /// Render a saved plan (from `plan --out`) as text, or as the JSON plan.
     Show {
         /// The saved plan.
@@ -300,6 +322,16 @@ fn main() {
                 })
                 .await
             }
+            Command::Lint {
+                files,
+                json,
+                deny_warnings,
+            } => cli::lint::run(cli::lint::LintArgs {
+                files,
+                json,
+                deny_warnings,
+            }),
+            Command::Fmt { files, check } => cli::fmt::run(cli::fmt::FmtArgs { files, check }),
             Command::Validate { files } => {
                 cli::validate::run(cli::validate::ValidateArgs { files })
             }

@@ -147,6 +147,8 @@ pub struct DesiredResource {
     pub adopt: bool,
     /// Where it was declared, for messages: `file:line:col`.
     pub origin: String,
+    /// Lint findings not to report for it: code -> the reason given.
+    pub lint_ignore: BTreeMap<String, String>,
 }
 
 /// A resource as read from the account. What only the live side knows about one kind

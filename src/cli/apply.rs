@@ -54,6 +54,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
                 ..super::Wants::default()
             };
             let planned = make_plan(&args.files, &args.common, wants).await?;
+            super::lint::warn(&planned.desired);
             print!("{}", render(&planned.plan, style));
             if !planned.plan.conflicts.is_empty() {
                 bail!(

@@ -1,6 +1,8 @@
 //! Commands: each reads plain options (never clap types) and returns an exit code.
 
 pub mod apply;
+pub mod fmt;
+pub mod lint;
 pub mod list;
 pub mod output;
 pub mod plan;

@@ -24,6 +24,7 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
         include_unchanged: args.include_unchanged,
     };
     let mut planned = make_plan(&args.files, &args.common, wants).await?;
+    super::lint::warn(&planned.desired);
     if args.out.is_some() {
         planned.seal();
     }

@@ -11,6 +11,7 @@ use crate::plan::{Action, AttrChange, DocChange};
 use crate::policy::{self, PolicyDocument};
 use crate::spec::{BuildCx, DocumentSource, SpecError, StatementSpec, Str};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use toml::Spanned;
 
 /// IAM's quota on a managed policy document: characters without white space.
@@ -49,6 +50,9 @@ pub struct PolicySpec {
     pub version: Option<Str>,
     #[serde(default)]
     pub adopt: bool,
+    /// Lint findings not to report for this resource: code -> why.
+    #[serde(default)]
+    pub lint_ignore: BTreeMap<Spanned<String>, Str>,
 }
 
 section!(PolicySpec);

@@ -74,6 +74,8 @@ pub trait Section {
     fn account(&self) -> &Option<Str>;
     /// `adopt = true`: take over a same-named resource no stack owns.
     fn adopt(&self) -> bool;
+    /// `lint_ignore = { CODE = "why" }`: findings not to report for this resource.
+    fn lint_ignore(&self) -> &std::collections::BTreeMap<toml::Spanned<String>, Str>;
 }
 
 /// Implements `IamKind::into_resource` and `IamKind::of` for the `Resource` variant of
@@ -102,6 +104,11 @@ macro_rules! section {
             }
             fn adopt(&self) -> bool {
                 self.adopt
+            }
+            fn lint_ignore(
+                &self,
+            ) -> &std::collections::BTreeMap<toml::Spanned<String>, crate::spec::Str> {
+                &self.lint_ignore
             }
         }
     )*};

@@ -66,6 +66,9 @@ pub struct RoleSpec {
     pub instance_profile: bool,
     #[serde(default)]
     pub adopt: bool,
+    /// Lint findings not to report for this resource: code -> why.
+    #[serde(default)]
+    pub lint_ignore: BTreeMap<Spanned<String>, Str>,
 }
 
 section!(RoleSpec);

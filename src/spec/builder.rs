@@ -663,6 +663,28 @@ impl Builder<'_> {
         let resource = K::build(&cx, s)?.into_resource();
         let addr = Address::new(&ctx.alias, K::KIND, name.get_ref());
         let origin = Self::origin(&at, name.span());
+        let mut lint_ignore = BTreeMap::new();
+        for (code, why) in s.lint_ignore() {
+            if crate::lint::Code::parse(code.get_ref()).is_none() {
+                let codes = crate::lint::Code::ALL.iter().map(|c| c.as_str());
+                let help = match nearest(code.get_ref(), codes) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => "the codes are listed in the README, section \"Lint\"".into(),
+                };
+                return Err(at
+                    .err(
+                        code.span(),
+                        format!("unknown lint code `{}`", code.get_ref()),
+                    )
+                    .with_help(help));
+            }
+            if why.get_ref().trim().is_empty() {
+                return Err(at
+                    .err(why.span(), format!("say why `{}` is ignored here", code.get_ref()))
+                    .with_help("the reason is for the next reader: e.g. \"the partner cannot send an ExternalId\""));
+            }
+            lint_ignore.insert(code.get_ref().clone(), why.get_ref().clone());
+        }
         self.insert(
             &at,
             name,
@@ -671,6 +693,7 @@ impl Builder<'_> {
                 resource,
                 adopt: s.adopt(),
                 origin,
+                lint_ignore,
             },
         )
     }
