@@ -5,7 +5,7 @@ use super::{EXIT_ERROR, EXIT_OK};
 use crate::fmtplan;
 use crate::spec::SpecError;
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default)]
 pub struct FmtArgs {
@@ -16,16 +16,10 @@ pub struct FmtArgs {
 pub fn run(args: FmtArgs) -> Result<i32> {
     let mut paths = Vec::new();
     for p in &args.files {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            found.sort();
-            paths.extend(found);
-        } else {
-            paths.push(p.clone());
-        }
+        collect(p, &mut paths)?;
+    }
+    if paths.is_empty() {
+        anyhow::bail!("no plan files (*.toml) in {}", display(&args.files));
     }
     let mut failed = false;
     for path in paths {
@@ -57,4 +51,31 @@ pub fn run(args: FmtArgs) -> Result<i32> {
         }
     }
     Ok(if failed { EXIT_ERROR } else { EXIT_OK })
+}
+
+/// A file as given, or the `*.toml` files under a directory, at any depth (formatting is
+/// per file, so `iamplan fmt plans` formats every plan), sorted.
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    if !path.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            collect(&e, out)?;
+        } else if e.extension().is_some_and(|x| x == "toml") {
+            out.push(e);
+        }
+    }
+    Ok(())
+}
+
+fn display(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
 }
