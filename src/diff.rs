@@ -150,6 +150,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
             describe(c, ctx, Some(&want.resource), have, opts.snapshots);
         }
     }
+    missing_groups(desired, live, &mut d.conflicts);
     for (addr, have) in &live.resources {
         if desired.resources.contains_key(addr) || have.owner.as_deref() != Some(stack) {
             continue;
@@ -212,6 +213,30 @@ fn plan_one<K: IamKind>(want: &K, have: Option<&LiveResource>, cx: &mut DiffCx, 
     match have.and_then(|h| K::of(&h.resource).map(|k| (k, h))) {
         None => want.create(cx),
         Some((h, lr)) => want.update(h, lr, cx, adopting),
+    }
+}
+
+/// A user may join a group of the plan or one that exists; a group that is neither would
+/// fail AddUserToGroup after the user was created, so it stops the plan instead.
+fn missing_groups(desired: &Desired, live: &Live, conflicts: &mut Vec<Conflict>) {
+    for (addr, want) in &desired.resources {
+        let Resource::User(u) = &want.resource else {
+            continue;
+        };
+        for g in &u.groups {
+            let group = Address::new(&addr.account, crate::model::Kind::Group, g);
+            if desired.resources.contains_key(&group) || live.resources.contains_key(&group) {
+                continue;
+            }
+            conflicts.push(Conflict {
+                address: addr.clone(),
+                name: u.name.clone(),
+                message: format!(
+                    "user \"{}\" joins group \"{g}\", which neither the plan nor the account has; declare [group.{g}] or create the group first ({})",
+                    u.name, want.origin
+                ),
+            });
+        }
     }
 }
 

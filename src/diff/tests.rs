@@ -242,3 +242,22 @@ fn fingerprint_changes_with_live_state() {
     role_mut(&mut live, "ably").description = "changed".into();
     assert_ne!(a, live_fingerprint(&d.stack, d.resources.keys(), &live));
 }
+
+#[test]
+fn a_user_in_a_group_that_exists_nowhere_is_a_conflict() {
+    let src = "[stack]\nname = \"demo\"\n[user.robot]\ngroups = [\"deployers\", \"readers\"]\n[group.readers]\n";
+    let d = desired(src);
+    let none = diff(&d, &Live::default(), &opts());
+    assert_eq!(none.conflicts.len(), 1, "{:?}", none.conflicts);
+    assert!(
+        none.conflicts[0]
+            .message
+            .starts_with("user \"robot\" joins group \"deployers\", which neither the plan nor the account has"),
+        "{}",
+        none.conflicts[0].message
+    );
+    // A group that exists in the account, owned by no stack, is fine to join.
+    let with_group = desired("[stack]\nname = \"other\"\n[group.deployers]\n");
+    let live = Live::from_desired(&with_group, None);
+    assert!(diff(&d, &live, &opts()).conflicts.is_empty());
+}
