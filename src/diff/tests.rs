@@ -250,9 +250,9 @@ fn a_user_in_a_group_that_exists_nowhere_is_a_conflict() {
     let none = diff(&d, &Live::default(), &opts());
     assert_eq!(none.conflicts.len(), 1, "{:?}", none.conflicts);
     assert!(
-        none.conflicts[0]
-            .message
-            .starts_with("user \"robot\" joins group \"deployers\", which neither the plan nor the account has"),
+        none.conflicts[0].message.starts_with(
+            "user \"robot\" joins group \"deployers\", which neither the plan nor the account has"
+        ),
         "{}",
         none.conflicts[0].message
     );

@@ -65,11 +65,14 @@ impl IamKind for Group {
                 format!("inline policy names starting with `{GROUP_MARKER_PREFIX}` are iamplan's ownership markers"),
             ));
         }
+        let path = cx.keep(cx.path(&g.path));
+        let inline = cx.keep(cx.inline_within(&g.inline, 5120, "group"));
+        let managed = cx.keep(cx.managed(&g.managed_policies));
         Ok(Group {
             name: cx.name.get_ref().clone(),
-            path: cx.path(&g.path)?,
-            inline: cx.inline_within(&g.inline, 5120, "group")?,
-            managed: cx.managed(&g.managed_policies)?,
+            path: path?,
+            inline: inline?,
+            managed: managed?,
         })
     }
 

@@ -70,7 +70,10 @@ impl IamKind for ManagedPolicy {
             statement: &p.statement,
             version: &p.version,
         };
-        let description = cx.description(&p.description)?;
+        let path = cx.keep(cx.path(&p.path));
+        let description = cx.keep(cx.description(&p.description));
+        let document = cx.keep(cx.document(source, false));
+        let description = description?;
         // The ownership marker shares IAM's 1,000 characters with the user's text.
         let marked = marked_description(&description, &cx.b.stack)
             .chars()
@@ -82,7 +85,7 @@ impl IamKind for ManagedPolicy {
                 .err(d.span(), format!("the description with iamplan's ownership marker has {marked} characters; IAM allows 1,000"))
                 .with_help(format!("shorten it by {} characters", marked - 1000)));
         }
-        let document = cx.document(source, false)?;
+        let document = document?;
         let size = policy::size_without_whitespace(&document.value);
         if size > MAX_SIZE {
             return Err(cx
@@ -91,7 +94,7 @@ impl IamKind for ManagedPolicy {
         }
         Ok(ManagedPolicy {
             name: cx.name.get_ref().clone(),
-            path: cx.path(&p.path)?,
+            path: path?,
             description,
             document,
             versions: vec![],

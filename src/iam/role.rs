@@ -82,35 +82,42 @@ impl IamKind for Role {
     type Section = RoleSpec;
 
     fn build(cx: &BuildCx, r: &RoleSpec) -> Result<Self, SpecError> {
-        let max_session_duration = match &r.max_session_duration {
-            None => DEFAULT_MAX_SESSION,
-            Some(m) if (3600..=43200).contains(m.get_ref()) => *m.get_ref() as i32,
-            Some(m) => {
-                return Err(cx
-                    .err(
-                        m.span(),
-                        format!("max_session_duration {} is out of range", m.get_ref()),
-                    )
-                    .with_help("IAM accepts 3600 to 43200 seconds (1 to 12 hours)"));
+        let max_session_duration = cx.keep(match &r.max_session_duration {
+            None => Ok(DEFAULT_MAX_SESSION),
+            Some(m) if (3600..=43200).contains(m.get_ref()) => Ok(*m.get_ref() as i32),
+            Some(m) => Err(cx
+                .err(
+                    m.span(),
+                    format!("max_session_duration {} is out of range", m.get_ref()),
+                )
+                .with_help("IAM accepts 3600 to 43200 seconds (1 to 12 hours)")),
+        });
+        let tags = cx.keep(cx.tags(&r.tags).and_then(|tags| {
+            if tags.len() > 49 {
+                Err(cx.err(
+                    cx.name.span(),
+                    "too many tags: IAM allows 50 per role, and iamplan uses one for ownership",
+                ))
+            } else {
+                Ok(tags)
             }
-        };
-        let tags = cx.tags(&r.tags)?;
-        if tags.len() > 49 {
-            return Err(cx.err(
-                cx.name.span(),
-                "too many tags: IAM allows 50 per role, and iamplan uses one for ownership",
-            ));
-        }
+        }));
+        let path = cx.keep(cx.path(&r.path));
+        let description = cx.keep(cx.description(&r.description));
+        let boundary = cx.keep(cx.opt_policy_ref(&r.permissions_boundary));
+        let trust = cx.keep(trust::build(cx.b, cx.at, &r.trust, cx.ctx));
+        let inline = cx.keep(cx.inline_within(&r.inline, 10240, "role"));
+        let managed = cx.keep(cx.managed(&r.managed_policies));
         Ok(Role {
             name: cx.name.get_ref().clone(),
-            path: cx.path(&r.path)?,
-            description: cx.description(&r.description)?,
-            max_session_duration,
-            permissions_boundary: cx.opt_policy_ref(&r.permissions_boundary)?,
-            tags,
-            trust: trust::build(cx.b, cx.at, &r.trust, cx.ctx)?,
-            inline: cx.inline_within(&r.inline, 10240, "role")?,
-            managed: cx.managed(&r.managed_policies)?,
+            path: path?,
+            description: description?,
+            max_session_duration: max_session_duration?,
+            permissions_boundary: boundary?,
+            tags: tags?,
+            trust: trust?,
+            inline: inline?,
+            managed: managed?,
             instance_profile: r.instance_profile,
             instance_profiles: vec![],
             broken_principals: vec![],

@@ -73,27 +73,39 @@ impl IamKind for User {
     type Section = UserSpec;
 
     fn build(cx: &BuildCx, u: &UserSpec) -> Result<Self, SpecError> {
-        let mut groups = BTreeSet::new();
-        for g in &u.groups {
-            let v = cx.text(g)?;
-            if !valid_name(&v, 128) {
-                return Err(cx.err(g.span(), format!("invalid group name \"{v}\"")));
-            }
-            groups.insert(v);
-        }
-        let keys = match &u.access_keys {
-            None => None,
-            Some(k) => Some(access_key::build(cx.at, cx.name, k)?),
-        };
+        let groups = cx.keep(
+            u.groups
+                .iter()
+                .map(|g| {
+                    let v = cx.text(g)?;
+                    if valid_name(&v, 128) {
+                        Ok(v)
+                    } else {
+                        Err(cx.err(g.span(), format!("invalid group name \"{v}\"")))
+                    }
+                })
+                .collect::<Result<BTreeSet<String>, SpecError>>(),
+        );
+        let keys = cx.keep(
+            u.access_keys
+                .as_ref()
+                .map(|k| access_key::build(cx.at, cx.name, k))
+                .transpose(),
+        );
+        let path = cx.keep(cx.path(&u.path));
+        let boundary = cx.keep(cx.opt_policy_ref(&u.permissions_boundary));
+        let tags = cx.keep(cx.tags(&u.tags));
+        let inline = cx.keep(cx.inline_within(&u.inline, 2048, "user"));
+        let managed = cx.keep(cx.managed(&u.managed_policies));
         Ok(User {
             name: cx.name.get_ref().clone(),
-            path: cx.path(&u.path)?,
-            permissions_boundary: cx.opt_policy_ref(&u.permissions_boundary)?,
-            tags: cx.tags(&u.tags)?,
-            inline: cx.inline_within(&u.inline, 2048, "user")?,
-            managed: cx.managed(&u.managed_policies)?,
-            groups,
-            keys,
+            path: path?,
+            permissions_boundary: boundary?,
+            tags: tags?,
+            inline: inline?,
+            managed: managed?,
+            groups: groups?,
+            keys: keys?,
             access_keys: vec![],
             key_history: KeyHistory::default(),
         })

@@ -709,6 +709,16 @@ pub struct BuildCx<'c> {
 }
 
 impl BuildCx<'_> {
+    /// Records a part's error and passes the result on: a kind evaluates every part of
+    /// its section through this before using any, so that all of a section's problems
+    /// are reported, not only the first (the first is returned again; duplicates are
+    /// dropped when the errors are sorted).
+    pub fn keep<T>(&self, r: Result<T, SpecError>) -> Result<T, SpecError> {
+        if let Err(e) = &r {
+            self.b.found.borrow_mut().errors.push(e.clone());
+        }
+        r
+    }
     pub fn err(&self, span: Range<usize>, msg: impl Into<String>) -> SpecError {
         self.at.err(span, msg)
     }
