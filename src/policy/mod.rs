@@ -417,6 +417,124 @@ mod tests {
         assert!(same(twice, one));
     }
 
+    /// A corpus of statement pairs: (a, b, equivalent). Each pair is wrapped in a 2012-10-17
+    /// identity document (or a trust document when it has a Principal).
+    #[test]
+    fn equivalence_corpus() {
+        let pairs: Vec<(Value, Value, bool)> = vec![
+            // Same meaning, other words.
+            (
+                json!({"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}),
+                json!({"Effect":"Allow","Action":["S3:getobject"],"Resource":["*"]}),
+                true,
+            ),
+            (
+                json!({"Effect":"Allow","Action":["a:b","a:b"],"Resource":"*"}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*"}),
+                true,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{}}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*"}),
+                true,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"AWS:UserName":"x"}}}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"aws:username":["x"]}}}),
+                true,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"NumericLessThan":{"s3:max-keys":10}}}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"NumericLessThan":{"s3:max-keys":"10"}}}),
+                true,
+            ),
+            (
+                json!({"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}),
+                json!({"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:root"]},"Action":"sts:AssumeRole"}),
+                true,
+            ),
+            (
+                json!({"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}),
+                json!({"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}),
+                true,
+            ),
+            (
+                json!({"Sid":"","Effect":"Allow","Action":"a:b","Resource":"*"}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*"}),
+                true,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEqualsIgnoreCase":{"aws:username":"Bob"}}}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEqualsIgnoreCase":{"aws:username":"BOB"}}}),
+                true,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"k":"v","K":"v"}}}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"k":"v"}}}),
+                true,
+            ),
+            // Different meaning.
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"k":"v","K":"w"}}}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"k":"v"}}}),
+                false,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"k":"v","K":"w"}}}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"k":["v","w"]}}}),
+                false,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"k":"V"}}}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"k":"v"}}}),
+                false,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringEquals":{"k":"v"}}}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"StringLike":{"k":"v"}}}),
+                false,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"arn:aws:s3:::B"}),
+                json!({"Effect":"Allow","Action":"a:b","Resource":"arn:aws:s3:::b"}),
+                false,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*"}),
+                json!({"Effect":"Deny","Action":"a:b","Resource":"*"}),
+                false,
+            ),
+            (
+                json!({"Effect":"Allow","Action":"a:b","Resource":"*"}),
+                json!({"Effect":"Allow","NotAction":"a:b","Resource":"*"}),
+                false,
+            ),
+            (
+                json!({"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}),
+                json!({"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/x"},"Action":"sts:AssumeRole"}),
+                false,
+            ),
+            (
+                json!({"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}),
+                json!({"Effect":"Allow","Principal":{"AWS":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}),
+                false,
+            ),
+            (
+                json!({"Sid":"A","Effect":"Allow","Action":"a:b","Resource":"*"}),
+                json!({"Sid":"B","Effect":"Allow","Action":"a:b","Resource":"*"}),
+                false,
+            ),
+        ];
+        for (i, (a, b, equal)) in pairs.into_iter().enumerate() {
+            let doc = |s: Value| json!({"Version": "2012-10-17", "Statement": [s]});
+            assert_eq!(
+                same(doc(a.clone()), doc(b.clone())),
+                equal,
+                "pair {i}: {a} / {b}"
+            );
+        }
+    }
+
     #[test]
     fn an_empty_condition_is_no_condition() {
         let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{}}]});
