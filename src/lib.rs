@@ -7,6 +7,7 @@ pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod diff;
+pub mod export;
 pub mod fmtplan;
 pub mod fsutil;
 pub mod iam;

@@ -168,6 +168,42 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Write plan files for IAM resources that already exist, to bring them under a stack
+    /// (each with `adopt = true`; `plan` then shows only adoptions).
+    Export {
+        /// The stack the files declare.
+        #[arg(long)]
+        stack: String,
+        /// Directory to write (default: the stack's name).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only these kinds: role, policy, user, group (repeat or comma-separate).
+        #[arg(long = "kind", value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// Only names matching this glob (* and ?, without case; repeat for more).
+        #[arg(long = "name")]
+        names: Vec<String>,
+        /// Only resources under this path, e.g. /integrations/.
+        #[arg(long)]
+        path: Option<String>,
+        /// Only roles and users with this tag, KEY=VALUE (repeat: all must match).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Export what this stack owns instead of what no stack owns.
+        #[arg(long)]
+        owned_by: Option<String>,
+        /// Print the export as JSON instead of writing files.
+        #[arg(long, value_parser = ["toml", "json"], default_value = "toml")]
+        format: String,
+        /// Write the files even when something cannot be represented (it is listed).
+        #[arg(long)]
+        allow_partial: bool,
+        /// Overwrite files that exist in the output directory.
+        #[arg(long)]
+        overwrite: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Put plan files into the canonical layout, keeping every comment.
     Fmt {
         /// Plan files or directories of them.
@@ -215,6 +251,44 @@ enum Command {
         #[arg(long)]
         allow_simulated_time: bool,
     },
+}
+
+/// `export`'s selection flags as plain settings.
+fn export_selection(
+    kinds: Vec<String>,
+    names: Vec<String>,
+    path: Option<String>,
+    tags: Vec<String>,
+    owned_by: Option<String>,
+) -> anyhow::Result<iamplan::export::Selection> {
+    use iamplan::model::Kind;
+    let kinds = kinds
+        .iter()
+        .map(|k| match k.as_str() {
+            "role" | "roles" => Ok(Kind::Role),
+            "policy" | "policies" => Ok(Kind::ManagedPolicy),
+            "user" | "users" => Ok(Kind::User),
+            "group" | "groups" => Ok(Kind::Group),
+            other => Err(anyhow::anyhow!(
+                "--kind {other}: the kinds are role, policy, user and group"
+            )),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let tags = tags
+        .iter()
+        .map(|t| {
+            t.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--tag {t}: give KEY=VALUE"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(iamplan::export::Selection {
+        kinds,
+        names,
+        path,
+        tags,
+        owned_by,
+    })
 }
 
 fn init_logging(verbose: u8) {
@@ -331,6 +405,33 @@ fn main() {
                 json,
                 deny_warnings,
             }),
+            Command::Export {
+                stack,
+                out,
+                kinds,
+                names,
+                path,
+                tags,
+                owned_by,
+                format,
+                allow_partial,
+                overwrite,
+                target,
+            } => match export_selection(kinds, names, path, tags, owned_by) {
+                Ok(selection) => {
+                    cli::export::run(cli::export::ExportArgs {
+                        stack,
+                        out,
+                        selection,
+                        json: format == "json",
+                        allow_partial,
+                        overwrite,
+                        common: target.common(),
+                    })
+                    .await
+                }
+                Err(e) => Err(e),
+            },
             Command::Fmt { files, check } => cli::fmt::run(cli::fmt::FmtArgs { files, check }),
             Command::Validate { files } => {
                 cli::validate::run(cli::validate::ValidateArgs { files })
@@ -381,4 +482,15 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks its own definition (unique names, valid defaults) only when a command
+    /// is parsed: check every command here.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -27,6 +27,11 @@ pub enum Op {
         arn: String,
         version_id: String,
     },
+    /// Tags a policy: on adoption, the ownership tag (its description cannot change).
+    TagPolicy {
+        arn: String,
+        tags: BTreeMap<String, String>,
+    },
     DeletePolicy {
         arn: String,
     },
@@ -282,7 +287,7 @@ impl Op {
         use Op::*;
         match self {
             CreatePolicy { .. } => Phase::CreatePolicies,
-            CreatePolicyVersion { .. } => Phase::UpdatePolicies,
+            CreatePolicyVersion { .. } | TagPolicy { .. } => Phase::UpdatePolicies,
             CreateRole { .. }
             | CreateUser { .. }
             | CreateGroup { .. }
@@ -332,6 +337,7 @@ impl Op {
             Op::CreatePolicy { .. } => "CreatePolicy",
             Op::CreatePolicyVersion { .. } => "CreatePolicyVersion",
             Op::DeletePolicyVersion { .. } => "DeletePolicyVersion",
+            Op::TagPolicy { .. } => "TagPolicy",
             Op::DeletePolicy { .. } => "DeletePolicy",
             Op::CreateRole { .. } => "CreateRole",
             Op::UpdateRole { .. } => "UpdateRole",
@@ -379,7 +385,9 @@ impl Op {
     pub fn target(&self) -> String {
         match self {
             Op::CreatePolicy { name, .. } => format!("policy {name}"),
-            Op::CreatePolicyVersion { arn, .. } | Op::DeletePolicy { arn } => {
+            Op::CreatePolicyVersion { arn, .. }
+            | Op::DeletePolicy { arn }
+            | Op::TagPolicy { arn, .. } => {
                 format!("policy {arn}")
             }
             Op::DeletePolicyVersion { arn, version_id } => {

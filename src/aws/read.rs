@@ -191,6 +191,7 @@ pub async fn read_live(
         }
     }
     drop(policies);
+    adopted_policy_owners(account, hints, live).await?;
     read_users(account, stack, hints, &users, live).await?;
     drop(users);
     for g in &groups {
@@ -199,6 +200,38 @@ pub async fn read_live(
     for r in &roles {
         let attrs = role_attrs.get(&r.role_name().unwrap_or_default().to_ascii_lowercase());
         insert(live, Role::from_live(r, attrs, ctx)?);
+    }
+    Ok(())
+}
+
+/// The owner of each policy the plan declares with `adopt = true` that has no marker in
+/// its description: its tag (one ListPolicyTags each; only adopted policies need it).
+pub async fn adopted_policy_owners(
+    account: &Account,
+    hints: &KeyHints,
+    live: &mut Live,
+) -> Result<()> {
+    let ctx = &account.ctx;
+    for name in &hints.adopted_policies {
+        let addr = Address::new(&ctx.alias, Kind::ManagedPolicy, name);
+        let Some(lr) = live.resources.get_mut(&addr) else {
+            continue;
+        };
+        if lr.owner.is_some() {
+            continue;
+        }
+        account.stats.count("ListPolicyTags");
+        let arn = lr.arn.clone();
+        let tags = retry("ListPolicyTags", || {
+            account.iam.list_policy_tags().policy_arn(&arn).send()
+        })
+        .await
+        .map_err(|e| anyhow!("reading the tags of policy {arn}: {}", error_text(&e)))?;
+        lr.owner = tags
+            .tags()
+            .iter()
+            .find(|t| t.key() == OWNER_TAG)
+            .map(|t| t.value().to_string());
     }
     Ok(())
 }
@@ -247,6 +280,11 @@ async fn read_users(
         }
     }
     Ok(())
+}
+
+/// A user's access keys as IAM lists them (no last use): what `export` reports.
+pub async fn access_keys(account: &Account, user: &str) -> Result<Vec<LiveKey>> {
+    read_keys(account, user, &None, &KeyHistory::default()).await
 }
 
 async fn read_keys(

@@ -1,6 +1,7 @@
 //! Commands: each reads plain options (never clap types) and returns an exit code.
 
 pub mod apply;
+pub mod export;
 pub mod fmt;
 pub mod lint;
 pub mod list;
@@ -302,6 +303,15 @@ fn key_hints(desired: &Desired) -> Result<(BTreeMap<String, KeyHints>, SinkKeys)
     let mut hints: BTreeMap<String, KeyHints> = BTreeMap::new();
     let mut sink_keys = BTreeMap::new();
     for (addr, d) in &desired.resources {
+        if let Resource::ManagedPolicy(p) = &d.resource
+            && d.adopt
+        {
+            hints
+                .entry(addr.account.clone())
+                .or_default()
+                .adopted_policies
+                .insert(p.name.to_ascii_lowercase());
+        }
         let Resource::User(u) = &d.resource else {
             continue;
         };

@@ -152,8 +152,14 @@ impl IamKind for ManagedPolicy {
             });
         }
         if adopting {
-            change.notes.push("a managed policy's description cannot change, so an adopted policy carries no ownership marker: it stays managed while the plan declares it with `adopt = true`, and is left in place (not deleted) when removed from the plan".into());
+            // The description cannot take the marker: the ownership tag does, read back
+            // for policies the plan declares with `adopt = true`.
+            change.notes.push("a managed policy's description cannot change, so an adopted policy is marked by its tag only: it stays managed while the plan declares it with `adopt = true`, and is left in place (not deleted) when removed from the plan".into());
             change.attr(AttrChange::added("owner", "this stack (adopt = true)"));
+            cx.step(Op::TagPolicy {
+                arn: lr.arn.clone(),
+                tags: owner_tags(cx.stack),
+            });
         }
         cx.update(adopting, change);
     }

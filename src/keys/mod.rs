@@ -17,6 +17,11 @@ pub const HOUR: Epoch = 3_600;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyHints {
     pub users: std::collections::BTreeMap<String, UserKeyHint>,
+    /// Managed policies the plan declares with `adopt = true`, by lower-cased name: an
+    /// adopted policy is marked by its tag (its description cannot change), which IAM's
+    /// bulk read does not return, so their tags are read one by one.
+    #[serde(default)]
+    pub adopted_policies: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
