@@ -78,6 +78,7 @@ impl Drop for Emulator {
 
 /// One run of the iamplan binary: wall time, peak RSS, API calls and local time.
 struct Run {
+    code: i32,
     secs: f64,
     rss_mb: f64,
     calls: String,
@@ -153,6 +154,7 @@ fn iamplan(emu: &Emulator, args: &[&str]) -> Run {
         })
         .unwrap_or(0.0);
     Run {
+        code: libc::WEXITSTATUS(status),
         secs,
         rss_mb: usage.ru_maxrss as f64 / 1024.0,
         calls,
@@ -405,6 +407,44 @@ async fn bench_size(n: usize, rows: &mut Vec<Row>) {
         detail: last.calls.clone(),
         rss: plans.iter().map(|r| r.rss_mb).fold(0.0, f64::max),
         local_ms: median(plans.iter().map(|r| r.local_ms).collect()),
+    });
+
+    // Export what the stack owns, with the same read; the exported files must plan clean
+    // (the round trip of a generated account).
+    let out = dir.path().join("exported");
+    let exports: Vec<Run> = (0..runs)
+        .map(|i| {
+            let out = out.join(i.to_string());
+            iamplan(
+                &tool,
+                &[
+                    "export",
+                    "--stack",
+                    "bench",
+                    "--owned-by",
+                    "bench",
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+            )
+        })
+        .collect();
+    let exported = out.join("0");
+    let replan = iamplan(
+        &tool,
+        &["plan", exported.to_str().unwrap(), "--detailed-exitcode"],
+    );
+    assert_eq!(replan.code, 0, "the exported files do not plan clean");
+    let last = exports.last().unwrap();
+    rows.push(Row {
+        size: n,
+        op: "export (what the stack owns)",
+        secs: median(exports.iter().map(|r| r.secs).collect()),
+        floor: median(floors.clone()),
+        calls: last.total_calls,
+        detail: last.calls.clone(),
+        rss: exports.iter().map(|r| r.rss_mb).fold(0.0, f64::max),
+        local_ms: median(exports.iter().map(|r| r.local_ms).collect()),
     });
 
     // 10% drift out of band: inline policies rewritten.

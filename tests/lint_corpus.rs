@@ -17,6 +17,7 @@ fn every_corpus_case_raises_exactly_its_codes() {
     assert!(cases.len() >= 40, "{} cases", cases.len());
     // The placeholder account the offline check gives the default account.
     let own = BTreeSet::from(["000000000000".to_string()]);
+    let db = lint::db::load();
     let mut failures = Vec::new();
     for case in &cases {
         // As a plan file would: iamplan's own variables resolved for the default account.
@@ -40,7 +41,7 @@ fn every_corpus_case_raises_exactly_its_codes() {
             .iter()
             .map(|c| Code::parse(c.as_str().unwrap()).expect("a known code"))
             .collect();
-        let found: BTreeSet<Code> = lint::check_document(&v["policy"], trust, &own)
+        let found: BTreeSet<Code> = lint::check_document(&v["policy"], trust, &own, &db)
             .into_iter()
             .map(|(c, _, _)| c)
             .collect();

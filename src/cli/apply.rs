@@ -51,10 +51,11 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
         None => {
             let wants = super::Wants {
                 smoke: args.smoke,
+                lint: true,
                 ..super::Wants::default()
             };
             let planned = make_plan(&args.files, &args.common, wants).await?;
-            super::lint::warn(&planned.desired);
+            super::lint::warn(&planned.findings);
             print!("{}", render(&planned.plan, style));
             if !planned.plan.conflicts.is_empty() {
                 bail!(

@@ -52,8 +52,10 @@ pub async fn run(args: ExportArgs) -> Result<i32> {
         crate::aws::read::adopted_policy_owners(account, &hints, &mut live).await?;
     }
     let (chosen, skipped) = export::select(&live, DEFAULT_ACCOUNT, &args.selection);
+    // The read lists the keys of users the stack owns already; the others' are listed here.
     let users: Vec<String> = chosen
         .iter()
+        .filter(|(_, lr)| lr.owner.as_deref() != Some(args.stack.as_str()))
         .filter_map(|(_, lr)| match &lr.resource {
             Resource::User(u) => Some(u.name.clone()),
             _ => None,

@@ -83,10 +83,9 @@ pub fn summary(findings: &[Finding]) -> String {
 
 /// The findings as warnings on stderr, for `plan` and `apply` (which go on regardless;
 /// `iamplan lint` is the gate).
-pub fn warn(desired: &crate::model::Desired) {
+pub fn warn(findings: &[Finding]) {
     // A few lines say enough next to a plan; `iamplan lint` lists them all.
     const SHOWN: usize = 10;
-    let findings = lint::lint(desired);
     for f in findings.iter().take(SHOWN) {
         eprintln!("warning: {}", f.one_line());
     }
@@ -94,6 +93,6 @@ pub fn warn(desired: &crate::model::Desired) {
         eprintln!("warning: ... and {} more", findings.len() - SHOWN);
     }
     if !findings.is_empty() {
-        eprintln!("({}; `iamplan lint` explains each)\n", summary(&findings));
+        eprintln!("({}; `iamplan lint` explains each)\n", summary(findings));
     }
 }

@@ -164,6 +164,8 @@ pub struct Planned {
     pub plan: Plan,
     /// The live state the plan was computed from (for the saved plan's fingerprint).
     pub live: Live,
+    /// Lint findings, when asked for.
+    pub findings: Vec<crate::lint::Finding>,
 }
 
 impl Planned {
@@ -187,6 +189,8 @@ pub struct Wants {
     pub snapshots: bool,
     /// Unchanged resources too, as no-op changes.
     pub include_unchanged: bool,
+    /// Lint findings about the plan's documents (found while the account is read).
+    pub lint: bool,
 }
 
 /// Plan files -> the desired state, with a session on the accounts they name (and how to
@@ -217,7 +221,23 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
     let (mut session, desired, account_specs) = load_stack(files, common).await?;
     let smoke = wants.smoke.then(|| desired.smoke.clone());
     let (hints, sink_keys) = key_hints(&desired)?;
-    let live = session.read_live(&desired.stack, &hints).await?;
+    // Lint is local work: it runs on its own thread while the account is read.
+    let (live, findings) = if wants.lint {
+        let desired = &desired;
+        let session = &mut session;
+        let hints = &hints;
+        tokio::task::block_in_place(|| {
+            std::thread::scope(|s| {
+                let linting = s.spawn(|| crate::lint::lint(desired));
+                let live = tokio::runtime::Handle::current()
+                    .block_on(session.read_live(&desired.stack, hints));
+                let findings = linting.join().unwrap_or_default();
+                live.map(|l| (l, findings))
+            })
+        })?
+    } else {
+        (session.read_live(&desired.stack, &hints).await?, Vec::new())
+    };
     let started = Instant::now();
     for user in &common.rotate {
         let declared = desired.resources.iter().any(|(a, d)| {
@@ -279,6 +299,7 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
         desired,
         plan,
         live,
+        findings,
     })
 }
 

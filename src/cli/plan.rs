@@ -22,9 +22,10 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
         smoke: false,
         snapshots: args.json || args.out.is_some(),
         include_unchanged: args.include_unchanged,
+        lint: true,
     };
     let mut planned = make_plan(&args.files, &args.common, wants).await?;
-    super::lint::warn(&planned.desired);
+    super::lint::warn(&planned.findings);
     if args.out.is_some() {
         planned.seal();
     }

@@ -347,4 +347,72 @@ document = '{"Version":"2012-10-17","Statement":[{"Sid":"X","Effect":"Allow","Pr
         };
         assert_eq!(names(&owned).0, Vec::<String>::new());
     }
+
+    #[test]
+    fn what_plan_files_cannot_say_is_reported() {
+        let src = r#"
+[stack]
+name = "hand-made"
+[policy.odd]
+document = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:username}/*"}]}'
+[role.web]
+instance_profile = true
+[role.web.trust]
+services = ["ec2.amazonaws.com"]
+"#;
+        let contexts = crate::model::test_accounts("us-east-1");
+        let spec = crate::spec::parse_str(std::path::Path::new("t.toml"), src).unwrap();
+        let mut live = Live::from_desired(&spec.build(&contexts).unwrap(), None);
+        for lr in live.resources.values_mut() {
+            match &mut lr.resource {
+                // Text iamplan would read as its own variable.
+                Resource::ManagedPolicy(p) => {
+                    p.document = crate::policy::PolicyDocument::from_value(
+                        serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${bucket_key}"}]}),
+                        "aws",
+                    )
+                }
+                // A second instance profile and a deleted principal in the trust policy.
+                Resource::Role(r) => {
+                    r.instance_profiles = vec!["web".into(), "web-old".into()];
+                    r.broken_principals = vec!["AROAEXAMPLEID00000001".into()];
+                }
+                _ => {}
+            }
+        }
+        let ctx = &contexts[DEFAULT_ACCOUNT];
+        let (chosen, skipped) = select(&live, DEFAULT_ACCOUNT, &Selection::default());
+        let e = export("s", ctx, &chosen, skipped, &Forced::default());
+        let gaps: Vec<(&str, &str)> = e
+            .unrepresentable
+            .iter()
+            .map(|g| {
+                (
+                    g.resource.as_str(),
+                    g.reason.split(':').next().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            gaps,
+            [
+                ("policy.odd", "the text \"arn"),
+                ("role.web", "the instance profile web-old holds the role"),
+                (
+                    "role.web",
+                    "the trust policy names AROAEXAMPLEID00000001, the unique ID IAM shows for a deleted role or user"
+                ),
+            ],
+            "{:?}",
+            e.unrepresentable
+        );
+        // IAM's own variables (with a colon) are fine.
+        let ok = "arn:aws:s3:::b/${aws:username}/*";
+        let names = render::Names::new(ctx, &[]);
+        let mut g = render::Gaps::default();
+        assert_eq!(
+            names.text(ok, &mut g),
+            "arn:${partition}:s3:::b/${aws:username}/*"
+        );
+    }
 }

@@ -239,9 +239,8 @@ pub fn user(out: &mut Out, names: &Names, u: &User) {
         // that will receive the next key.
         let _ = write!(
             s,
-            "\n# The user has {} access key(s), {active} active. To let iamplan rotate them, uncomment\n# and choose where the next secret goes (the current secrets are not known to iamplan):\n# [{head}.access_keys]\n# count = {}\n# rotate_after_days = 90\n# sink = {{ type = \"json\", path = \"secrets/{}.json\" }}\n",
+            "\n# The user has {} access key(s), {active} active. To let iamplan rotate them, uncomment\n# and choose where the next secret goes (the current secrets are not known to iamplan):\n# [{head}.access_keys]\n# count = 1\n# rotate_after_days = 90\n# sink = {{ type = \"json\", path = \"secrets/{}.json\" }}\n",
             u.access_keys.len(),
-            active.max(1),
             u.name
         );
     }

@@ -200,7 +200,7 @@ fn document(
         Some(v) => v.get_ref().clone(),
         None => "2012-10-17".into(),
     };
-    Ok(PolicyDocument::from_value(
+    Ok(b.policy_document(
         json!({"Version": version, "Statement": statements}),
         &ctx.partition,
     ))

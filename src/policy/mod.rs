@@ -43,6 +43,14 @@ impl PolicyDocument {
         Ok(Self::from_value(value, partition))
     }
 
+    /// A document that is only read, never compared (the offline check): no canonical form.
+    pub fn uncompared(value: Value) -> Self {
+        PolicyDocument {
+            value,
+            canonical: String::new(),
+        }
+    }
+
     pub fn from_value(value: Value, partition: &str) -> Self {
         let canonical = canonicalize(&value, partition).to_string();
         PolicyDocument { value, canonical }

@@ -26,6 +26,9 @@ pub struct Builder<'a> {
     /// Problems beyond the one a resource's build returns (a document with several), and
     /// warnings; the build goes on after each.
     pub found: RefCell<Diagnostics>,
+    /// The offline check: documents are checked but not put in canonical form (nothing
+    /// is compared), which is most of a build's work.
+    pub offline: bool,
 }
 
 /// Error helper bound to one file.
@@ -40,6 +43,15 @@ impl At<'_> {
 }
 
 impl Builder<'_> {
+    /// A document of the desired state (compared later, so canonical, except offline).
+    pub fn policy_document(&self, value: Value, partition: &str) -> PolicyDocument {
+        if self.offline {
+            PolicyDocument::uncompared(value)
+        } else {
+            PolicyDocument::from_value(value, partition)
+        }
+    }
+
     pub fn ctx(&self, account: &Option<Str>) -> &AccountContext {
         let alias = account
             .as_ref()
@@ -421,7 +433,7 @@ impl Builder<'_> {
             self.found.borrow_mut().errors.extend(errors);
             return Err(first);
         }
-        Ok(PolicyDocument::from_value(value, &ctx.partition))
+        Ok(self.policy_document(value, &ctx.partition))
     }
 
     pub fn statement(

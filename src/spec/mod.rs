@@ -340,6 +340,14 @@ impl Spec {
     /// Builds what it can and reports every problem: a section with an error is left out
     /// and the build goes on with the next, so that one run shows every mistake.
     pub fn build_all(&self, accounts: &BTreeMap<String, AccountContext>) -> (Desired, Diagnostics) {
+        self.build_with(accounts, false)
+    }
+
+    fn build_with(
+        &self,
+        accounts: &BTreeMap<String, AccountContext>,
+        offline: bool,
+    ) -> (Desired, Diagnostics) {
         let mut errors = Vec::new();
         // An unreadable [stack] table has its own error already.
         let stack_unreadable = self
@@ -364,6 +372,7 @@ impl Spec {
             accounts,
             resources: BTreeMap::new(),
             found: Default::default(),
+            offline,
         };
         b.refs = self.refs(&b);
         let mut push = |r: Result<(), SpecError>| {
@@ -431,7 +440,7 @@ impl Spec {
                 (alias.clone(), ctx)
             })
             .collect();
-        self.build_all(&contexts)
+        self.build_with(&contexts, true)
     }
 
     /// Every resource a reference can name, with its ARN, before anything is built: any
