@@ -149,3 +149,43 @@ fn lint_ignore_silences_one_code_on_one_resource_with_a_reason() {
         text(&out)
     );
 }
+
+#[test]
+fn a_key_sink_may_not_replace_the_aws_files_iamplan_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let aws = dir.path().join("aws");
+    std::fs::create_dir(&aws).unwrap();
+    let credentials = aws.join("credentials");
+    let config = aws.join("config");
+    std::fs::write(&credentials, "[default]\n").unwrap();
+    std::fs::write(&config, "[default]\nregion = us-east-1\n").unwrap();
+    let check = |sink: String| {
+        let plan = plan_dir(&format!("[user.robot.access_keys]\nsink = {sink}\n"));
+        let out = Command::new(env!("CARGO_BIN_EXE_iamplan"))
+            .args(["validate", plan.path().to_str().unwrap()])
+            .env_clear()
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_CONFIG_FILE", &config)
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out))
+    };
+    let (code, out) = check(format!("{{ type = \"json\", path = {:?} }}", credentials));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("is the AWS credentials file, and the sink would replace it"),
+        "{out}"
+    );
+    let (code, out) = check(format!(
+        "{{ type = \"credentials\", path = {:?}, profile = \"robot\" }}",
+        config
+    ));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("is the AWS config file"), "{out}");
+    // Merging a profile into the credentials file is what the credentials sink is for.
+    let (code, out) = check(format!(
+        "{{ type = \"credentials\", path = {:?}, profile = \"robot\" }}",
+        credentials
+    ));
+    assert_eq!(code, Some(0), "{out}");
+}

@@ -111,6 +111,84 @@ pub fn build(
     })
 }
 
+/// Where a sink may not write, and that no two users share one: checked with the plan's
+/// files, before anything is read or written. A sink that overwrote a plan file, or the
+/// AWS config or credentials file iamplan itself reads, would destroy what it depends on;
+/// two users writing one file would replace each other's key on every run.
+pub fn check_target(
+    cx: &crate::spec::BuildCx,
+    k: &Spanned<AccessKeysSpec>,
+    sink: &Sink,
+) -> Result<(), SpecError> {
+    let span = k.get_ref().sink.as_ref().map_or(k.span(), |s| s.span());
+    let Some(path) = sink.file() else {
+        return Ok(());
+    };
+    let err = |msg: String, help: &str| Err(cx.err(span.clone(), msg).with_help(help));
+    if path.is_dir() {
+        return err(
+            format!("the sink path {} is a directory", path.display()),
+            "name a file in it, e.g. secrets/robot.json",
+        );
+    }
+    let same = |other: &Path| same_file(path, other);
+    if cx.b.plan_files.iter().any(|f| same(f)) {
+        return err(
+            format!("the sink path {} is one of the plan files", path.display()),
+            "the secret would overwrite the plan: write it elsewhere, e.g. secrets/robot.json",
+        );
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let aws_file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    };
+    let credentials = aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    let config = aws_file("AWS_CONFIG_FILE", "config");
+    if config.as_deref().is_some_and(same) {
+        return err(
+            format!("the sink path {} is the AWS config file", path.display()),
+            "a key goes into the credentials file (type = \"credentials\", with a profile), or a file of its own",
+        );
+    }
+    if credentials.as_deref().is_some_and(same) && !matches!(sink, Sink::Credentials { .. }) {
+        return err(
+            format!(
+                "the sink path {} is the AWS credentials file, and the sink would replace it",
+                path.display()
+            ),
+            "use type = \"credentials\" with a profile: it merges the key into the file and keeps the other profiles",
+        );
+    }
+    let target = match sink {
+        Sink::Credentials { profile, .. } => format!("{} [{profile}]", path.display()),
+        _ => path.display().to_string(),
+    };
+    let mut claimed = cx.b.sink_targets.borrow_mut();
+    if let Some(other) = claimed.get(&target)
+        && !other.eq_ignore_ascii_case(cx.name.get_ref())
+    {
+        return err(
+            format!(
+                "user \"{}\" writes its key to {target}, as user \"{other}\" does",
+                cx.name.get_ref()
+            ),
+            "each user needs a sink of its own (another file, or another profile of a credentials file): each apply would replace the other user's key",
+        );
+    }
+    claimed.insert(target, cx.name.get_ref().clone());
+    Ok(())
+}
+
+/// Two paths name the same file: by identity when both exist, else by their text.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+    }
+}
+
 /// The key the user's sink holds: read from the sink file (before the plan), or for a
 /// command sink, the key recorded on the user when it was delivered.
 fn sink_key(cx: &DiffCx, rule: &KeyRule, live: Option<&User>) -> Option<String> {

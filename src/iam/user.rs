@@ -89,7 +89,13 @@ impl IamKind for User {
         let keys = cx.keep(
             u.access_keys
                 .as_ref()
-                .map(|k| access_key::build(cx.at, cx.name, k))
+                .map(|k| {
+                    let rule = access_key::build(cx.at, cx.name, k)?;
+                    if rule.count > 0 {
+                        access_key::check_target(cx, k, &rule.sink)?;
+                    }
+                    Ok(rule)
+                })
                 .transpose(),
         );
         let path = cx.keep(cx.path(&u.path));

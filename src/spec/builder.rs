@@ -29,6 +29,10 @@ pub struct Builder<'a> {
     /// The offline check: documents are checked but not put in canonical form (nothing
     /// is compared), which is most of a build's work.
     pub offline: bool,
+    /// The plan's own files (a key sink must not overwrite one).
+    pub plan_files: Vec<std::path::PathBuf>,
+    /// Key sink targets claimed so far (file, or file and profile) -> the user.
+    pub sink_targets: RefCell<BTreeMap<String, String>>,
 }
 
 /// Error helper bound to one file.

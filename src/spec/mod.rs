@@ -373,6 +373,8 @@ impl Spec {
             resources: BTreeMap::new(),
             found: Default::default(),
             offline,
+            plan_files: self.files.iter().map(|f| f.path.clone()).collect(),
+            sink_targets: Default::default(),
         };
         b.refs = self.refs(&b);
         let mut push = |r: Result<(), SpecError>| {
