@@ -151,6 +151,10 @@ pub enum Op {
         /// Under `--now`: the simulated issue time to record on the user.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         issued_at: Option<i64>,
+        /// The user's keys when the plan was made: after an answer that was lost, any
+        /// other key is one this step made and nobody holds, and is deleted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        known: Vec<String>,
     },
     /// Deactivates a key and records when, in a user tag (`at`: epoch seconds).
     DeactivateAccessKey {

@@ -353,7 +353,8 @@ where
             Ok(v) => return Ok(v),
             Err(e) => {
                 let err = AwsError::from_sdk(&e);
-                let unreachable = matches!(e, SdkError::DispatchFailure(_));
+                let unreachable =
+                    matches!(e, SdkError::DispatchFailure(_)) && is_unreachable(&err.message);
                 if !is_retryable(&err, unreachable) || start.elapsed() + delay > RETRY_BUDGET {
                     return Err(e);
                 }
@@ -367,6 +368,23 @@ where
             }
         }
     }
+}
+
+/// Whether a failure to send means the endpoint cannot be reached at all (fail fast, with
+/// the message), rather than a connection that dropped mid-call (worth retrying).
+fn is_unreachable(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "connection refused",
+        "dns error",
+        "failed to lookup address",
+        "no route to host",
+        "network is unreachable",
+        "certificate",
+        "invalid peer",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
 }
 
 /// Up to 25% less than `d`, so that concurrent retries spread out. The randomness comes

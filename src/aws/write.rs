@@ -1,12 +1,12 @@
 //! Runs one plan operation against IAM, with retries.
 
-use super::{Account, AwsError, retry};
+use super::{Account, AwsError, ErrorKind, retry};
 use crate::keys::Sink;
 use crate::keys::sink::{Secret, SinkError};
 use crate::ops::Op;
 use crate::ownership::{
-    deactivated_tag, delivered_tag, group_marker_document, group_marker_name, issued_tag,
-    key_tag_keys,
+    OWNER_TAG, deactivated_tag, delivered_tag, group_marker_document, group_marker_name,
+    issued_tag, key_tag_keys,
 };
 use aws_sdk_iam::types::{StatusType, Tag};
 use std::collections::BTreeMap;
@@ -79,6 +79,80 @@ macro_rules! call {
 impl Account {
     /// Runs one operation.
     pub async fn run(&self, op: &Op) -> Result<(), StepError> {
+        let result = self.run_once(op).await;
+        match result {
+            // A create whose answer was lost is sent again by the SDK, and IAM then says
+            // the entity exists: its own earlier success, when the entity is this stack's.
+            Err(StepError::Aws(e)) if e.is("EntityAlreadyExists") && self.made_by(op).await => {
+                tracing::info!(
+                    "{}: {e}: made by this apply (an earlier answer was lost)",
+                    op.name()
+                );
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the entity a create operation names exists as that operation made it (its
+    /// ownership marker for this stack; for a group, which cannot carry one until its
+    /// marker policy is written, made moments ago and still empty).
+    async fn made_by(&self, op: &Op) -> bool {
+        let iam = &self.iam;
+        let marked = |tags: &[Tag], want: Option<&String>| {
+            want.is_some_and(|w| tags.iter().any(|t| t.key() == OWNER_TAG && t.value() == w))
+        };
+        match op {
+            Op::CreateRole { name, tags: t, .. } => {
+                match iam.get_role().role_name(name).send().await {
+                    Ok(out) => out
+                        .role()
+                        .is_some_and(|r| marked(r.tags(), t.get(OWNER_TAG))),
+                    Err(_) => false,
+                }
+            }
+            Op::CreateUser { name, tags: t, .. } => {
+                match iam.get_user().user_name(name).send().await {
+                    Ok(out) => out
+                        .user()
+                        .is_some_and(|u| marked(u.tags(), t.get(OWNER_TAG))),
+                    Err(_) => false,
+                }
+            }
+            Op::CreatePolicy {
+                name,
+                path,
+                description,
+                tags: t,
+                ..
+            } => {
+                let arn = self.ctx.arn("policy", path, name);
+                match iam.get_policy().policy_arn(&arn).send().await {
+                    Ok(out) => out.policy().is_some_and(|p| {
+                        p.description() == Some(description.as_str())
+                            || marked(p.tags(), t.get(OWNER_TAG))
+                    }),
+                    Err(_) => false,
+                }
+            }
+            Op::CreateGroup { name, .. } => match iam.get_group().group_name(name).send().await {
+                Ok(out) => {
+                    let recent = out.group().is_some_and(|g| {
+                        let made = g.create_date().secs();
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs() as i64);
+                        (now - made).abs() < 15 * 60
+                    });
+                    recent && out.users().is_empty()
+                }
+                Err(_) => false,
+            },
+            _ => false,
+        }
+    }
+
+    async fn run_once(&self, op: &Op) -> Result<(), StepError> {
         let iam = &self.iam;
         match op {
             Op::CreatePolicy {
@@ -238,9 +312,15 @@ impl Account {
                 iam.delete_instance_profile().instance_profile_name(name).send(),
                 ok_if: ["NoSuchEntity"]),
             Op::CreateGroup { name, path, stack } => {
-                call!(self, "CreateGroup",
+                let created = call!(self, "CreateGroup",
                     iam.create_group().group_name(name).path(path).send(),
-                    ok_if: [])?;
+                    ok_if: []);
+                match created {
+                    // Its own earlier success (see `run`); the marker is still to write.
+                    Err(StepError::Aws(e))
+                        if e.is("EntityAlreadyExists") && self.made_by(op).await => {}
+                    other => other?,
+                }
                 let (marker, document) = (
                     group_marker_name(stack),
                     group_marker_document().to_string(),
@@ -281,7 +361,8 @@ impl Account {
                 user,
                 sink,
                 issued_at,
-            } => self.create_access_key(user, sink, *issued_at).await,
+                known,
+            } => self.create_access_key(user, sink, *issued_at, known).await,
             Op::DeactivateAccessKey { user, id, at } => {
                 call!(self, "UpdateAccessKey",
                     iam.update_access_key().user_name(user).access_key_id(id).status(StatusType::Inactive).send(),
@@ -344,13 +425,9 @@ impl Account {
         user: &str,
         sink: &Sink,
         issued_at: Option<i64>,
+        known: &[String],
     ) -> Result<(), StepError> {
-        self.stats.count("CreateAccessKey");
-        let out = retry("CreateAccessKey", || {
-            self.iam.create_access_key().user_name(user).send()
-        })
-        .await
-        .map_err(|e| AwsError::from_sdk(&e))?;
+        let out = self.create_key_once(user, known).await?;
         let key = out.access_key().ok_or(StepError::NoKeyReturned)?;
         let secret = Secret {
             user: user.to_string(),
@@ -391,6 +468,76 @@ impl Account {
             call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])?;
         }
         tracing::info!("access key {id} of user {user} handed to the {sink}");
+        Ok(())
+    }
+
+    /// CreateAccessKey is not idempotent: a retry after a lost answer (the key was made,
+    /// the answer never came) makes a second key. So it is sent without the SDK's
+    /// retries, and after an ambiguous failure (a dropped connection, a time-out, a 5xx)
+    /// the user's keys are listed, every key the plan did not know (one this step made,
+    /// whose secret nobody has) is deleted, and only then is it sent again.
+    async fn create_key_once(
+        &self,
+        user: &str,
+        known: &[String],
+    ) -> Result<aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput, StepError> {
+        const ATTEMPTS: u32 = 5;
+        let no_sdk_retry = aws_sdk_iam::config::Builder::default()
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled());
+        let mut delay = std::time::Duration::from_millis(200);
+        for attempt in 1..=ATTEMPTS {
+            self.stats.count("CreateAccessKey");
+            let result = self
+                .iam
+                .create_access_key()
+                .user_name(user)
+                .customize()
+                .config_override(no_sdk_retry.clone())
+                .send()
+                .await;
+            let err = match result {
+                Ok(out) => return Ok(out),
+                Err(e) => AwsError::from_sdk(&e),
+            };
+            let ambiguous = matches!(err.kind, ErrorKind::Network | ErrorKind::Service);
+            // Throttling is a definite "not done": simply sent again.
+            let throttled = err.kind == ErrorKind::Throttled;
+            if !(ambiguous || throttled) || attempt == ATTEMPTS {
+                return Err(err.into());
+            }
+            if ambiguous {
+                tracing::info!(
+                    "CreateAccessKey for user {user}: {err}; the key may have been made: checking (attempt {attempt})"
+                );
+                self.delete_unknown_keys(user, known).await?;
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Deletes the user's keys that the plan did not know: made by a CreateAccessKey whose
+    /// answer was lost, so their secret is nowhere.
+    async fn delete_unknown_keys(&self, user: &str, known: &[String]) -> Result<(), StepError> {
+        self.stats.count("ListAccessKeys");
+        let listed = retry("ListAccessKeys", || {
+            self.iam.list_access_keys().user_name(user).send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(&e))?;
+        for k in listed.access_key_metadata() {
+            let id = k.access_key_id().unwrap_or_default();
+            if id.is_empty() || known.iter().any(|x| x == id) {
+                continue;
+            }
+            tracing::warn!(
+                "user {user}: access key {id} was made by a CreateAccessKey whose answer was lost; nobody has its secret: deleting it"
+            );
+            call!(self, "DeleteAccessKey",
+                self.iam.delete_access_key().user_name(user).access_key_id(id).send(),
+                ok_if: ["NoSuchEntity"])?;
+        }
         Ok(())
     }
 }

@@ -222,6 +222,7 @@ pub fn plan(cx: &mut DiffCx, want: &User, live: Option<&User>) -> (Vec<KeyReport
                 user: user(),
                 sink: rule.sink.clone(),
                 issued_at: kcx.simulated.then_some(kcx.now),
+                known: live_keys.iter().map(|k| k.id.clone()).collect(),
             }),
             KeyAction::Deactivate { id } => cx.step(Op::DeactivateAccessKey {
                 user: user(),

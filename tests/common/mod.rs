@@ -173,13 +173,18 @@ impl Drop for Helper {
 
 /// Starts `python3 tests/support/forward.py ARGS`, which prints the port it listens on.
 pub fn start_forwarder(args: &[&str]) -> (Helper, String) {
+    start_support("forward.py", args)
+}
+
+/// Starts `python3 tests/support/SCRIPT ARGS`, which prints the port it listens on.
+pub fn start_support(script: &str, args: &[&str]) -> (Helper, String) {
     use std::io::BufRead;
     let mut child = Command::new("python3")
-        .arg(repo().join("tests/support/forward.py"))
+        .arg(repo().join("tests/support").join(script))
         .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("python3, for tests/support/forward.py");
+        .expect("python3, for tests/support");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
         .read_line(&mut line)
