@@ -174,3 +174,104 @@ async fn lost_answers_and_dropped_connections_on_idempotent_writes_converge_in_o
     emu.iamplan(&["plan", p, "--detailed-exitcode"])
         .expect(0, "plan after one apply");
 }
+
+/// A sink that cannot take a key (a path under /proc, a command that does not exist) is
+/// found before the first write: nothing is applied, not even the user.
+#[tokio::test]
+async fn an_unwritable_sink_is_refused_before_anything_is_written() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sink) in [
+        (
+            "proc",
+            r#"{ type = "json", path = "/proc/iamplan-cannot-write-here/robot.json" }"#,
+        ),
+        (
+            "command",
+            r#"{ type = "command", argv = ["iamplan-no-such-secret-store", "robot"] }"#,
+        ),
+    ] {
+        let plan = write(
+            dir.path(),
+            &format!("{name}.toml"),
+            &format!(
+                "[stack]\nname = \"sink-{name}\"\n[user.robot-{name}]\n[user.robot-{name}.access_keys]\nsink = {sink}\n"
+            ),
+        );
+        let out = emu.iamplan(&["apply", plan.to_str().unwrap(), "--auto-approve"]);
+        assert_eq!(out.code, 1, "{name}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("cannot take a key"),
+            "{name}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("nothing was applied"),
+            "{name}: {}",
+            out.stderr
+        );
+        let iam = emu.iam().await;
+        let user = iam
+            .get_user()
+            .user_name(format!("robot-{name}"))
+            .send()
+            .await;
+        assert!(user.is_err(), "{name}: the user was created");
+    }
+}
+
+/// 10% of calls lose their connection (half before IAM saw them, half after) and 10% get an
+/// HTTP 500 (half before, half after the write): one apply succeeds, and then every user has
+/// exactly one active key, the one its sink holds, and the next plan is empty.
+#[tokio::test]
+async fn with_ten_percent_drops_and_ten_percent_500s_one_apply_converges() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("[stack]\nname = \"noisy\"\n");
+    for i in 0..4 {
+        text += &format!(
+            "[role.r{i}.trust]\nservices = [\"lambda.amazonaws.com\"]\n[role.r{i}.inline.logs]\ndocument = '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"logs:PutLogEvents\",\"Resource\":\"*\"}}]}}'\n\
+             [user.u{i}.access_keys]\nsink = {{ type = \"json\", path = \"secrets/u{i}.json\" }}\n"
+        );
+    }
+    let plan = write(dir.path(), "plan.toml", &text);
+    let p = plan.to_str().unwrap();
+    let faults = Faults::start(&emu, dir.path());
+    faults.set(
+        r#"{"seed": 7, "rules": [
+        {"fault": "drop_before", "rate": 0.05},
+        {"fault": "drop_after", "rate": 0.0527},
+        {"fault": "500_before", "rate": 0.0556},
+        {"fault": "500_after", "rate": 0.0588}
+    ]}"#,
+    );
+    let apply = faults.iamplan(&emu, &["apply", p, "--auto-approve"]);
+    let fired = faults.fired();
+    assert!(
+        fired.lines().count() >= 3,
+        "too few faults to mean anything: {fired}"
+    );
+    assert_eq!(
+        apply.code, 0,
+        "faults: {fired}\n{}\n{}",
+        apply.stdout, apply.stderr
+    );
+    for i in 0..4 {
+        let (keys, held) = keys(
+            &emu,
+            &format!("u{i}"),
+            &dir.path().join(format!("secrets/u{i}.json")),
+        )
+        .await;
+        let active: Vec<&String> = keys.iter().filter(|k| k.1).map(|k| &k.0).collect();
+        assert_eq!(active.len(), 1, "u{i}: {keys:?} (faults: {fired})");
+        assert_eq!(
+            Some(active[0].clone()),
+            held,
+            "u{i}: the active key is not the sink's"
+        );
+    }
+    faults
+        .iamplan(&emu, &["plan", p, "--detailed-exitcode"])
+        .expect(0, "plan after one apply, through the same faults");
+}

@@ -46,6 +46,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
                 );
             }
             let session = check_saved(&plan, &args.common, &args.files[0]).await?;
+            check_sinks(&plan)?;
             (plan, session)
         }
         None => {
@@ -63,6 +64,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
                     planned.plan.conflicts.len()
                 );
             }
+            check_sinks(&planned.plan)?;
             if planned.plan.has_changes() && !args.auto_approve {
                 confirm(&planned.plan)?;
             }
@@ -110,6 +112,20 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
         code = super::smoke::run_for(checks, &session, &args.common, out, None).await?;
     }
     Ok(code)
+}
+
+/// Every sink the apply will hand a key to, checked before the first write.
+fn check_sinks(plan: &Plan) -> Result<()> {
+    for step in &plan.steps {
+        if let crate::ops::Op::CreateAccessKey { user, sink, .. } = &step.op {
+            sink.preflight().map_err(|e| {
+                anyhow::anyhow!(
+                    "user {user}: the {sink} cannot take a key: {e}; nothing was applied"
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Session> {

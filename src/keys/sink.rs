@@ -80,6 +80,24 @@ pub enum SinkError {
     },
 }
 
+/// The executable a command names: a path as given, or the first match on PATH.
+fn find_program(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| executable(p))
+    })
+}
+
 /// A new key with its secret. Debug and Display never show the secret.
 pub struct Secret {
     pub user: String,
@@ -201,6 +219,68 @@ impl Sink {
                 .zip(ini_get(&text, profile, "aws_secret_access_key")),
             Sink::Command { .. } => None,
         })
+    }
+
+    /// Whether the sink can take a secret, found before anything is written to IAM: a file
+    /// sink's directory is created (0700) and a scratch file written and removed there; a
+    /// command sink's program must exist and be executable. A sink that fails only after a
+    /// user was created leaves a half-applied stack.
+    pub fn preflight(&self) -> Result<(), SinkError> {
+        match self {
+            Sink::Json { path } | Sink::Colon { path } | Sink::Credentials { path, .. } => {
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                if !dir.exists() {
+                    use std::os::unix::fs::DirBuilderExt;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)
+                        .map_err(|source| SinkError::CreateDir {
+                            path: dir.to_path_buf(),
+                            source,
+                        })?;
+                }
+                let scratch = dir.join(format!(".iamplan-check-{}", std::process::id()));
+                let written = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&scratch)
+                    .and_then(|mut f| f.write_all(b"check"));
+                let _ = std::fs::remove_file(&scratch);
+                written.map_err(|source| SinkError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                // An existing file must be replaceable too (the credentials sink reads it).
+                if path.exists() {
+                    std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(path)
+                        .map_err(|source| SinkError::Write {
+                            path: path.clone(),
+                            source,
+                        })?;
+                }
+                Ok(())
+            }
+            Sink::Command { argv } => {
+                let program = argv.first().ok_or(SinkError::EmptyCommand)?;
+                if find_program(program).is_some() {
+                    Ok(())
+                } else {
+                    Err(SinkError::Spawn {
+                        program: program.clone(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no such executable (on PATH, or at that path)",
+                        ),
+                    })
+                }
+            }
+        }
     }
 
     /// Hands the secret over. On error nothing partial is left in a file sink.
