@@ -12,6 +12,7 @@ pub mod fmtplan;
 pub mod fsutil;
 pub mod iam;
 pub mod keys;
+pub mod killpoint;
 pub mod lint;
 pub mod model;
 pub mod ops;

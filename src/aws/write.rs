@@ -367,6 +367,7 @@ impl Account {
                 call!(self, "UpdateAccessKey",
                     iam.update_access_key().user_name(user).access_key_id(id).status(StatusType::Inactive).send(),
                     ok_if: [])?;
+                crate::killpoint::hit("access-key-deactivated");
                 let t = deactivated_tag(id, *at);
                 call!(self, "TagUser", iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])
             }
@@ -374,6 +375,7 @@ impl Account {
                 call!(self, "DeleteAccessKey",
                     iam.delete_access_key().user_name(user).access_key_id(id).send(),
                     ok_if: ["NoSuchEntity"])?;
+                crate::killpoint::hit("access-key-deleted");
                 if *untag {
                     // Forget what iamplan recorded about the key.
                     let keys = key_tag_keys(id);
@@ -428,6 +430,7 @@ impl Account {
         known: &[String],
     ) -> Result<(), StepError> {
         let out = self.create_key_once(user, known).await?;
+        crate::killpoint::hit("access-key-created");
         let key = out.access_key().ok_or(StepError::NoKeyReturned)?;
         let secret = Secret {
             user: user.to_string(),
@@ -437,6 +440,9 @@ impl Account {
         let id = secret.access_key_id.clone();
         let delivered = tokio::task::block_in_place(|| sink.deliver(&secret));
         drop(secret);
+        if delivered.is_ok() {
+            crate::killpoint::hit("access-key-delivered");
+        }
         if let Err(source) = delivered {
             let rollback = call!(self, "DeleteAccessKey",
                 self.iam.delete_access_key().user_name(user).access_key_id(&id).send(),

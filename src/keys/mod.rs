@@ -244,7 +244,17 @@ pub fn plan_keys(
                 None => now, // newer than the sink's key, or no current key at all: secret lost
             };
             let has_working_alternative = current.is_some() || need_new;
-            if !has_working_alternative {
+            // Made after the sink's key, never used, never handed over: a crash between its
+            // creation and its delivery (or a lost answer). Nobody holds its secret, so it
+            // goes now, before a new key needs its slot.
+            // (IAM's creation times have one-second steps: a key made in the same second as
+            // the sink's cannot be told from its predecessor, and keeps a predecessor's grace.)
+            let orphan = current.is_some_and(|c| k.created > c.created) && k.last_used.is_none();
+            if orphan {
+                plan.actions.push(KeyAction::Delete { id: k.id.clone() });
+                slots_used -= 1;
+                outlook = "delete now: made after the sink's key and never used, so nobody holds its secret (a crash or a lost answer between its creation and its delivery)".into();
+            } else if !has_working_alternative {
                 outlook = "kept: it is the only key this user has".into();
             } else if now < due {
                 outlook = format!("previous key; deactivated on {}", fmt_time(due));

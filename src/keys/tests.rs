@@ -203,3 +203,51 @@ fn times_parse_and_print() {
     assert_eq!(parse_time("2027-02-29"), None);
     assert_eq!(parse_time("2028-02-29"), Some(1_835_395_200));
 }
+
+/// A crash after CreateAccessKey and before the delivery leaves a key newer than the sink's,
+/// never used. With a rotation due, one run must delete it (nobody has its secret) and
+/// issue the new key, not deactivate it and wait for a second run at the two-key limit.
+#[test]
+fn an_undelivered_never_used_key_is_deleted_at_once_even_when_rotation_is_due() {
+    let keys = [key("OLD", true, 0), key("ORPHAN", true, 90)];
+    let p = plan_keys(&rule(), &keys, Some("OLD"), at(90));
+    assert_eq!(
+        p.actions,
+        vec![
+            KeyAction::Delete {
+                id: "ORPHAN".into()
+            },
+            KeyAction::Create
+        ],
+        "{p:?}"
+    );
+    assert!(
+        p.reports[1]
+            .outlook
+            .starts_with("delete now: made after the sink's key and never used")
+    );
+    // Not due: the orphan still goes, and nothing else happens.
+    let p = plan_keys(&rule(), &keys, Some("OLD"), at(30));
+    assert_eq!(
+        p.actions,
+        vec![KeyAction::Delete {
+            id: "ORPHAN".into()
+        }],
+        "{p:?}"
+    );
+    // A key that was used may be in someone's hands: it is deactivated, not deleted.
+    let mut used = key("ORPHAN", true, 30);
+    used.last_used = Some(LastUsed {
+        when: 31 * DAY,
+        service: "sts".into(),
+        region: "us-east-1".into(),
+    });
+    let p = plan_keys(&rule(), &[key("OLD", true, 0), used], Some("OLD"), at(40));
+    assert_eq!(
+        p.actions,
+        vec![KeyAction::Deactivate {
+            id: "ORPHAN".into()
+        }],
+        "{p:?}"
+    );
+}
