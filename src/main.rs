@@ -204,6 +204,15 @@ enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Remove the stack's lock, whoever holds it: for a lock left by an apply or rotate
+    /// that ended on another machine (one of this host that no longer runs is taken over).
+    ForceUnlock {
+        /// Plan files or directories (they name the stack and its accounts).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Put plan files into the canonical layout, keeping every comment.
     Fmt {
         /// Plan files or directories of them.
@@ -432,6 +441,13 @@ fn main() {
                 }
                 Err(e) => Err(e),
             },
+            Command::ForceUnlock { files, target } => {
+                cli::unlock::run(cli::unlock::UnlockArgs {
+                    files,
+                    common: target.common(),
+                })
+                .await
+            }
             Command::Fmt { files, check } => cli::fmt::run(cli::fmt::FmtArgs { files, check }),
             Command::Validate { files } => {
                 cli::validate::run(cli::validate::ValidateArgs { files })

@@ -149,7 +149,7 @@ async fn lost_answers_and_dropped_connections_on_idempotent_writes_converge_in_o
     let faults = Faults::start(&emu, dir.path());
     faults.set(
         r#"{"rules": [
-        {"action": "CreatePolicy", "fault": "drop_after", "times": 1},
+        {"action": "CreatePolicy", "fault": "drop_after", "times": 2},
         {"action": "CreateRole", "fault": "drop_after", "times": 1},
         {"action": "CreateGroup", "fault": "drop_after", "times": 1},
         {"action": "CreateUser", "fault": "500_after", "times": 1},
@@ -160,6 +160,9 @@ async fn lost_answers_and_dropped_connections_on_idempotent_writes_converge_in_o
     );
     let apply = faults.iamplan(&emu, &["apply", p, "--auto-approve"]);
     let fired = faults.fired();
+    // The first CreatePolicy is the stack lock's: its lost answer must not lock the run
+    // out of its own stack, nor leave the lock behind.
+    assert!(!lock_left(&emu).await, "the stack lock was left behind");
     for f in [
         "drop_after CreatePolicy",
         "drop_after CreateRole",
@@ -274,4 +277,18 @@ async fn with_ten_percent_drops_and_ten_percent_500s_one_apply_converges() {
     faults
         .iamplan(&emu, &["plan", p, "--detailed-exitcode"])
         .expect(0, "plan after one apply, through the same faults");
+}
+
+async fn lock_left(emu: &Emulator) -> bool {
+    let iam = emu.iam().await;
+    let listed = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
+    listed.policies().iter().any(|p| {
+        p.policy_name()
+            .is_some_and(|n| n.starts_with("iamplan-lock-"))
+    })
 }

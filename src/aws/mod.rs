@@ -2,6 +2,7 @@
 //! eventual consistency live here, once.
 
 pub mod error;
+pub mod lock;
 pub mod read;
 pub mod region;
 mod write;

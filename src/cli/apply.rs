@@ -35,10 +35,27 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
         );
     }
     let style = Style::detect();
-    // The smoke checks of the plan files, for `--smoke` (a saved plan carries none).
-    let mut loaded = None;
-    let mut outputs = Vec::new();
-    let (plan, mut session) = match crate::plan::saved::load(&args.files)? {
+    // Planning takes the stack's lock (in each account, before reading it); whatever
+    // happens after, it is given back.
+    let (planned, mut session) = prepare(&args).await?;
+    let result = execute(&args, planned, &mut session, style).await;
+    session.unlock().await;
+    result
+}
+
+/// What apply runs: the plan, with what the plan files add (smoke checks, outputs).
+struct Prepared {
+    plan: Plan,
+    /// The plan files' smoke checks, for `--smoke` (a saved plan carries none).
+    smoke: Option<Vec<crate::smoke::SmokeCheck>>,
+    outputs: Vec<crate::output::Output>,
+    findings: Vec<crate::lint::Finding>,
+    /// From plan files (shown and confirmed), not a saved plan.
+    fresh: bool,
+}
+
+async fn prepare(args: &ApplyArgs) -> Result<(Prepared, Session)> {
+    match crate::plan::saved::load(&args.files)? {
         Some(plan) => {
             if args.smoke {
                 bail!(
@@ -46,33 +63,59 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
                 );
             }
             let session = check_saved(&plan, &args.common, &args.files[0]).await?;
-            check_sinks(&plan)?;
-            (plan, session)
+            let prepared = Prepared {
+                plan,
+                smoke: None,
+                outputs: Vec::new(),
+                findings: Vec::new(),
+                fresh: false,
+            };
+            Ok((prepared, session))
         }
         None => {
             let wants = super::Wants {
                 smoke: args.smoke,
                 lint: true,
+                lock: true,
                 ..super::Wants::default()
             };
             let planned = make_plan(&args.files, &args.common, wants).await?;
-            super::lint::warn(&planned.findings);
-            print!("{}", render(&planned.plan, style));
-            if !planned.plan.conflicts.is_empty() {
-                bail!(
-                    "{} conflict(s): nothing was applied",
-                    planned.plan.conflicts.len()
-                );
-            }
-            check_sinks(&planned.plan)?;
-            if planned.plan.has_changes() && !args.auto_approve {
-                confirm(&planned.plan)?;
-            }
-            loaded = planned.smoke;
-            outputs = planned.desired.outputs;
-            (planned.plan, planned.session)
+            let prepared = Prepared {
+                plan: planned.plan,
+                smoke: planned.smoke,
+                outputs: planned.desired.outputs,
+                findings: planned.findings,
+                fresh: true,
+            };
+            Ok((prepared, planned.session))
         }
-    };
+    }
+}
+
+async fn execute(
+    args: &ApplyArgs,
+    prepared: Prepared,
+    session: &mut Session,
+    style: Style,
+) -> Result<i32> {
+    let Prepared {
+        plan,
+        smoke: loaded,
+        outputs,
+        findings,
+        fresh,
+    } = prepared;
+    if fresh {
+        super::lint::warn(&findings);
+        print!("{}", render(&plan, style));
+        if !plan.conflicts.is_empty() {
+            bail!("{} conflict(s): nothing was applied", plan.conflicts.len());
+        }
+    }
+    check_sinks(&plan)?;
+    if fresh && plan.has_changes() && !args.auto_approve {
+        confirm(&plan)?;
+    }
     if let Some(n) = plan.deletes_whole_stack
         && !args.allow_delete_all
     {
@@ -101,7 +144,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
         code = summarise(&plan, &report, style);
     }
     if code == EXIT_OK {
-        print_outputs(&plan, &outputs, &mut session, style).await?;
+        print_outputs(&plan, &outputs, session, style).await?;
     }
     if args.smoke
         && code == EXIT_OK
@@ -109,7 +152,7 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
     {
         println!();
         let out = super::smoke::Outputs::default();
-        code = super::smoke::run_for(checks, &session, &args.common, out, None).await?;
+        code = super::smoke::run_for(checks, session, &args.common, out, None).await?;
     }
     Ok(code)
 }
@@ -154,10 +197,18 @@ async fn check_saved(plan: &Plan, common: &Common, path: &Path) -> Result<Sessio
             );
         }
     }
-    let live = session.read_live(&plan.stack, &plan.key_hints).await?;
+    session.lock(&plan.stack).await?;
+    let live = match session.read_live(&plan.stack, &plan.key_hints).await {
+        Ok(live) => live,
+        Err(e) => {
+            session.unlock().await;
+            return Err(e);
+        }
+    };
     let now = diff::live_fingerprint(&plan.stack, &plan.declared, &live);
     let changed = diff::fingerprint_changes(&plan.live_fingerprint, &now);
     if !changed.is_empty() {
+        session.unlock().await;
         return Err(anyhow!(
             "the live account changed since {} was made: {}; nothing was applied; run `iamplan plan --out {}` again and review the new plan",
             path.display(),

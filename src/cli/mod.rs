@@ -10,6 +10,7 @@ pub mod plan;
 pub mod progress;
 pub mod show;
 pub mod smoke;
+pub mod unlock;
 pub mod validate;
 
 use crate::aws::{self, Account, Stats, Target};
@@ -59,6 +60,8 @@ pub struct Session {
     pub accounts: BTreeMap<String, Account>,
     pub stats: Arc<Stats>,
     pub timing: Timing,
+    /// The stack locks this run holds, by account alias (apply and rotate).
+    locks: Vec<(String, aws::lock::Lock)>,
 }
 
 impl Session {
@@ -96,7 +99,32 @@ impl Session {
                 network: started.elapsed(),
                 ..Timing::default()
             },
+            locks: Vec::new(),
         })
+    }
+
+    /// Takes the stack's lock in every account (in alias order); if one is held elsewhere,
+    /// gives back those taken and says who holds it.
+    pub async fn lock(&mut self, stack: &str) -> Result<()> {
+        for (alias, account) in &self.accounts {
+            match aws::lock::acquire(account, stack).await {
+                Ok(lock) => self.locks.push((alias.clone(), lock)),
+                Err(e) => {
+                    self.unlock().await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back every lock this run holds.
+    pub async fn unlock(&mut self) {
+        for (alias, lock) in std::mem::take(&mut self.locks) {
+            if let Some(account) = self.accounts.get(&alias) {
+                lock.release(account).await;
+            }
+        }
     }
 
     pub async fn read_live(
@@ -191,6 +219,8 @@ pub struct Wants {
     pub include_unchanged: bool,
     /// Lint findings about the plan's documents (found while the account is read).
     pub lint: bool,
+    /// Take the stack's lock before reading (apply and rotate; released by the caller).
+    pub lock: bool,
 }
 
 /// Plan files -> the desired state, with a session on the accounts they name (and how to
@@ -219,10 +249,38 @@ async fn load_stack(
 
 pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Result<Planned> {
     let (mut session, desired, account_specs) = load_stack(files, common).await?;
+    if wants.lock {
+        session.lock(&desired.stack).await?;
+    }
+    match plan_locked(session, desired, account_specs, common, wants).await {
+        Ok(planned) => Ok(planned),
+        Err((mut session, e)) => {
+            session.unlock().await;
+            Err(e)
+        }
+    }
+}
+
+/// The rest of `make_plan`: on error the session comes back, to give back its locks.
+async fn plan_locked(
+    mut session: Session,
+    desired: Desired,
+    account_specs: BTreeMap<String, AccountSpec>,
+    common: &Common,
+    wants: Wants,
+) -> std::result::Result<Planned, (Session, anyhow::Error)> {
+    macro_rules! try_ {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(e) => return Err((session, e.into())),
+            }
+        };
+    }
     let smoke = wants.smoke.then(|| desired.smoke.clone());
-    let (hints, sink_keys) = key_hints(&desired)?;
+    let (hints, sink_keys) = try_!(key_hints(&desired));
     // Lint is local work: it runs on its own thread while the account is read.
-    let (live, findings) = if wants.lint {
+    let read = if wants.lint {
         let desired = &desired;
         let session = &mut session;
         let hints = &hints;
@@ -234,18 +292,25 @@ pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Resu
                 let findings = linting.join().unwrap_or_default();
                 live.map(|l| (l, findings))
             })
-        })?
+        })
     } else {
-        (session.read_live(&desired.stack, &hints).await?, Vec::new())
+        session
+            .read_live(&desired.stack, &hints)
+            .await
+            .map(|l| (l, Vec::new()))
     };
+    let (live, findings) = try_!(read);
     let started = Instant::now();
     for user in &common.rotate {
         let declared = desired.resources.iter().any(|(a, d)| {
             a.key == *user && matches!(&d.resource, Resource::User(u) if u.keys.is_some())
         });
         if !declared {
-            return Err(anyhow!(
-                "cannot rotate \"{user}\": the plan declares no user of that name with access_keys"
+            return Err((
+                session,
+                anyhow!(
+                    "cannot rotate \"{user}\": the plan declares no user of that name with access_keys"
+                ),
             ));
         }
     }

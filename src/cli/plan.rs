@@ -23,6 +23,7 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
         snapshots: args.json || args.out.is_some(),
         include_unchanged: args.include_unchanged,
         lint: true,
+        lock: false,
     };
     let mut planned = make_plan(&args.files, &args.common, wants).await?;
     super::lint::warn(&planned.findings);

@@ -66,6 +66,10 @@ pub struct Forced {
 impl Selection {
     fn wants(&self, lr: &LiveResource) -> Result<bool, Gap> {
         let r = &lr.resource;
+        // A stack's lock (a policy of iamplan's own while an apply runs) is no resource.
+        if r.kind() == Kind::ManagedPolicy && crate::aws::lock::is_lock(r.name()) {
+            return Ok(false);
+        }
         if !self.kinds.is_empty() && !self.kinds.contains(&r.kind()) {
             return Ok(false);
         }
