@@ -81,6 +81,9 @@ pub fn group_marker_document() -> serde_json::Value {
 /// when a key was issued in simulated time.
 const DEACTIVATED_TAG_PREFIX: &str = "iamplan:deactivated:";
 const DELIVERED_TAG: &str = "iamplan:delivered";
+/// Set just before a key is handed to a command sink, replaced by `delivered` after: a
+/// crash in between leaves it, and the next run knows the command may hold that key.
+const DELIVERING_TAG: &str = "iamplan:delivering";
 const ISSUED_TAG_PREFIX: &str = "iamplan:issued:";
 
 /// What a user's tags record about its keys (parsed out of the live tags).
@@ -92,6 +95,8 @@ pub struct KeyHistory {
     pub issued: BTreeMap<String, i64>,
     /// The key last handed to a command sink.
     pub delivered: Option<String>,
+    /// A key being handed to a command sink when the run stopped (delivered, not confirmed).
+    pub delivering: Option<String>,
 }
 
 impl KeyHistory {
@@ -99,6 +104,7 @@ impl KeyHistory {
     pub fn take_from(tags: &mut BTreeMap<String, String>) -> Self {
         let mut h = KeyHistory {
             delivered: tags.remove(DELIVERED_TAG),
+            delivering: tags.remove(DELIVERING_TAG),
             ..KeyHistory::default()
         };
         tags.retain(|k, v| {
@@ -129,6 +135,15 @@ pub fn deactivated_tag(id: &str, at: i64) -> BTreeMap<String, String> {
 
 pub fn issued_tag(id: &str, at: i64) -> (String, String) {
     (format!("{ISSUED_TAG_PREFIX}{id}"), at.to_string())
+}
+
+pub fn delivering_tag(id: &str) -> (String, String) {
+    (DELIVERING_TAG.to_string(), id.to_string())
+}
+
+/// The tag key of `delivering_tag`, to remove it.
+pub fn delivering_tag_key() -> String {
+    DELIVERING_TAG.to_string()
 }
 
 pub fn delivered_tag(id: &str) -> (String, String) {

@@ -60,6 +60,8 @@ struct Case<'a> {
     had_key: bool,
     /// The run after the crash must issue a new key (it is a rotation).
     rotates: bool,
+    /// The key goes to a command (which writes it to store.json) instead of a file sink.
+    command: bool,
 }
 
 fn sink_id(sink: &Path) -> Option<String> {
@@ -72,9 +74,24 @@ fn sink_id(sink: &Path) -> Option<String> {
 async fn crash(case: Case<'_>) {
     let emu = Emulator::start("ministack");
     let dir = tempfile::tempdir().unwrap();
-    let plan = write(dir.path(), "plan.toml", PLAN);
+    let sink = dir.path().join(if case.command {
+        "store.json"
+    } else {
+        "robot.json"
+    });
+    let text = if case.command {
+        PLAN.replace(
+            r#"sink = { type = "json", path = "robot.json" }"#,
+            &format!(
+                r#"sink = {{ type = "command", argv = ["sh", "-c", "cat > {}"] }}"#,
+                sink.display()
+            ),
+        )
+    } else {
+        PLAN.to_string()
+    };
+    let plan = write(dir.path(), "plan.toml", &text);
     let p = plan.to_str().unwrap();
-    let sink = dir.path().join("robot.json");
     let args = |cmd: &[&str]| -> Vec<String> {
         cmd.iter()
             .map(|a| {
@@ -171,6 +188,7 @@ async fn crash_after_the_first_key_was_created() {
         after: APPLY,
         had_key: false,
         rotates: false,
+        command: false,
     })
     .await;
 }
@@ -184,6 +202,7 @@ async fn crash_after_a_new_key_was_created() {
         after: APPLY,
         had_key: true,
         rotates: false,
+        command: false,
     })
     .await;
 }
@@ -198,6 +217,7 @@ async fn crash_after_a_new_key_was_created_with_the_rotation_still_due() {
         after: ROTATE,
         had_key: true,
         rotates: true,
+        command: false,
     })
     .await;
 }
@@ -211,6 +231,7 @@ async fn crash_after_a_new_key_was_delivered() {
         after: APPLY,
         had_key: true,
         rotates: false,
+        command: false,
     })
     .await;
 }
@@ -232,6 +253,7 @@ async fn crash_after_the_old_key_was_deactivated() {
         after: day97,
         had_key: true,
         rotates: false,
+        command: false,
     })
     .await;
 }
@@ -252,6 +274,23 @@ async fn crash_after_the_old_key_was_deleted() {
         after: day104,
         had_key: true,
         rotates: false,
+        command: false,
+    })
+    .await;
+}
+
+/// A command cannot be asked what it received: a crash after it got the key and before
+/// that was recorded must not make the next run deactivate or delete the key it holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_after_a_new_key_was_handed_to_a_command() {
+    crash(Case {
+        point: "access-key-delivered",
+        before: &[APPLY],
+        crashed: ROTATE,
+        after: APPLY,
+        had_key: true,
+        rotates: false,
+        command: true,
     })
     .await;
 }

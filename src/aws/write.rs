@@ -5,8 +5,8 @@ use crate::keys::Sink;
 use crate::keys::sink::{Secret, SinkError};
 use crate::ops::Op;
 use crate::ownership::{
-    OWNER_TAG, deactivated_tag, delivered_tag, group_marker_document, group_marker_name,
-    issued_tag, key_tag_keys,
+    OWNER_TAG, deactivated_tag, delivered_tag, delivering_tag, delivering_tag_key,
+    group_marker_document, group_marker_name, issued_tag, key_tag_keys,
 };
 use aws_sdk_iam::types::{StatusType, Tag};
 use std::collections::BTreeMap;
@@ -438,6 +438,12 @@ impl Account {
             secret_access_key: key.secret_access_key().to_string(),
         };
         let id = secret.access_key_id.clone();
+        // A command cannot be asked afterwards what it received: record the intent first,
+        // so that a crash after the command ran is not taken for "never delivered".
+        if !sink.readable() {
+            let t = BTreeMap::from([delivering_tag(&id)]);
+            call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])?;
+        }
         let delivered = tokio::task::block_in_place(|| sink.deliver(&secret));
         drop(secret);
         if delivered.is_ok() {
@@ -472,6 +478,10 @@ impl Account {
         }
         if !t.is_empty() {
             call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])?;
+        }
+        if !sink.readable() {
+            let done = vec![delivering_tag_key()];
+            call!(self, "UntagUser", self.iam.untag_user().user_name(user).set_tag_keys(Some(done.clone())).send(), ok_if: [])?;
         }
         tracing::info!("access key {id} of user {user} handed to the {sink}");
         Ok(())

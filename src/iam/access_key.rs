@@ -195,8 +195,19 @@ fn sink_key(cx: &DiffCx, rule: &KeyRule, live: Option<&User>) -> Option<String> 
     if rule.sink.readable() {
         cx.opts.sink_keys.get(cx.addr).cloned().flatten()
     } else {
-        live.and_then(|l| l.key_history.delivered.clone())
+        let live = live?;
+        unconfirmed(live).or_else(|| live.key_history.delivered.clone())
     }
+}
+
+/// A key a command sink was being given when a run stopped, if it is still an active key:
+/// the command may hold it (and its consumers use it), so it counts as delivered.
+fn unconfirmed(live: &User) -> Option<String> {
+    let h = &live.key_history;
+    h.delivering
+        .clone()
+        .filter(|k| h.delivered.as_ref() != Some(k))
+        .filter(|k| live.access_keys.iter().any(|x| x.id == *k && x.active))
 }
 
 /// Plans the user's keys; returns the per-key lines and notes for the user's change.
@@ -210,6 +221,23 @@ pub fn plan(cx: &mut DiffCx, want: &User, live: Option<&User>) -> (Vec<KeyReport
     kcx.rotate_now = cx.opts.rotate.contains(&cx.addr.key);
     let plan = plan_keys(rule, live_keys, sink_key(cx, rule, live).as_deref(), kcx);
     let user = || want.name.clone();
+    let mut recorded = Vec::new();
+    // A crash between handing a key to a command and recording it: record it now.
+    if let Some(l) = live.filter(|_| !rule.sink.readable()) {
+        if let Some(k) = unconfirmed(l) {
+            recorded.push(format!("key {k} was handed to the {} when a run stopped, before it was recorded: the command may hold it, so it counts as delivered (and is recorded so); the previous key keeps its grace and is not deactivated while it is in use", rule.sink));
+            cx.step(Op::TagUser {
+                user: user(),
+                tags: std::collections::BTreeMap::from([crate::ownership::delivered_tag(&k)]),
+            });
+        }
+        if l.key_history.delivering.is_some() {
+            cx.step(Op::UntagUser {
+                user: user(),
+                keys: vec![crate::ownership::delivering_tag_key()],
+            });
+        }
+    }
     for a in &plan.actions {
         match a {
             // Room under IAM's two-key limit, before a new key is created.
@@ -231,11 +259,13 @@ pub fn plan(cx: &mut DiffCx, want: &User, live: Option<&User>) -> (Vec<KeyReport
             }),
         }
     }
-    let notes = if plan.actions.is_empty() && !kcx.rotate_now {
+    let mut notes = if plan.actions.is_empty() && !kcx.rotate_now {
         vec![]
     } else {
         plan.notes
     };
+    recorded.append(&mut notes);
+    let notes = recorded;
     if plan.actions.is_empty() {
         // Nothing happens to the keys now: still show them, and when something will.
         if !plan.reports.is_empty() {
