@@ -63,6 +63,7 @@ pub async fn apply(
                     let started = Instant::now();
                     let r = accounts[&step.account].run(&step.op).await;
                     observer.step_finished(step, &r, started.elapsed());
+                    crate::killpoint::step_finished();
                     (j, Some(r))
                 })
                 .buffer_unordered(parallelism.max(1))

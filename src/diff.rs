@@ -34,6 +34,9 @@ pub struct Options {
     pub snapshots: bool,
     /// List unchanged resources too, as no-op changes (`--include-unchanged`).
     pub include_unchanged: bool,
+    /// The stack's previous run died mid-apply (its lock was taken over): what it may have
+    /// left half-made is taken over too (an empty, unmarked group).
+    pub recovering: bool,
 }
 
 /// What a kind's diff of one resource works with, and where its results go.
@@ -129,7 +132,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
         let adopting = match have {
             None => false,
             Some(h) if h.owner.as_deref() == Some(stack) => false,
-            Some(h) => match conflict(addr, want, h, opts) {
+            Some(h) => match conflict(addr, want, h, opts, live) {
                 Some(c) => {
                     d.conflicts.push(c);
                     continue;
@@ -216,6 +219,19 @@ fn plan_one<K: IamKind>(want: &K, have: Option<&LiveResource>, cx: &mut DiffCx, 
     }
 }
 
+/// A live group with no inline or attached policies and no members.
+fn empty_group(addr: &Address, have: &LiveResource, live: &Live) -> bool {
+    let Resource::Group(g) = &have.resource else {
+        return false;
+    };
+    g.inline.is_empty()
+        && g.managed.is_empty()
+        && !live.resources.iter().any(|(a, lr)| {
+            a.account == addr.account
+                && matches!(&lr.resource, Resource::User(u) if u.groups.iter().any(|x| x.eq_ignore_ascii_case(&g.name)))
+        })
+}
+
 /// A user may join a group of the plan or one that exists; a group that is neither would
 /// fail AddUserToGroup after the user was created, so it stops the plan instead.
 fn missing_groups(desired: &Desired, live: &Live, conflicts: &mut Vec<Conflict>) {
@@ -246,9 +262,17 @@ fn conflict(
     want: &crate::model::DesiredResource,
     have: &LiveResource,
     opts: &Options,
+    live: &Live,
 ) -> Option<Conflict> {
     let kind = addr.kind.label();
     let name = have.resource.name();
+    // A group is made in two calls (CreateGroup, then its marker policy): a crash between
+    // them leaves it empty and unmarked. After such a crash (this run took over the dead
+    // run's lock), an empty group (no policies, no members: it grants nothing to anyone)
+    // is adopted rather than refused.
+    if opts.recovering && have.owner.is_none() && empty_group(addr, have, live) {
+        return None;
+    }
     let message = match &have.owner {
         Some(other) => format!(
             "{kind} \"{name}\" belongs to stack \"{other}\"; remove it from that stack's plan first, or rename it here"

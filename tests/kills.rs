@@ -306,3 +306,73 @@ fn every_kill_point_has_a_test() {
         );
     }
 }
+
+/// A crash after each step of a whole stack's creation (policies, roles with trust, inline
+/// policies and attachments, an instance profile, a group, a user in it with a key): one
+/// more apply converges every time.
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_after_each_step_of_an_apply() {
+    let emu = Emulator::start("ministack");
+    let dir = tempfile::tempdir().unwrap();
+    let stack = |n: usize| {
+        format!(
+            r#"
+[stack]
+name = "steps-{n}"
+[policy.p{n}]
+[[policy.p{n}.statement]]
+action = "lambda:InvokeFunction"
+resource = "*"
+[role.r{n}]
+managed_policies = ["p{n}"]
+instance_profile = true
+[role.r{n}.trust]
+services = ["ec2.amazonaws.com"]
+[role.r{n}.inline.logs]
+document = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}}]}}'
+[group.g{n}]
+managed_policies = ["p{n}"]
+[user.u{n}]
+groups = ["g{n}"]
+[user.u{n}.access_keys]
+sink = {{ type = "json", path = "u{n}.json" }}
+"#
+        )
+    };
+    // How many steps the stack takes, from a plan without a crash.
+    let probe = write(dir.path(), "probe.toml", &stack(0));
+    let out = emu
+        .iamplan(&["apply", probe.to_str().unwrap(), "--auto-approve"])
+        .expect(0, "probe");
+    let steps: usize = out
+        .stdout
+        .split(" API operations)")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no step count in\n{}", out.stdout));
+    assert!(steps >= 8, "{steps} steps\n{}", out.stdout);
+    for n in 1..steps {
+        let plan = write(dir.path(), &format!("s{n}.toml"), &stack(n));
+        let p = plan.to_str().unwrap();
+        let killed = emu.iamplan_env(
+            &["apply", p, "--auto-approve"],
+            &[("IAMPLAN_TEST_KILL_AT", &format!("after-steps:{n}"))],
+        );
+        assert_eq!(
+            killed.code, -1,
+            "after {n} steps: not killed\n{}\n{}",
+            killed.stdout, killed.stderr
+        );
+        let again = emu.iamplan(&["apply", p, "--auto-approve"]);
+        assert_eq!(
+            again.code, 0,
+            "after {n} steps: the next apply\n{}\n{}",
+            again.stdout, again.stderr
+        );
+        emu.iamplan(&["plan", p, "--detailed-exitcode"]).expect(
+            0,
+            &format!("after a crash after {n} steps: plan after one more apply"),
+        );
+    }
+}

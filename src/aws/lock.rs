@@ -30,10 +30,11 @@ pub struct Lock {
 }
 
 /// Takes the stack's lock in the account, or says who holds it. A lock left by a process
-/// of this host that no longer runs (a crash, a kill) is taken over, with a warning.
-pub async fn acquire(account: &Account, stack: &str) -> Result<Lock> {
+/// of this host that no longer runs (a crash, a kill) is taken over, with a warning; the
+/// flag says so (the dead run may have left something half-made).
+pub async fn acquire(account: &Account, stack: &str) -> Result<(Lock, bool)> {
     match try_acquire(account, stack).await? {
-        Ok(lock) => Ok(lock),
+        Ok(lock) => Ok((lock, false)),
         Err(held_by) => {
             if dead_here(&held_by) {
                 eprintln!(
@@ -42,7 +43,7 @@ pub async fn acquire(account: &Account, stack: &str) -> Result<Lock> {
                 );
                 force_unlock(account, stack).await?;
                 if let Ok(lock) = try_acquire(account, stack).await? {
-                    return Ok(lock);
+                    return Ok((lock, true));
                 }
             }
             let arn = account.ctx.arn("policy", PATH, &name(stack));

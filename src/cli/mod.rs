@@ -62,6 +62,8 @@ pub struct Session {
     pub timing: Timing,
     /// The stack locks this run holds, by account alias (apply and rotate).
     locks: Vec<(String, aws::lock::Lock)>,
+    /// A lock was taken over from a run of this host that died mid-apply.
+    pub recovering: bool,
 }
 
 impl Session {
@@ -100,6 +102,7 @@ impl Session {
                 ..Timing::default()
             },
             locks: Vec::new(),
+            recovering: false,
         })
     }
 
@@ -108,7 +111,10 @@ impl Session {
     pub async fn lock(&mut self, stack: &str) -> Result<()> {
         for (alias, account) in &self.accounts {
             match aws::lock::acquire(account, stack).await {
-                Ok(lock) => self.locks.push((alias.clone(), lock)),
+                Ok((lock, took_over)) => {
+                    self.recovering |= took_over;
+                    self.locks.push((alias.clone(), lock));
+                }
                 Err(e) => {
                     self.unlock().await;
                     return Err(e);
@@ -326,6 +332,7 @@ async fn plan_locked(
         sink_keys,
         snapshots: wants.snapshots,
         include_unchanged: wants.include_unchanged,
+        recovering: session.recovering,
     };
     let d = diff::diff(&desired, &live, &opts);
     let fingerprint = BTreeMap::new();

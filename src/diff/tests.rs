@@ -261,3 +261,30 @@ fn a_user_in_a_group_that_exists_nowhere_is_a_conflict() {
     let live = Live::from_desired(&with_group, None);
     assert!(diff(&d, &live, &opts()).conflicts.is_empty());
 }
+
+/// A crash between CreateGroup and its marker policy leaves an empty, unmarked group: the
+/// run that takes over the dead run's lock adopts it instead of refusing (an empty group
+/// grants nothing to anyone). A group with members or policies stays a conflict, and
+/// without a crash an unmarked group is always one.
+#[test]
+fn an_empty_unmarked_group_is_adopted_but_a_used_one_is_a_conflict() {
+    let d = desired(
+        "[stack]\nname = \"demo\"\n[group.deployers]\nmanaged_policies = [\"arn:aws:iam::aws:policy/ReadOnlyAccess\"]\n",
+    );
+    let empty = desired("[stack]\nname = \"x\"\n[group.deployers]\n");
+    let live = Live::from_desired(&empty, None);
+    // Only after a crash of this stack's previous run.
+    assert_eq!(diff(&d, &live, &opts()).conflicts.len(), 1);
+    let recovering = Options {
+        recovering: true,
+        ..opts()
+    };
+    let plan = diff(&d, &live, &recovering);
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    assert_eq!(plan.changes[0].action, Action::Adopt);
+    let used = desired(
+        "[stack]\nname = \"x\"\n[group.deployers]\n[user.someone]\ngroups = [\"deployers\"]\n",
+    );
+    let live = Live::from_desired(&used, None);
+    assert_eq!(diff(&d, &live, &recovering).conflicts.len(), 1);
+}
