@@ -192,16 +192,7 @@ pub fn role(out: &mut Out, names: &Names, r: &Role, trust_document: bool) {
         }
         None => document(&mut s, &trust_head, false, &r.trust, names, &mut g),
     }
-    for (pname, doc) in &r.inline {
-        document(
-            &mut s,
-            &format!("{head}.inline.{}", key(pname)),
-            false,
-            doc,
-            names,
-            &mut g,
-        );
-    }
+    inline_docs(&mut s, &head, &r.inline, names, &mut g);
     out.add("roles.toml", s, g);
 }
 
@@ -223,16 +214,7 @@ pub fn user(out: &mut Out, names: &Names, u: &User) {
         let _ = writeln!(s, "groups = [{}]", list.join(", "));
     }
     let _ = writeln!(s, "adopt = true");
-    for (pname, doc) in &u.inline {
-        document(
-            &mut s,
-            &format!("{head}.inline.{}", key(pname)),
-            false,
-            doc,
-            names,
-            &mut g,
-        );
-    }
+    inline_docs(&mut s, &head, &u.inline, names, &mut g);
     let active = u.access_keys.iter().filter(|k| k.active).count();
     if !u.access_keys.is_empty() {
         // No secret is ever read: the rule is left for the user to switch on, with a sink
@@ -254,17 +236,22 @@ pub fn group(out: &mut Out, names: &Names, gr: &Group) {
     common(&mut s, names, &mut g, &gr.path);
     attached(&mut s, names, &mut g, &None, &gr.managed, &BTreeMap::new());
     let _ = writeln!(s, "adopt = true");
-    for (pname, doc) in &gr.inline {
-        document(
-            &mut s,
-            &format!("{head}.inline.{}", key(pname)),
-            false,
-            doc,
-            names,
-            &mut g,
-        );
-    }
+    inline_docs(&mut s, &head, &gr.inline, names, &mut g);
     out.add("groups.toml", s, g);
+}
+
+/// `[head.inline.NAME]` for each inline policy.
+fn inline_docs(
+    s: &mut String,
+    head: &str,
+    inline: &BTreeMap<String, PolicyDocument>,
+    names: &Names,
+    g: &mut Gaps,
+) {
+    for (pname, doc) in inline {
+        let table = format!("{head}.inline.{}", key(pname));
+        document(s, &table, false, doc, names, g);
+    }
 }
 
 fn common(s: &mut String, names: &Names, g: &mut Gaps, path: &str) {
@@ -373,20 +360,10 @@ fn statements(head: &str, open: bool, doc: &Value, names: &Names, g: &mut Gaps) 
             }
             let _ = writeln!(out, "{toml_key} = {}", inline(v, names, g)?);
         }
-        if st.keys().any(|k| {
-            !matches!(
-                k.as_str(),
-                "Sid"
-                    | "Effect"
-                    | "Action"
-                    | "NotAction"
-                    | "Resource"
-                    | "NotResource"
-                    | "Principal"
-                    | "NotPrincipal"
-                    | "Condition"
-            )
-        }) {
+        if st
+            .keys()
+            .any(|k| !crate::policy::STATEMENT_KEYS.contains(&k.as_str()))
+        {
             return None;
         }
     }

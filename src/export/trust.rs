@@ -86,15 +86,7 @@ pub fn helpers(doc: &PolicyDocument, names: &Names) -> Option<Helpers> {
                 h.accounts.push(p.to_string());
                 continue;
             }
-            let mut parts = p.splitn(6, ':');
-            let (Some("arn"), Some(_), Some("iam"), Some(""), Some(account), Some(res)) = (
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-            ) else {
+            let Some((_, "iam", account, res)) = crate::spec::arn_parts(p) else {
                 return None;
             };
             if res == "root" && is_account_id(account) {

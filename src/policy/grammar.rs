@@ -50,6 +50,19 @@ impl Problem {
     }
 }
 
+/// The keys a statement may have.
+pub const STATEMENT_KEYS: [&str; 9] = [
+    "Sid",
+    "Effect",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Principal",
+    "NotPrincipal",
+    "Condition",
+];
+
 /// IAM's condition operators; case matters (`stringequals` is refused).
 const OPERATORS: [&str; 27] = [
     "StringEquals",
@@ -153,18 +166,7 @@ fn statement(
 ) {
     let at = Some(i);
     for k in st.keys() {
-        if !matches!(
-            k.as_str(),
-            "Sid"
-                | "Effect"
-                | "Action"
-                | "NotAction"
-                | "Resource"
-                | "NotResource"
-                | "Principal"
-                | "NotPrincipal"
-                | "Condition"
-        ) {
+        if !STATEMENT_KEYS.contains(&k.as_str()) {
             out.push(Problem::error(at, format!("unknown statement key `{k}`")).about(k).help(
                 "a statement has Sid, Effect, Action/NotAction, Resource/NotResource, Principal, Condition",
             ));
@@ -398,19 +400,10 @@ fn aws_principal(s: &str) -> bool {
     {
         return true;
     }
-    let mut parts = s.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some(service), Some(""), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let Some((_, service, account, resource)) = crate::spec::arn_parts(s) else {
         return false;
     };
-    partition.starts_with("aws")
-        && matches!(service, "iam" | "sts")
+    matches!(service, "iam" | "sts")
         && (super::is_account_id(account) || account.contains("${"))
         && !resource.is_empty()
 }

@@ -5,7 +5,7 @@
 
 mod grammar;
 
-pub use grammar::{Problem, Severity, check, size_without_whitespace};
+pub use grammar::{Problem, STATEMENT_KEYS, Severity, check, size_without_whitespace};
 
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};

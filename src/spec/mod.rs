@@ -9,7 +9,7 @@ mod schema;
 mod smoke;
 
 pub use builder::{
-    At, BuildCx, Builder, DocumentSource, one_or_many, valid_external_id, valid_name,
+    At, BuildCx, Builder, DocumentSource, arn_parts, one_or_many, valid_external_id, valid_name,
     valid_principal_arn,
 };
 pub use error::{Diagnostics, SpecError, SpecErrors, line_col, nearest};
