@@ -188,6 +188,24 @@ async fn roundtrip(flavor: &str) {
     );
     assert!(users.contains("groups = [\"deployers\"]"), "{users}");
 
+    // The same content as JSON, for tools.
+    let mut args = vec!["export", "--stack", "adopted", "--format", "json"];
+    args.extend(select);
+    let json = emu.iamplan(&args).expect(0, "export --format json");
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["format_version"], "1");
+    assert_eq!(v["account_id"], account);
+    assert_eq!(
+        v["resources"].as_array().unwrap().len(),
+        7,
+        "{}",
+        json.stdout
+    );
+    let partner = &v["files"]["roles.toml"]["role"]["ably-integration"];
+    assert_eq!(partner["adopt"], true, "{}", json.stdout);
+    assert_eq!(partner["trust"]["external_id"], "a1b2c3.demo-app");
+    assert_eq!(v["unrepresentable"], serde_json::json!([]));
+
     let plan = emu
         .iamplan(&["plan", o, "--json", "--detailed-exitcode"])
         .expect(2, "plan of the exported files");

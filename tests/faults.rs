@@ -223,9 +223,10 @@ async fn an_unwritable_sink_is_refused_before_anything_is_written() {
     }
 }
 
-/// 10% of calls lose their connection (half before IAM saw them, half after) and 10% get an
-/// HTTP 500 (half before, half after the write): one apply succeeds, and then every user has
-/// exactly one active key, the one its sink holds, and the next plan is empty.
+/// 10% of calls lose their connection (half before IAM saw them, half after), 10% get an
+/// HTTP 500 (half before, half after the write), and a fifth of the rest are throttled: one
+/// apply succeeds, and then every user has exactly one active key, the one its sink holds,
+/// and the next plan is empty.
 #[tokio::test]
 async fn with_ten_percent_drops_and_ten_percent_500s_one_apply_converges() {
     let emu = Emulator::start("ministack");
@@ -245,7 +246,8 @@ async fn with_ten_percent_drops_and_ten_percent_500s_one_apply_converges() {
         {"fault": "drop_before", "rate": 0.05},
         {"fault": "drop_after", "rate": 0.0527},
         {"fault": "500_before", "rate": 0.0556},
-        {"fault": "500_after", "rate": 0.0588}
+        {"fault": "500_after", "rate": 0.0588},
+        {"fault": "throttle", "rate": 0.2}
     ]}"#,
     );
     let apply = faults.iamplan(&emu, &["apply", p, "--auto-approve"]);
