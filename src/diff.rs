@@ -35,7 +35,8 @@ pub struct Options {
     /// List unchanged resources too, as no-op changes (`--include-unchanged`).
     pub include_unchanged: bool,
     /// The stack's previous run died mid-apply (its lock was taken over): what it may have
-    /// left half-made is taken over too (an empty, unmarked group).
+    /// left half-made is taken over too (an empty, unmarked group; see also
+    /// `KeyContext::recovering_since`).
     pub recovering: bool,
 }
 

@@ -73,6 +73,14 @@ impl AwsError {
         let message = error_text(e);
         let code = e.code().map(str::to_string);
         let kind = match e {
+            // A 5xx is AWS's (or a proxy's) failure whatever its code says: the call may or
+            // may not have happened.
+            SdkError::ServiceError(se) if se.raw().status().as_u16() >= 500 => {
+                match code.as_deref().map(ErrorKind::from_code) {
+                    Some(ErrorKind::Throttled) => ErrorKind::Throttled,
+                    _ => ErrorKind::Service,
+                }
+            }
             SdkError::ServiceError(_) => code
                 .as_deref()
                 .map_or(ErrorKind::Other, ErrorKind::from_code),

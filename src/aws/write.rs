@@ -137,6 +137,15 @@ impl Account {
             }
             Op::CreateGroup { name, .. } => match iam.get_group().group_name(name).send().await {
                 Ok(out) => {
+                    // Another stack's new group has its marker (an inline policy) or policies.
+                    let inline = iam.list_group_policies().group_name(name).send().await;
+                    let attached = iam
+                        .list_attached_group_policies()
+                        .group_name(name)
+                        .send()
+                        .await;
+                    let bare = inline.is_ok_and(|i| i.policy_names().is_empty())
+                        && attached.is_ok_and(|a| a.attached_policies().is_empty());
                     let recent = out.group().is_some_and(|g| {
                         let made = g.create_date().secs();
                         let now = std::time::SystemTime::now()
@@ -144,7 +153,7 @@ impl Account {
                             .map_or(0, |d| d.as_secs() as i64);
                         (now - made).abs() < 15 * 60
                     });
-                    recent && out.users().is_empty()
+                    bare && recent && out.users().is_empty()
                 }
                 Err(_) => false,
             },
@@ -442,7 +451,14 @@ impl Account {
         // so that a crash after the command ran is not taken for "never delivered".
         if !sink.readable() {
             let t = BTreeMap::from([delivering_tag(&id)]);
-            call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])?;
+            let tagged = call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: []);
+            if let Err(e) = tagged {
+                // Without the record the key must not reach the command: take it back.
+                let _ = call!(self, "DeleteAccessKey",
+                    self.iam.delete_access_key().user_name(user).access_key_id(&id).send(),
+                    ok_if: ["NoSuchEntity"]);
+                return Err(e);
+            }
         }
         let delivered = tokio::task::block_in_place(|| sink.deliver(&secret));
         drop(secret);
@@ -450,6 +466,11 @@ impl Account {
             crate::killpoint::hit("access-key-delivered");
         }
         if let Err(source) = delivered {
+            if !sink.readable() {
+                // The command said it failed: the key is not "being delivered" any more.
+                let done = vec![delivering_tag_key()];
+                let _ = call!(self, "UntagUser", self.iam.untag_user().user_name(user).set_tag_keys(Some(done.clone())).send(), ok_if: []);
+            }
             let rollback = call!(self, "DeleteAccessKey",
                 self.iam.delete_access_key().user_name(user).access_key_id(&id).send(),
                 ok_if: ["NoSuchEntity"]);
@@ -502,6 +523,9 @@ impl Account {
             .retry_config(aws_smithy_types::retry::RetryConfig::disabled());
         let mut delay = std::time::Duration::from_millis(200);
         for attempt in 1..=ATTEMPTS {
+            let began = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
             self.stats.count("CreateAccessKey");
             let result = self
                 .iam
@@ -525,7 +549,7 @@ impl Account {
                 tracing::info!(
                     "CreateAccessKey for user {user}: {err}; the key may have been made: checking (attempt {attempt})"
                 );
-                self.delete_unknown_keys(user, known).await?;
+                self.delete_unknown_keys(user, known, began).await?;
             }
             tokio::time::sleep(delay).await;
             delay *= 2;
@@ -535,7 +559,14 @@ impl Account {
 
     /// Deletes the user's keys that the plan did not know: made by a CreateAccessKey whose
     /// answer was lost, so their secret is nowhere.
-    async fn delete_unknown_keys(&self, user: &str, known: &[String]) -> Result<(), StepError> {
+    async fn delete_unknown_keys(
+        &self,
+        user: &str,
+        known: &[String],
+        began: i64,
+    ) -> Result<(), StepError> {
+        // Clocks differ: a key made more than this before the attempt is not its doing.
+        const SKEW: i64 = 300;
         self.stats.count("ListAccessKeys");
         let listed = retry("ListAccessKeys", || {
             self.iam.list_access_keys().user_name(user).send()
@@ -545,6 +576,9 @@ impl Account {
         for k in listed.access_key_metadata() {
             let id = k.access_key_id().unwrap_or_default();
             if id.is_empty() || known.iter().any(|x| x == id) {
+                continue;
+            }
+            if k.create_date().is_some_and(|d| d.secs() < began - SKEW) {
                 continue;
             }
             tracing::warn!(

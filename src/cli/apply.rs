@@ -35,10 +35,14 @@ pub async fn run(args: ApplyArgs) -> Result<i32> {
         );
     }
     let style = Style::detect();
+    // Signals are handled from the start: the stack's lock is taken before the account is
+    // read, and a Ctrl-C at any point must give it back.
+    let applying = std::sync::Arc::new(AtomicBool::new(false));
+    let interrupt = interrupt_on_signal(applying.clone());
     // Planning takes the stack's lock (in each account, before reading it); whatever
     // happens after, it is given back.
     let (planned, mut session) = prepare(&args).await?;
-    let result = execute(&args, planned, &mut session, style).await;
+    let result = execute(&args, planned, &mut session, style, &applying, &interrupt).await;
     session.unlock().await;
     result
 }
@@ -97,6 +101,8 @@ async fn execute(
     prepared: Prepared,
     session: &mut Session,
     style: Style,
+    applying: &AtomicBool,
+    interrupt: &AtomicBool,
 ) -> Result<i32> {
     let Prepared {
         plan,
@@ -128,15 +134,16 @@ async fn execute(
     if plan.has_changes() {
         let started = std::time::Instant::now();
         let progress = super::progress::Progress::new(&plan);
-        let interrupt = interrupt_on_signal();
+        applying.store(true, Ordering::SeqCst);
         let report = apply(
             &plan.steps,
             &session.accounts,
             args.parallelism,
             &progress,
-            &interrupt,
+            interrupt,
         )
         .await;
+        applying.store(false, Ordering::SeqCst);
         session.timing.network += started.elapsed();
         if args.common.stats {
             session.print_stats();
@@ -292,7 +299,10 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// A flag set by the first Ctrl-C (SIGINT) or SIGTERM: apply starts no new step and lets
 /// the calls in flight finish. A second signal exits at once.
-fn interrupt_on_signal() -> std::sync::Arc<AtomicBool> {
+/// Ctrl-C (or SIGTERM): while steps run, the first stops new operations and lets those in
+/// flight finish; at any other time (reading, the prompt), and on a second signal, the
+/// process gives back the stack's lock and ends.
+fn interrupt_on_signal(applying: std::sync::Arc<AtomicBool>) -> std::sync::Arc<AtomicBool> {
     let flag = std::sync::Arc::new(AtomicBool::new(false));
     let set = flag.clone();
     tokio::spawn(async move {
@@ -306,7 +316,13 @@ fn interrupt_on_signal() -> std::sync::Arc<AtomicBool> {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
+            if !applying.load(Ordering::SeqCst) {
+                crate::aws::lock::release_all_held().await;
+                eprintln!("\nInterrupted: stopping; the stack's lock is given back.");
+                std::process::exit(EXIT_INTERRUPTED);
+            }
             if n > 0 {
+                crate::aws::lock::release_all_held().await;
                 eprintln!("\nInterrupted again: stopping now. Run apply again: it converges.");
                 std::process::exit(EXIT_INTERRUPTED);
             }

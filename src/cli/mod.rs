@@ -62,8 +62,8 @@ pub struct Session {
     pub timing: Timing,
     /// The stack locks this run holds, by account alias (apply and rotate).
     locks: Vec<(String, aws::lock::Lock)>,
-    /// A lock was taken over from a run of this host that died mid-apply.
-    pub recovering: bool,
+    /// A lock was taken over from a run of this host that died mid-apply, held since then.
+    pub recovering: Option<i64>,
 }
 
 impl Session {
@@ -102,7 +102,7 @@ impl Session {
                 ..Timing::default()
             },
             locks: Vec::new(),
-            recovering: false,
+            recovering: None,
         })
     }
 
@@ -112,7 +112,9 @@ impl Session {
         for (alias, account) in &self.accounts {
             match aws::lock::acquire(account, stack).await {
                 Ok((lock, took_over)) => {
-                    self.recovering |= took_over;
+                    if let Some(since) = took_over {
+                        self.recovering = Some(self.recovering.map_or(since, |s| s.min(since)));
+                    }
                     self.locks.push((alias.clone(), lock));
                 }
                 Err(e) => {
@@ -327,12 +329,13 @@ async fn plan_locked(
             rotate_now: false,
             force: common.force,
             simulated: common.now.is_some(),
+            recovering_since: session.recovering,
         },
         rotate: common.rotate.clone(),
         sink_keys,
         snapshots: wants.snapshots,
         include_unchanged: wants.include_unchanged,
-        recovering: session.recovering,
+        recovering: session.recovering.is_some(),
     };
     let d = diff::diff(&desired, &live, &opts);
     let fingerprint = BTreeMap::new();

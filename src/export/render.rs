@@ -106,7 +106,13 @@ impl Out {
         );
         let mut files = vec![File {
             name: "stack.toml".into(),
-            text: format!("{header}\n[stack]\nname = {}\n", q(stack)),
+            // ${region} in these files means the region the export read: pinned here, so
+            // that planning them from another region does not change what they say.
+            text: format!(
+                "{header}\n[stack]\nname = {}\n\n[accounts.default]\nregion = {}\n",
+                q(stack),
+                q(&ctx.region)
+            ),
         }];
         for name in ["policies.toml", "groups.toml", "roles.toml", "users.toml"] {
             if let Some(sections) = self.sections.get(name) {

@@ -124,18 +124,39 @@ pub fn check_target(
     let Some(path) = sink.file() else {
         return Ok(());
     };
+    // `a/../k.json` is `k.json`: compare paths without `.` and `..`.
+    let normal: PathBuf = {
+        let mut out = PathBuf::new();
+        for c in path.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out
+    };
+    let path = normal.as_path();
     let err = |msg: String, help: &str| Err(cx.err(span.clone(), msg).with_help(help));
-    if path.is_dir() {
-        return err(
-            format!("the sink path {} is a directory", path.display()),
-            "name a file in it, e.g. secrets/robot.json",
-        );
-    }
     let same = |other: &Path| same_file(path, other);
     if cx.b.plan_files.iter().any(|f| same(f)) {
         return err(
             format!("the sink path {} is one of the plan files", path.display()),
             "the secret would overwrite the plan: write it elsewhere, e.g. secrets/robot.json",
+        );
+    }
+    if path.extension().is_some_and(|x| x == "toml") {
+        return err(
+            format!("the sink path {} ends in .toml", path.display()),
+            "plan directories are read as *.toml: a secret there would be read as a plan file next time; name it .json, .key or similar",
+        );
+    }
+    if path.is_dir() {
+        return err(
+            format!("the sink path {} is a directory", path.display()),
+            "name a file in it, e.g. secrets/robot.json",
         );
     }
     let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -165,10 +186,22 @@ pub fn check_target(
         Sink::Credentials { profile, .. } => format!("{} [{profile}]", path.display()),
         _ => path.display().to_string(),
     };
+    let user = format!("{}/{}", cx.ctx.alias, cx.name.get_ref());
     let mut claimed = cx.b.sink_targets.borrow_mut();
-    if let Some(other) = claimed.get(&target)
-        && !other.eq_ignore_ascii_case(cx.name.get_ref())
-    {
+    // A whole-file sink and a credentials profile in the same file clash too.
+    let file = path.display().to_string();
+    let clash = claimed
+        .iter()
+        .find(|(t, who)| {
+            **who != user
+                && (**t == target
+                    || (matches!(sink, Sink::Credentials { .. }) && **t == file)
+                    || (!matches!(sink, Sink::Credentials { .. })
+                        && t.starts_with(&format!("{file} ["))))
+        })
+        .map(|(_, who)| who.clone());
+    if let Some(other) = clash {
+        let other = other.rsplit('/').next().unwrap_or(&other).to_string();
         return err(
             format!(
                 "user \"{}\" writes its key to {target}, as user \"{other}\" does",
@@ -177,7 +210,7 @@ pub fn check_target(
             "each user needs a sink of its own (another file, or another profile of a credentials file): each apply would replace the other user's key",
         );
     }
-    claimed.insert(target, cx.name.get_ref().clone());
+    claimed.insert(target, user);
     Ok(())
 }
 
@@ -226,13 +259,14 @@ pub fn plan(cx: &mut DiffCx, want: &User, live: Option<&User>) -> (Vec<KeyReport
     if let Some(l) = live.filter(|_| !rule.sink.readable()) {
         if let Some(k) = unconfirmed(l) {
             recorded.push(format!("key {k} was handed to the {} when a run stopped, before it was recorded: the command may hold it, so it counts as delivered (and is recorded so); the previous key keeps its grace and is not deactivated while it is in use", rule.sink));
-            cx.step(Op::TagUser {
+            // Before any new key: its own `delivered` record must come last.
+            cx.step_before_creates(Op::TagUser {
                 user: user(),
                 tags: std::collections::BTreeMap::from([crate::ownership::delivered_tag(&k)]),
             });
         }
         if l.key_history.delivering.is_some() {
-            cx.step(Op::UntagUser {
+            cx.step_before_creates(Op::UntagUser {
                 user: user(),
                 keys: vec![crate::ownership::delivering_tag_key()],
             });

@@ -111,6 +111,9 @@ pub struct KeyContext {
     pub force: bool,
     /// `now` is not the clock (`--now`): keys issued are recorded as issued at `now`.
     pub simulated: bool,
+    /// This run took over the lock of a run that died, which held it since this time: keys
+    /// made since then that nobody received are that run's leftovers.
+    pub recovering_since: Option<Epoch>,
 }
 
 fn days(secs: Epoch) -> i64 {
@@ -245,11 +248,15 @@ pub fn plan_keys(
             };
             let has_working_alternative = current.is_some() || need_new;
             // Made after the sink's key, never used, never handed over: a crash between its
-            // creation and its delivery (or a lost answer). Nobody holds its secret, so it
-            // goes now, before a new key needs its slot.
+            // creation and its delivery. Nobody holds its secret, so it goes now, before a
+            // new key needs its slot.
             // (IAM's creation times have one-second steps: a key made in the same second as
             // the sink's cannot be told from its predecessor, and keeps a predecessor's grace.)
-            let orphan = current.is_some_and(|c| k.created > c.created) && k.last_used.is_none();
+            // Only a dead run's leftover qualifies (made while it held the lock): a key made by
+            // hand, or seen through a stale copy of the sink, is deactivated as before.
+            let orphan = cx.recovering_since.is_some_and(|t| k.created >= t)
+                && current.is_some_and(|c| k.created > c.created)
+                && k.last_used.is_none();
             if orphan {
                 plan.actions.push(KeyAction::Delete { id: k.id.clone() });
                 slots_used -= 1;

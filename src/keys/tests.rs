@@ -210,7 +210,12 @@ fn times_parse_and_print() {
 #[test]
 fn an_undelivered_never_used_key_is_deleted_at_once_even_when_rotation_is_due() {
     let keys = [key("OLD", true, 0), key("ORPHAN", true, 90)];
-    let p = plan_keys(&rule(), &keys, Some("OLD"), at(90));
+    // The run that made it died holding the stack's lock since day 90.
+    let recovering = |day: i64| KeyContext {
+        recovering_since: Some(90 * DAY),
+        ..at(day)
+    };
+    let p = plan_keys(&rule(), &keys, Some("OLD"), recovering(90));
     assert_eq!(
         p.actions,
         vec![
@@ -227,10 +232,25 @@ fn an_undelivered_never_used_key_is_deleted_at_once_even_when_rotation_is_due() 
             .starts_with("delete now: made after the sink's key and never used")
     );
     // Not due: the orphan still goes, and nothing else happens.
-    let p = plan_keys(&rule(), &keys, Some("OLD"), at(30));
+    let keys = [key("OLD", true, 0), key("ORPHAN", true, 50)];
+    let since_50 = |day: i64| KeyContext {
+        recovering_since: Some(50 * DAY),
+        ..at(day)
+    };
+    let p = plan_keys(&rule(), &keys, Some("OLD"), since_50(51));
     assert_eq!(
         p.actions,
         vec![KeyAction::Delete {
+            id: "ORPHAN".into()
+        }],
+        "{p:?}"
+    );
+    // Without a dead run's lock (a key made by hand, a stale copy of the sink elsewhere):
+    // deactivated, which can be undone, not deleted.
+    let p = plan_keys(&rule(), &keys, Some("OLD"), at(51));
+    assert_eq!(
+        p.actions,
+        vec![KeyAction::Deactivate {
             id: "ORPHAN".into()
         }],
         "{p:?}"
@@ -242,7 +262,12 @@ fn an_undelivered_never_used_key_is_deleted_at_once_even_when_rotation_is_due() 
         service: "sts".into(),
         region: "us-east-1".into(),
     });
-    let p = plan_keys(&rule(), &[key("OLD", true, 0), used], Some("OLD"), at(40));
+    let p = plan_keys(
+        &rule(),
+        &[key("OLD", true, 0), used],
+        Some("OLD"),
+        recovering(40),
+    );
     assert_eq!(
         p.actions,
         vec![KeyAction::Deactivate {
