@@ -64,7 +64,7 @@ pub struct Lock {
 pub async fn acquire(account: &Account, stack: &str) -> Result<(Lock, Option<i64>)> {
     match try_acquire(account, stack).await? {
         Ok(lock) => Ok((lock, None)),
-        Err(held_by) => {
+        Err((held_by, made)) => {
             if dead_here(&held_by) {
                 eprintln!(
                     "warning: stack \"{stack}\" was locked in account {} by a run of this host that no longer runs ({held_by}): taking the lock over",
@@ -74,7 +74,10 @@ pub async fn acquire(account: &Account, stack: &str) -> Result<(Lock, Option<i64
                 // the description differs and this run waits its turn like any other.
                 remove_if_held_by(account, stack, &held_by).await?;
                 if let Ok(lock) = try_acquire(account, stack).await? {
-                    return Ok((lock, Some(since(&held_by).unwrap_or(0))));
+                    // Since the dead run took the lock, by IAM's clock; its own words (this
+                    // host's clock) only when IAM gave no date.
+                    let since = made.or_else(|| since(&held_by)).unwrap_or(0);
+                    return Ok((lock, Some(since)));
                 }
             }
             let arn = account.ctx.arn("policy", PATH, &name(stack));
@@ -95,8 +98,8 @@ fn holder(caller: &str) -> String {
         pid_namespace()
             .map(|n| format!(", {n}"))
             .unwrap_or_default(),
-        jiff::Timestamp::now()
-            .round(jiff::Unit::Second)
+        // Whole seconds, truncated: never later than the moment it names.
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
             .unwrap_or_else(|_| jiff::Timestamp::now())
     )
 }
@@ -139,7 +142,10 @@ fn pid_namespace() -> Option<String> {
 }
 
 /// The lock, or (when another run holds it) its holder's description.
-async fn try_acquire(account: &Account, stack: &str) -> Result<std::result::Result<Lock, String>> {
+async fn try_acquire(
+    account: &Account,
+    stack: &str,
+) -> Result<std::result::Result<Lock, (String, Option<i64>)>> {
     let holder = holder(&account.caller);
     let name = name(stack);
     let arn = account.ctx.arn("policy", PATH, &name);
@@ -172,21 +178,26 @@ async fn try_acquire(account: &Account, stack: &str) -> Result<std::result::Resu
                     account.ctx.alias
                 ));
             }
-            let held_by = account
+            let policy = account
                 .iam
                 .get_policy()
                 .policy_arn(&arn)
                 .send()
                 .await
                 .ok()
-                .and_then(|o| o.policy().and_then(|p| p.description().map(str::to_string)))
+                .and_then(|o| o.policy().cloned());
+            let held_by = policy
+                .as_ref()
+                .and_then(|p| p.description().map(str::to_string))
                 .unwrap_or_else(|| "held by an unknown run".into());
             // Our own create, whose answer was lost and which the SDK sent again.
             if held_by == holder {
                 held().push((account.iam.clone(), arn.clone(), holder.clone()));
                 return Ok(Ok(Lock { arn, holder }));
             }
-            Ok(Err(held_by))
+            // When IAM made it, on IAM's clock (the clock keys' creation times use).
+            let made = policy.and_then(|p| p.create_date().map(|d| d.secs()));
+            Ok(Err((held_by, made)))
         }
     }
 }
