@@ -36,14 +36,7 @@ fn held() -> std::sync::MutexGuard<'static, Vec<(aws_sdk_iam::Client, String, St
 pub async fn release_all_held() {
     let locks: Vec<_> = std::mem::take(&mut *held());
     for (iam, arn, holder) in locks {
-        let current = iam
-            .get_policy()
-            .policy_arn(&arn)
-            .send()
-            .await
-            .ok()
-            .and_then(|o| o.policy().and_then(|p| p.description().map(str::to_string)));
-        if current.as_deref() == Some(holder.as_str()) {
+        if description(&iam, &arn).await.as_deref() == Some(holder.as_str()) {
             let _ = iam.delete_policy().policy_arn(&arn).send().await;
         }
     }
@@ -207,15 +200,7 @@ impl Lock {
     /// keeps it). A failure is reported, not fatal: the work is done.
     pub async fn release(self, account: &Account) {
         held().retain(|(_, arn, _)| *arn != self.arn);
-        let current = account
-            .iam
-            .get_policy()
-            .policy_arn(&self.arn)
-            .send()
-            .await
-            .ok()
-            .and_then(|o| o.policy().and_then(|p| p.description().map(str::to_string)));
-        if current.as_deref() != Some(self.holder.as_str()) {
+        if description(&account.iam, &self.arn).await.as_deref() != Some(self.holder.as_str()) {
             return;
         }
         account.stats.count("DeletePolicy");
@@ -235,18 +220,16 @@ impl Lock {
     }
 }
 
+/// Who a lock says holds it (its description), if it can be read.
+async fn description(iam: &aws_sdk_iam::Client, arn: &str) -> Option<String> {
+    let out = iam.get_policy().policy_arn(arn).send().await.ok()?;
+    out.policy()?.description().map(str::to_string)
+}
+
 /// Removes the stack's lock only if it still names `held_by`.
 async fn remove_if_held_by(account: &Account, stack: &str, held_by: &str) -> Result<()> {
     let arn = account.ctx.arn("policy", PATH, &name(stack));
-    let current = account
-        .iam
-        .get_policy()
-        .policy_arn(&arn)
-        .send()
-        .await
-        .ok()
-        .and_then(|o| o.policy().and_then(|p| p.description().map(str::to_string)));
-    if current.as_deref() == Some(held_by) {
+    if description(&account.iam, &arn).await.as_deref() == Some(held_by) {
         let _ = retry("DeletePolicy", || {
             account.iam.delete_policy().policy_arn(&arn).send()
         })

@@ -80,6 +80,22 @@ pub enum SinkError {
     },
 }
 
+/// A sink file's directory, made (0700: it holds secrets) if it is missing.
+fn make_dir(dir: &Path) -> Result<(), SinkError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| SinkError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
 /// The executable a command names: a path as given, or the first match on PATH.
 fn find_program(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
@@ -232,17 +248,7 @@ impl Sink {
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())
                     .unwrap_or(Path::new("."));
-                if !dir.exists() {
-                    use std::os::unix::fs::DirBuilderExt;
-                    std::fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(dir)
-                        .map_err(|source| SinkError::CreateDir {
-                            path: dir.to_path_buf(),
-                            source,
-                        })?;
-                }
+                make_dir(dir)?;
                 let scratch = dir.join(format!(".iamplan-check-{}", std::process::id()));
                 let written = std::fs::OpenOptions::new()
                     .write(true)
@@ -294,19 +300,8 @@ impl Sink {
             .to_string()
         };
         let write = |path: &Path, text: String| {
-            if let Some(dir) = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-            {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(|source| SinkError::CreateDir {
-                        path: dir.to_path_buf(),
-                        source,
-                    })?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                make_dir(dir)?;
             }
             write_atomic(path, text.as_bytes(), 0o600).map_err(|source| SinkError::Write {
                 path: path.to_path_buf(),
