@@ -9,10 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The default number of concurrent IAM writes: low enough that a real account's
-/// per-API token buckets do not throttle, high enough to hide latency.
-pub const DEFAULT_PARALLELISM: usize = 4;
-
 #[derive(Debug, Default)]
 pub struct Report {
     pub done: usize,
@@ -41,7 +37,8 @@ impl Observer for Silent {
     fn step_finished(&self, _: &Step, _: &Result<(), StepError>, _: Duration) {}
 }
 
-/// Runs the steps. Once `interrupt` is set, no new step starts; those running finish
+/// Runs the steps, at most `parallelism` at once (each call within them also waits for
+/// its API's adaptive limit, `aws::limit`). Once `interrupt` is set, no new step starts; those running finish
 /// (a key already created is delivered to its sink or deleted again).
 pub async fn apply(
     steps: &[Step],

@@ -49,6 +49,11 @@ struct TargetArgs {
     /// Deactivate access keys even if they were used recently.
     #[arg(long)]
     force: bool,
+    /// The most calls of one IAM API in flight at once, per account. Below it, each API's
+    /// concurrency adapts: it grows while calls succeed and halves on throttling.
+    #[arg(long, default_value_t = iamplan::aws::limit::DEFAULT_PARALLELISM,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: u16,
 }
 
 fn parse_now(s: &str) -> Result<i64, String> {
@@ -63,6 +68,7 @@ impl TargetArgs {
                 profile: self.profile,
                 region: self.region,
                 endpoint_url: self.endpoint_url,
+                parallelism: usize::from(self.parallelism),
             },
             stats: self.stats,
             adopt: self.adopt,
@@ -105,9 +111,6 @@ enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         auto_approve: bool,
-        /// How many IAM writes run at once.
-        #[arg(long, default_value_t = iamplan::apply::DEFAULT_PARALLELISM)]
-        parallelism: usize,
         /// Run the plan's smoke checks after a successful apply.
         #[arg(long)]
         smoke: bool,
@@ -359,7 +362,6 @@ fn main() {
                 files,
                 target,
                 auto_approve,
-                parallelism,
                 smoke,
                 allow_delete_all,
                 allow_simulated_time,
@@ -368,7 +370,6 @@ fn main() {
                     files,
                     common: target.common(),
                     auto_approve,
-                    parallelism,
                     smoke,
                     allow_delete_all,
                     allow_simulated_time,
@@ -476,12 +477,10 @@ fn main() {
             } => {
                 let mut common = target.common();
                 common.rotate = users.iter().map(|u| u.to_ascii_lowercase()).collect();
-                let parallelism = iamplan::apply::DEFAULT_PARALLELISM;
                 cli::apply::run(ApplyArgs {
                     files,
                     common,
                     auto_approve,
-                    parallelism,
                     smoke: false,
                     allow_delete_all: false,
                     allow_simulated_time,

@@ -7,7 +7,7 @@
 //! `plan` does not. A lock left by a run that died is reported with its holder, and
 //! `iamplan force-unlock FILES` removes it.
 
-use super::{Account, AwsError, retry};
+use super::{Account, AwsError};
 use anyhow::{Result, anyhow};
 use std::path::Path;
 
@@ -142,18 +142,18 @@ async fn try_acquire(
     let holder = holder(&account.caller);
     let name = name(stack);
     let arn = account.ctx.arn("policy", PATH, &name);
-    account.stats.count("CreatePolicy");
-    let created = retry("CreatePolicy", || {
-        account
-            .iam
-            .create_policy()
-            .policy_name(&name)
-            .path(PATH)
-            .description(&holder)
-            .policy_document(DOCUMENT)
-            .send()
-    })
-    .await;
+    let created = account
+        .call("CreatePolicy", || {
+            account
+                .iam
+                .create_policy()
+                .policy_name(&name)
+                .path(PATH)
+                .description(&holder)
+                .policy_document(DOCUMENT)
+                .send()
+        })
+        .await;
     match created {
         Ok(_) => {
             tracing::info!(
@@ -203,11 +203,11 @@ impl Lock {
         if description(&account.iam, &self.arn).await.as_deref() != Some(self.holder.as_str()) {
             return;
         }
-        account.stats.count("DeletePolicy");
-        let deleted = retry("DeletePolicy", || {
-            account.iam.delete_policy().policy_arn(&self.arn).send()
-        })
-        .await;
+        let deleted = account
+            .call("DeletePolicy", || {
+                account.iam.delete_policy().policy_arn(&self.arn).send()
+            })
+            .await;
         if let Err(e) = deleted {
             let err = AwsError::from_sdk(&e);
             if !err.is("NoSuchEntity") {
@@ -230,10 +230,11 @@ async fn description(iam: &aws_sdk_iam::Client, arn: &str) -> Option<String> {
 async fn remove_if_held_by(account: &Account, stack: &str, held_by: &str) -> Result<()> {
     let arn = account.ctx.arn("policy", PATH, &name(stack));
     if description(&account.iam, &arn).await.as_deref() == Some(held_by) {
-        let _ = retry("DeletePolicy", || {
-            account.iam.delete_policy().policy_arn(&arn).send()
-        })
-        .await;
+        let _ = account
+            .call("DeletePolicy", || {
+                account.iam.delete_policy().policy_arn(&arn).send()
+            })
+            .await;
     }
     Ok(())
 }
@@ -252,12 +253,12 @@ pub async fn force_unlock(account: &Account, stack: &str) -> Result<Option<Strin
             return Err(anyhow!("reading the lock {arn}: {err}"));
         }
     };
-    account.stats.count("DeletePolicy");
-    retry("DeletePolicy", || {
-        account.iam.delete_policy().policy_arn(&arn).send()
-    })
-    .await
-    .map_err(|e| anyhow!("deleting the lock {arn}: {}", AwsError::from_sdk(&e)))?;
+    account
+        .call("DeletePolicy", || {
+            account.iam.delete_policy().policy_arn(&arn).send()
+        })
+        .await
+        .map_err(|e| anyhow!("deleting the lock {arn}: {}", AwsError::from_sdk(&e)))?;
     Ok(Some(held_by.unwrap_or_else(|| "an unknown run".into())))
 }
 

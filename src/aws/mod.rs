@@ -2,6 +2,7 @@
 //! eventual consistency live here, once.
 
 pub mod error;
+pub mod limit;
 pub mod lock;
 pub mod read;
 pub mod region;
@@ -21,11 +22,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where to connect: the standard chain, plus what the command line overrides.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Target {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// The most calls of one IAM API that run at once in one account (`--parallelism`).
+    pub parallelism: usize,
+}
+
+impl Default for Target {
+    fn default() -> Target {
+        Target {
+            profile: None,
+            region: None,
+            endpoint_url: None,
+            parallelism: usize::from(limit::DEFAULT_PARALLELISM),
+        }
+    }
 }
 
 impl Target {
@@ -54,10 +68,12 @@ fn is_loopback_url(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// API calls made, by operation (attempts, so retries count).
+/// API calls made, by operation (attempts, so retries count), and the Throttling
+/// errors among them.
 #[derive(Debug, Default)]
 pub struct Stats {
     calls: Mutex<BTreeMap<&'static str, u64>>,
+    throttled: std::sync::atomic::AtomicU64,
 }
 
 impl Stats {
@@ -75,6 +91,13 @@ impl Stats {
     pub fn total(&self) -> u64 {
         self.snapshot().values().sum()
     }
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub(crate) fn count_throttle(&self) {
+        self.throttled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Clients for one account.
@@ -86,6 +109,44 @@ pub struct Account {
     pub config: SdkConfig,
     pub iam: aws_sdk_iam::Client,
     pub stats: Arc<Stats>,
+    /// How many calls of each API may run at once (adaptive, bounded by --parallelism).
+    pub limits: Arc<limit::Limits>,
+}
+
+impl Account {
+    /// Makes one API call: counted, within the API's concurrency limit, retried.
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        op: &'static str,
+        call: F,
+    ) -> Result<
+        T,
+        aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    >
+    where
+        E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<
+            Output = Result<
+                T,
+                aws_sdk_iam::error::SdkError<
+                    E,
+                    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+                >,
+            >,
+        >,
+    {
+        retry(&self.stats, &self.limits, op, call).await
+    }
+}
+
+/// Clients whose failures come back to `retry` at once: it retries with the API's
+/// limit in view, which the SDK's own retries would hide.
+fn without_sdk_retries(config: &SdkConfig) -> SdkConfig {
+    config
+        .to_builder()
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .build()
 }
 
 /// Builds the SDK configuration for one account of the plan.
@@ -260,24 +321,26 @@ pub async fn connect(
     spec: &AccountSpec,
     stats: Arc<Stats>,
 ) -> Result<Account> {
+    let limits = Arc::new(limit::Limits::new(target.parallelism));
     let config = sdk_config(target, spec).await?;
     let region = config
         .region()
         .map(|r| r.to_string())
         .ok_or_else(|| anyhow!("no AWS region for account \"{alias}\": set AWS_REGION, --region, or region in the profile"))?;
-    let sts = aws_sdk_sts::Client::new(&config);
-    stats.count("GetCallerIdentity");
-    let who = retry("GetCallerIdentity", || sts.get_caller_identity().send())
-        .await
-        .map_err(|e| {
-            let host = target
-                .endpoint_url
-                .clone()
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL_STS").ok())
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-                .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
-            connect_error(alias, &host, &AwsError::from_sdk(&e))
-        })?;
+    let sts = aws_sdk_sts::Client::new(&without_sdk_retries(&config));
+    let who = retry(&stats, &limits, "GetCallerIdentity", || {
+        sts.get_caller_identity().send()
+    })
+    .await
+    .map_err(|e| {
+        let host = target
+            .endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_STS").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+        connect_error(alias, &host, &AwsError::from_sdk(&e))
+    })?;
     let arn = who.arn().unwrap_or_default().to_string();
     let partition = arn
         .split(':')
@@ -289,7 +352,7 @@ pub async fn connect(
         .account()
         .map(str::to_string)
         .ok_or_else(|| anyhow!("GetCallerIdentity returned no account ID"))?;
-    let iam = aws_sdk_iam::Client::new(&config);
+    let iam = aws_sdk_iam::Client::new(&without_sdk_retries(&config));
     Ok(Account {
         ctx: AccountContext {
             alias: alias.to_string(),
@@ -301,6 +364,7 @@ pub async fn connect(
         config,
         iam,
         stats,
+        limits,
     })
 }
 
@@ -324,9 +388,12 @@ pub fn is_retryable(e: &AwsError, unreachable: bool) -> bool {
 }
 
 /// Runs `call` until it succeeds, fails for good, or the retry budget is spent; each
-/// retry is logged (visible with -v).
+/// attempt is counted and waits for a slot under the API's limit, and each retry is
+/// logged (visible with -v).
 pub async fn retry<T, E, F, Fut>(
-    what: &str,
+    stats: &Stats,
+    limits: &limit::Limits,
+    what: &'static str,
     mut call: F,
 ) -> Result<
     T,
@@ -350,7 +417,22 @@ where
     let mut delay = Duration::from_millis(200);
     let mut attempt = 1;
     loop {
-        match call().await {
+        let slot = limits.start(what).await;
+        stats.count(what);
+        let result = call().await;
+        let throttled = result
+            .as_ref()
+            .err()
+            .is_some_and(|e| AwsError::from_sdk(e).kind == ErrorKind::Throttled);
+        if throttled {
+            stats.count_throttle();
+        }
+        slot.finish(match (&result, throttled) {
+            (Ok(_), _) => limit::Outcome::Succeeded,
+            (Err(_), true) => limit::Outcome::Throttled,
+            (Err(_), false) => limit::Outcome::Failed,
+        });
+        match result {
             Ok(v) => return Ok(v),
             Err(e) => {
                 let err = AwsError::from_sdk(&e);
@@ -390,7 +472,7 @@ fn is_unreachable(message: &str) -> bool {
 
 /// Up to 25% less than `d`, so that concurrent retries spread out. The randomness comes
 /// from std's per-instance hasher keys: enough to de-synchronise retries.
-fn jitter(d: Duration) -> Duration {
+pub(crate) fn jitter(d: Duration) -> Duration {
     use std::hash::BuildHasher;
     let r = std::collections::hash_map::RandomState::new().hash_one(d);
     let frac = (r % 250) as f64 / 1000.0;

@@ -2,7 +2,7 @@
 //! resources: GetAccountAuthorizationDetails for roles and customer-managed policies,
 //! and ListRoles for the two role attributes it omits (description, max session duration).
 
-use super::{Account, error_text, retry};
+use super::{Account, error_text};
 use crate::iam::{Group, IamKind, ManagedPolicy, Role, User};
 use crate::keys::{KeyHints, LastUsed, LiveKey, UserKeyHint};
 use crate::model::{Address, Kind, Live, LiveResource, Resource};
@@ -61,14 +61,16 @@ where
 {
     let mut marker: Option<String> = None;
     loop {
-        account.stats.count(op);
-        let page = retry(op, || call(marker.clone())).await.map_err(|e| {
-            anyhow!(
-                "reading IAM in account \"{}\" ({op}): {}",
-                account.ctx.alias,
-                error_text(&e)
-            )
-        })?;
+        let page = account
+            .call(op, || call(marker.clone()))
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "reading IAM in account \"{}\" ({op}): {}",
+                    account.ctx.alias,
+                    error_text(&e)
+                )
+            })?;
         marker = page.next_marker();
         each(page);
         if marker.is_none() {
@@ -76,9 +78,6 @@ where
         }
     }
 }
-
-/// Concurrent per-user key reads (ListAccessKeys is per user by IAM's design).
-const KEY_READ_CONCURRENCY: usize = 8;
 
 pub async fn read_live(
     account: &Account,
@@ -220,13 +219,13 @@ pub async fn adopted_policy_owners(
         if lr.owner.is_some() {
             continue;
         }
-        account.stats.count("ListPolicyTags");
         let arn = lr.arn.clone();
-        let tags = retry("ListPolicyTags", || {
-            account.iam.list_policy_tags().policy_arn(&arn).send()
-        })
-        .await
-        .map_err(|e| anyhow!("reading the tags of policy {arn}: {}", error_text(&e)))?;
+        let tags = account
+            .call("ListPolicyTags", || {
+                account.iam.list_policy_tags().policy_arn(&arn).send()
+            })
+            .await
+            .map_err(|e| anyhow!("reading the tags of policy {arn}: {}", error_text(&e)))?;
         lr.owner = tags
             .tags()
             .iter()
@@ -264,7 +263,8 @@ async fn read_users(
                 .await
                 .map(|k| (name, k))
         }))
-        .buffer_unordered(KEY_READ_CONCURRENCY)
+        // Per user by IAM's design; how many run at once is the API's adaptive limit.
+        .buffer_unordered(account.limits.max())
         .collect::<Vec<_>>()
         .await;
     for r in reads {
@@ -294,12 +294,12 @@ async fn read_keys(
     history: &KeyHistory,
 ) -> Result<Vec<LiveKey>> {
     let iam = &account.iam;
-    account.stats.count("ListAccessKeys");
-    let listed = retry("ListAccessKeys", || {
-        iam.list_access_keys().user_name(user).send()
-    })
-    .await
-    .map_err(|e| anyhow!("reading the access keys of user {user}: {}", error_text(&e)))?;
+    let listed = account
+        .call("ListAccessKeys", || {
+            iam.list_access_keys().user_name(user).send()
+        })
+        .await
+        .map_err(|e| anyhow!("reading the access keys of user {user}: {}", error_text(&e)))?;
     let mut keys = Vec::new();
     let metas = listed.access_key_metadata();
     for m in metas {
@@ -312,17 +312,17 @@ async fn read_keys(
             hint.rotating || metas.len() > 1 || hint.sink_key.as_deref() != Some(id.as_str())
         });
         let last_used = if needs_last_used {
-            account.stats.count("GetAccessKeyLastUsed");
-            let out = retry("GetAccessKeyLastUsed", || {
-                iam.get_access_key_last_used().access_key_id(&id).send()
-            })
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "reading when access key {id} was last used: {}",
-                    error_text(&e)
-                )
-            })?;
+            let out = account
+                .call("GetAccessKeyLastUsed", || {
+                    iam.get_access_key_last_used().access_key_id(&id).send()
+                })
+                .await
+                .map_err(|e| {
+                    anyhow!(
+                        "reading when access key {id} was last used: {}",
+                        error_text(&e)
+                    )
+                })?;
             out.access_key_last_used().and_then(|u| {
                 u.last_used_date().map(|d| LastUsed {
                     when: d.secs(),

@@ -1,6 +1,7 @@
 //! Runs one plan operation against IAM, with retries.
 
-use super::{Account, AwsError, ErrorKind, retry};
+use super::limit::Outcome;
+use super::{Account, AwsError, ErrorKind};
 use crate::keys::Sink;
 use crate::keys::sink::{Secret, SinkError};
 use crate::ops::Op;
@@ -59,8 +60,7 @@ pub enum StepError {
 /// answers as success so that a re-run after a half-finished apply converges.
 macro_rules! call {
     ($acct:expr, $name:expr, $fut:expr, ok_if: [$($code:literal),*]) => {{
-        $acct.stats.count($name);
-        match retry($name, || $fut).await {
+        match $acct.call($name, || $fut).await {
             Ok(_) => Ok(()),
             Err(e) => {
                 let err = AwsError::from_sdk(&e);
@@ -395,8 +395,10 @@ impl Account {
             Op::DeleteUser { name } => {
                 // Most users have no console password or MFA device: try the delete first,
                 // and clear those (which the plan does not list) only when IAM says so.
-                self.stats.count("DeleteUser");
-                match retry("DeleteUser", || iam.delete_user().user_name(name).send()).await {
+                match self
+                    .call("DeleteUser", || iam.delete_user().user_name(name).send())
+                    .await
+                {
                     Ok(_) => return Ok(()),
                     Err(e) => {
                         let err = AwsError::from_sdk(&e);
@@ -410,12 +412,12 @@ impl Account {
                     }
                 }
                 call!(self, "DeleteLoginProfile", iam.delete_login_profile().user_name(name).send(), ok_if: ["NoSuchEntity"])?;
-                self.stats.count("ListMFADevices");
-                let devices = retry("ListMFADevices", || {
-                    iam.list_mfa_devices().user_name(name).send()
-                })
-                .await
-                .map_err(|e| AwsError::from_sdk(&e))?;
+                let devices = self
+                    .call("ListMFADevices", || {
+                        iam.list_mfa_devices().user_name(name).send()
+                    })
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&e))?;
                 for d in devices.mfa_devices() {
                     let serial = d.serial_number();
                     call!(self, "DeactivateMFADevice", iam.deactivate_mfa_device().user_name(name).serial_number(serial).send(), ok_if: ["NoSuchEntity"])?;
@@ -518,43 +520,51 @@ impl Account {
         user: &str,
         known: &[String],
     ) -> Result<aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput, StepError> {
-        const ATTEMPTS: u32 = 5;
-        let no_sdk_retry = aws_sdk_iam::config::Builder::default()
-            .retry_config(aws_smithy_types::retry::RetryConfig::disabled());
+        // Lost answers are checked and sent again a few times; throttling (a definite
+        // "not done") is sent again for as long as any call is retried.
+        const AMBIGUOUS_ATTEMPTS: u32 = 5;
+        let started = std::time::Instant::now();
         let mut delay = std::time::Duration::from_millis(200);
-        for attempt in 1..=ATTEMPTS {
+        let mut ambiguous_attempts = 0;
+        loop {
             let began = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
+            let slot = self.limits.start("CreateAccessKey").await;
             self.stats.count("CreateAccessKey");
-            let result = self
-                .iam
-                .create_access_key()
-                .user_name(user)
-                .customize()
-                .config_override(no_sdk_retry.clone())
-                .send()
-                .await;
+            let result = self.iam.create_access_key().user_name(user).send().await;
             let err = match result {
-                Ok(out) => return Ok(out),
+                Ok(out) => {
+                    slot.finish(Outcome::Succeeded);
+                    return Ok(out);
+                }
                 Err(e) => AwsError::from_sdk(&e),
             };
             let ambiguous = matches!(err.kind, ErrorKind::Network | ErrorKind::Service);
-            // Throttling is a definite "not done": simply sent again.
             let throttled = err.kind == ErrorKind::Throttled;
-            if !(ambiguous || throttled) || attempt == ATTEMPTS {
+            slot.finish(if throttled {
+                Outcome::Throttled
+            } else {
+                Outcome::Failed
+            });
+            ambiguous_attempts += u32::from(ambiguous);
+            let out_of_time = started.elapsed() + delay > super::RETRY_BUDGET;
+            if !(ambiguous || throttled) || ambiguous_attempts == AMBIGUOUS_ATTEMPTS || out_of_time
+            {
                 return Err(err.into());
+            }
+            if throttled {
+                self.stats.count_throttle();
             }
             if ambiguous {
                 tracing::info!(
-                    "CreateAccessKey for user {user}: {err}; the key may have been made: checking (attempt {attempt})"
+                    "CreateAccessKey for user {user}: {err}; the key may have been made: checking (attempt {ambiguous_attempts})"
                 );
                 self.delete_unknown_keys(user, known, began).await?;
             }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
+            tokio::time::sleep(super::jitter(delay)).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(10));
         }
-        unreachable!("the last attempt returns")
     }
 
     /// Deletes the user's keys that the plan did not know: made by a CreateAccessKey whose
@@ -567,12 +577,12 @@ impl Account {
     ) -> Result<(), StepError> {
         // Clocks differ: a key made more than this before the attempt is not its doing.
         const SKEW: i64 = 300;
-        self.stats.count("ListAccessKeys");
-        let listed = retry("ListAccessKeys", || {
-            self.iam.list_access_keys().user_name(user).send()
-        })
-        .await
-        .map_err(|e| AwsError::from_sdk(&e))?;
+        let listed = self
+            .call("ListAccessKeys", || {
+                self.iam.list_access_keys().user_name(user).send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(&e))?;
         for k in listed.access_key_metadata() {
             let id = k.access_key_id().unwrap_or_default();
             if id.is_empty() || known.iter().any(|x| x == id) {

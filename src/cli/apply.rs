@@ -16,7 +16,6 @@ pub struct ApplyArgs {
     pub files: Vec<PathBuf>,
     pub common: Common,
     pub auto_approve: bool,
-    pub parallelism: usize,
     /// Run the plan's smoke checks after a successful apply.
     pub smoke: bool,
     /// Apply a plan that deletes every resource of its stack.
@@ -138,7 +137,7 @@ async fn execute(
         let report = apply(
             &plan.steps,
             &session.accounts,
-            args.parallelism,
+            args.common.target.parallelism * session.accounts.len().max(1),
             &progress,
             interrupt,
         )

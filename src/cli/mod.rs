@@ -20,6 +20,7 @@ use crate::model::{AccountSpec, Desired, Live, Resource};
 use crate::plan::Plan;
 use crate::spec;
 use anyhow::{Result, anyhow};
+use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,11 @@ pub struct Timing {
     pub network: Duration,
 }
 
+/// Accounts connected to or read at once. Each has its own API limits (IAM throttles per
+/// account), so more accounts in flight cost only this machine's sockets and memory;
+/// the bound keeps an Organization-wide plan from opening hundreds at once.
+const ACCOUNTS_IN_FLIGHT: usize = 16;
+
 /// The accounts a command works in, with the API-call and timing counters.
 pub struct Session {
     pub accounts: BTreeMap<String, Account>,
@@ -76,11 +82,13 @@ impl Session {
     ) -> Result<Session> {
         let stats = Arc::new(Stats::default());
         let started = Instant::now();
-        let conns = futures::future::join_all(
+        let conns: Vec<_> = futures::stream::iter(
             specs
                 .iter()
                 .map(|(alias, s)| aws::connect(alias, target, s, stats.clone())),
         )
+        .buffered(ACCOUNTS_IN_FLIGHT)
+        .collect()
         .await;
         let mut accounts = BTreeMap::new();
         for (c, alias) in conns.into_iter().zip(specs.keys()) {
@@ -143,13 +151,15 @@ impl Session {
         let started = Instant::now();
         let mut live = Live::default();
         let none = KeyHints::default();
-        let reads = futures::future::join_all(self.accounts.values().map(|a| {
+        let reads: Vec<_> = futures::stream::iter(self.accounts.values().map(|a| {
             let hints = hints.get(&a.ctx.alias).unwrap_or(&none);
             async move {
                 let mut l = Live::default();
                 aws::read_live(a, stack, hints, &mut l).await.map(|()| l)
             }
         }))
+        .buffer_unordered(ACCOUNTS_IN_FLIGHT)
+        .collect()
         .await;
         for r in reads {
             live.resources.extend(r?.resources);
@@ -174,6 +184,7 @@ impl Session {
             list.join(" "),
             self.stats.total()
         );
+        eprintln!("throttled: {}", self.stats.throttled());
         let t = &self.timing;
         eprintln!(
             "time: network {:.1} ms, parse {:.1} ms, build {:.1} ms, diff {:.1} ms, render {:.1} ms",
