@@ -77,14 +77,16 @@ pub fn group_marker_document() -> serde_json::Value {
 }
 
 /// User tags about access keys. They live on the user, so nothing is kept on local disk:
-/// when iamplan deactivated a key, which key a command sink received, and (under `--now`)
-/// when a key was issued in simulated time.
+/// when iamplan deactivated a key, which key a command sink received, (under `--now`)
+/// when a key was issued in simulated time, and when IAM made each key iamplan made
+/// (which identifies a key in the credential report, whose rows carry no key IDs).
 const DEACTIVATED_TAG_PREFIX: &str = "iamplan:deactivated:";
 const DELIVERED_TAG: &str = "iamplan:delivered";
 /// Set just before a key is handed to a command sink, replaced by `delivered` after: a
 /// crash in between leaves it, and the next run knows the command may hold that key.
 const DELIVERING_TAG: &str = "iamplan:delivering";
 const ISSUED_TAG_PREFIX: &str = "iamplan:issued:";
+const CREATED_TAG_PREFIX: &str = "iamplan:created:";
 
 /// What a user's tags record about its keys (parsed out of the live tags).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +95,8 @@ pub struct KeyHistory {
     pub deactivated: BTreeMap<String, i64>,
     /// When a key was issued under `--now`, by key ID.
     pub issued: BTreeMap<String, i64>,
+    /// IAM's creation time of each key iamplan made, by key ID (epoch seconds).
+    pub created: BTreeMap<String, i64>,
     /// The key last handed to a command sink.
     pub delivered: Option<String>,
     /// A key being handed to a command sink when the run stopped (delivered, not confirmed).
@@ -112,6 +116,8 @@ impl KeyHistory {
                 (&mut h.deactivated, id)
             } else if let Some(id) = k.strip_prefix(ISSUED_TAG_PREFIX) {
                 (&mut h.issued, id)
+            } else if let Some(id) = k.strip_prefix(CREATED_TAG_PREFIX) {
+                (&mut h.created, id)
             } else {
                 return true;
             };
@@ -125,7 +131,9 @@ impl KeyHistory {
 
     /// Whether the user carries tags about this key (to remove with the key).
     pub fn mentions(&self, id: &str) -> bool {
-        self.deactivated.contains_key(id) || self.issued.contains_key(id)
+        self.deactivated.contains_key(id)
+            || self.issued.contains_key(id)
+            || self.created.contains_key(id)
     }
 }
 
@@ -135,6 +143,10 @@ pub fn deactivated_tag(id: &str, at: i64) -> BTreeMap<String, String> {
 
 pub fn issued_tag(id: &str, at: i64) -> (String, String) {
     (format!("{ISSUED_TAG_PREFIX}{id}"), at.to_string())
+}
+
+pub fn created_tag(id: &str, at: i64) -> (String, String) {
+    (format!("{CREATED_TAG_PREFIX}{id}"), at.to_string())
 }
 
 pub fn delivering_tag(id: &str) -> (String, String) {
@@ -155,6 +167,7 @@ pub fn key_tag_keys(id: &str) -> Vec<String> {
     vec![
         format!("{DEACTIVATED_TAG_PREFIX}{id}"),
         format!("{ISSUED_TAG_PREFIX}{id}"),
+        format!("{CREATED_TAG_PREFIX}{id}"),
     ]
 }
 
@@ -186,6 +199,8 @@ mod tests {
     fn key_history_round_trips_through_user_tags() {
         let mut tags = BTreeMap::from([("team".to_string(), "data".to_string())]);
         tags.extend(deactivated_tag("AKIA1", 100));
+        let (k, v) = created_tag("AKIA4", 300);
+        tags.insert(k, v);
         let (k, v) = issued_tag("AKIA2", 200);
         tags.insert(k, v);
         let (k, v) = delivered_tag("AKIA2");
@@ -194,6 +209,8 @@ mod tests {
         let h = KeyHistory::take_from(&mut tags);
         assert_eq!(h.deactivated, BTreeMap::from([("AKIA1".into(), 100)]));
         assert_eq!(h.issued, BTreeMap::from([("AKIA2".into(), 200)]));
+        assert_eq!(h.created, BTreeMap::from([("AKIA4".into(), 300)]));
+        assert!(h.mentions("AKIA4"));
         assert_eq!(h.delivered.as_deref(), Some("AKIA2"));
         assert!(h.mentions("AKIA1") && h.mentions("AKIA2") && !h.mentions("AKIA3"));
         // Only the user's own tags remain (a malformed iamplan tag is dropped, not kept).

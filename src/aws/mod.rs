@@ -6,6 +6,7 @@ pub mod limit;
 pub mod lock;
 pub mod read;
 pub mod region;
+pub mod report;
 mod write;
 
 pub use error::{AwsError, ErrorKind, error_text};

@@ -3,7 +3,7 @@
 //! and ListRoles for the two role attributes it omits (description, max session duration).
 
 use super::{Account, error_text};
-use crate::iam::{Group, IamKind, ManagedPolicy, Role, User};
+use crate::iam::{Group, ManagedPolicy, Role, User};
 use crate::keys::{KeyHints, LastUsed, LiveKey, UserKeyHint};
 use crate::model::{Address, Kind, Live, LiveResource, Resource};
 use crate::ownership::{KeyHistory, OWNER_TAG};
@@ -136,7 +136,20 @@ pub async fn read_live(
         .await
         .map(|()| (roles, policies, users, groups))
     };
-    let (gaad, role_attrs) = tokio::join!(gaad, list_roles);
+    // Every user's keys in two calls, when there are enough users to be worth it.
+    let report = async {
+        if hints.users.len() < super::report::MIN_USERS {
+            return None;
+        }
+        match super::report::fetch(account).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::debug!("{e}: reading access keys user by user");
+                None
+            }
+        }
+    };
+    let (gaad, role_attrs, report) = tokio::join!(gaad, list_roles, report);
     let (roles, policies, users, groups) = gaad?;
     let role_attrs = role_attrs?;
 
@@ -191,7 +204,7 @@ pub async fn read_live(
     }
     drop(policies);
     adopted_policy_owners(account, hints, live).await?;
-    read_users(account, stack, hints, &users, live).await?;
+    read_users(account, stack, hints, &users, report.as_ref(), live).await?;
     drop(users);
     for g in &groups {
         insert(live, Group::from_live(g, ctx)?);
@@ -242,16 +255,24 @@ async fn read_users(
     stack: &str,
     hints: &KeyHints,
     users: &[aws_sdk_iam::types::UserDetail],
+    report: Option<&super::report::CredentialReport>,
     live: &mut Live,
 ) -> Result<()> {
     let ctx = &account.ctx;
     let mut want_keys = Vec::new();
     for u in users {
-        let lr = User::from_live(u, ctx)?;
-        if let Some(user) = User::of(&lr.resource) {
+        let mut lr = User::from_live(u, ctx)?;
+        if let Resource::User(user) = &mut lr.resource {
             let hint = hints.users.get(&user.name.to_ascii_lowercase());
             if hint.is_some() || lr.owner.as_deref() == Some(stack) {
-                want_keys.push((user.name.clone(), hint.cloned(), user.key_history.clone()));
+                match report.and_then(|r| r.keys_of(&user.name, &user.key_history, hint)) {
+                    Some(keys) => user.access_keys = keys,
+                    None => want_keys.push((
+                        user.name.clone(),
+                        hint.cloned(),
+                        user.key_history.clone(),
+                    )),
+                }
             }
         }
         live.resources
@@ -305,13 +326,7 @@ async fn read_keys(
     for m in metas {
         let id = m.access_key_id().unwrap_or_default().to_string();
         let active = m.status() == Some(&StatusType::Active);
-        // Last use matters where a key may be deactivated: when the rule rotates, when
-        // there is more than one key, or when a key is not the sink's. Users only being
-        // deleted (owned, no longer declared) need none.
-        let needs_last_used = hint.as_ref().is_some_and(|hint| {
-            hint.rotating || metas.len() > 1 || hint.sink_key.as_deref() != Some(id.as_str())
-        });
-        let last_used = if needs_last_used {
+        let last_used = if needs_last_used(hint.as_ref(), metas.len(), &id) {
             let out = account
                 .call("GetAccessKeyLastUsed", || {
                     iam.get_access_key_last_used().access_key_id(&id).send()
@@ -347,6 +362,13 @@ async fn read_keys(
         });
     }
     Ok(keys)
+}
+
+/// Whether a key's last use matters: where it may be deactivated, when the rule rotates,
+/// when the user has more than one key, or when the key is not the sink's. Users only
+/// being deleted (owned, no longer declared) need none.
+pub(super) fn needs_last_used(hint: Option<&UserKeyHint>, keys: usize, id: &str) -> bool {
+    hint.is_some_and(|hint| hint.rotating || keys > 1 || hint.sink_key.as_deref() != Some(id))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::keys::sink::{Secret, SinkError};
 use crate::ops::Op;
 use crate::ownership::{
     OWNER_TAG, deactivated_tag, delivered_tag, delivering_tag, delivering_tag_key,
-    group_marker_document, group_marker_name, issued_tag, key_tag_keys,
+    created_tag, group_marker_document, group_marker_name, issued_tag, key_tag_keys,
 };
 use aws_sdk_iam::types::{StatusType, Tag};
 use std::collections::BTreeMap;
@@ -449,6 +449,7 @@ impl Account {
             secret_access_key: key.secret_access_key().to_string(),
         };
         let id = secret.access_key_id.clone();
+        let created = key.create_date().map(|d| d.secs());
         // A command cannot be asked afterwards what it received: record the intent first,
         // so that a crash after the command ran is not taken for "never delivered".
         if !sink.readable() {
@@ -492,15 +493,25 @@ impl Account {
                 Err(other) => other,
             });
         }
-        let mut t = BTreeMap::new();
+        let mut t: BTreeMap<String, String> = created.map(|c| created_tag(&id, c)).into_iter().collect();
         if !sink.readable() {
             t.extend([delivered_tag(&id)]);
         }
         if let Some(at) = issued_at {
             t.extend([issued_tag(&id, at)]);
         }
-        if !t.is_empty() {
-            call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])?;
+        let tagged = if t.is_empty() {
+            Ok(())
+        } else {
+            call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])
+        };
+        match tagged {
+            // The creation time only spares later plans a per-user read: without it the key
+            // is read the slow way, so its loss does not fail a key already delivered.
+            Err(e) if sink.readable() && issued_at.is_none() => tracing::warn!(
+                "user {user}: could not record when access key {id} was made (later plans read this user's keys one call each): {e}"
+            ),
+            other => other?,
         }
         if !sink.readable() {
             let done = vec![delivering_tag_key()];
