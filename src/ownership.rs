@@ -215,6 +215,6 @@ mod tests {
         assert!(h.mentions("AKIA1") && h.mentions("AKIA2") && !h.mentions("AKIA3"));
         // Only the user's own tags remain (a malformed iamplan tag is dropped, not kept).
         assert_eq!(tags, BTreeMap::from([("team".into(), "data".into())]));
-        assert_eq!(key_tag_keys("AKIA1").len(), 2);
+        assert_eq!(key_tag_keys("AKIA1").len(), 3);
     }
 }

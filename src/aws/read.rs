@@ -267,11 +267,9 @@ async fn read_users(
             if hint.is_some() || lr.owner.as_deref() == Some(stack) {
                 match report.and_then(|r| r.keys_of(&user.name, &user.key_history, hint)) {
                     Some(keys) => user.access_keys = keys,
-                    None => want_keys.push((
-                        user.name.clone(),
-                        hint.cloned(),
-                        user.key_history.clone(),
-                    )),
+                    None => {
+                        want_keys.push((user.name.clone(), hint.cloned(), user.key_history.clone()))
+                    }
                 }
             }
         }

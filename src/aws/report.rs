@@ -119,7 +119,11 @@ fn fresh(started_now: bool, generated: Epoch, asked: Epoch) -> bool {
 /// name with a comma) are left out: those users are read one by one.
 pub fn parse(csv: &str) -> Result<CredentialReport, ReportError> {
     let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().ok_or(ReportError::Format)?.split(',').collect();
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or(ReportError::Format)?
+        .split(',')
+        .collect();
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
     let user = col("user").ok_or(ReportError::Format)?;
     let key_cols = |n: u8| -> Option<[usize; 5]> {
@@ -187,6 +191,10 @@ impl CredentialReport {
             let (Some(id), None) = (ids.next(), ids.next()) else {
                 return None;
             };
+            // A key made by hand in the same second as iamplan's would match it too.
+            if keys.iter().any(|(known, _)| known == id) {
+                return None;
+            }
             keys.push((id.clone(), k));
         }
         let count = keys.len();
@@ -282,6 +290,17 @@ mod tests {
         let h = history(&[("AKIAOLD", T1)]);
         assert_eq!(r.keys_of("robot", &h, None), Some(vec![]));
         assert_eq!(r.keys_of("other", &h, None), None);
+    }
+
+    #[test]
+    fn a_key_made_by_hand_in_the_same_second_as_iamplan_s_is_not_taken_for_it() {
+        let r = report(&[row(
+            "robot",
+            &format!("true,{T1},N/A,N/A,N/A"),
+            &format!("true,{T1},N/A,N/A,N/A"),
+        )]);
+        let h = history(&[("AKIAOLD", T1)]);
+        assert_eq!(r.keys_of("robot", &h, None), None);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use crate::keys::Sink;
 use crate::keys::sink::{Secret, SinkError};
 use crate::ops::Op;
 use crate::ownership::{
-    OWNER_TAG, deactivated_tag, delivered_tag, delivering_tag, delivering_tag_key,
-    created_tag, group_marker_document, group_marker_name, issued_tag, key_tag_keys,
+    OWNER_TAG, created_tag, deactivated_tag, delivered_tag, delivering_tag, delivering_tag_key,
+    group_marker_document, group_marker_name, issued_tag, key_tag_keys,
 };
 use aws_sdk_iam::types::{StatusType, Tag};
 use std::collections::BTreeMap;
@@ -493,7 +493,8 @@ impl Account {
                 Err(other) => other,
             });
         }
-        let mut t: BTreeMap<String, String> = created.map(|c| created_tag(&id, c)).into_iter().collect();
+        let mut t: BTreeMap<String, String> =
+            created.map(|c| created_tag(&id, c)).into_iter().collect();
         if !sink.readable() {
             t.extend([delivered_tag(&id)]);
         }
