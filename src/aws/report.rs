@@ -315,7 +315,7 @@ mod tests {
         // A comma in a user name shifts every field: that user is read one by one.
         let r = report(&[
             row("a,b", &format!("true,{T1},N/A,N/A,N/A"), NONE),
-            row("robot", &format!("true,garbled,N/A,N/A,N/A"), NONE),
+            row("robot", "true,garbled,N/A,N/A,N/A", NONE),
         ]);
         let h = history(&[("AKIAOLD", T1)]);
         assert_eq!(r.keys_of("a,b", &h, None), None);
