@@ -5,7 +5,7 @@
 //! high earns `Throttling` errors and backoff. Each API of an account gets its own limit,
 //! which grows while calls succeed and halves on throttling (AIMD, as TCP's congestion
 //! control): from 4 it doubles every round trip until the first throttle ("slow start"),
-//! then grows by one per round trip. `--parallelism` bounds it.
+//! then grows by one per four round trips. `--parallelism` bounds it.
 //!
 //! The SDK's own adaptive retry mode rate-limits a whole client: a throttled CreateRole
 //! would slow every other API of the account, whose buckets are separate.
@@ -21,6 +21,10 @@ pub const DEFAULT_PARALLELISM: u16 = 32;
 
 /// Where each API's limit starts (the fixed default before adaptive limits).
 const INITIAL: f64 = 4.0;
+
+/// How fast a limit grows after the first throttle: by one per 1/PROBE round trips. Slow,
+/// because near an empty bucket every step up is a throttle.
+const PROBE: f64 = 0.25;
 
 /// Throttles within this long of a cut are the same congestion event (the calls in
 /// flight when the bucket emptied), not a reason to cut again.
@@ -137,7 +141,7 @@ impl Aimd {
         let mut s = self.state.lock().expect("aimd lock");
         match outcome {
             Outcome::Succeeded if s.slow_start => s.limit += 1.0,
-            Outcome::Succeeded => s.limit += 1.0 / s.limit,
+            Outcome::Succeeded => s.limit += PROBE / s.limit,
             Outcome::Throttled => {
                 let recent = s.last_cut.is_some_and(|t| t.elapsed() < CUT_INTERVAL);
                 if !recent {
@@ -193,8 +197,8 @@ mod tests {
         run(&limits, Outcome::Throttled).await;
         run(&limits, Outcome::Throttled).await;
         assert_eq!(limits.current("CreateRole"), Some(8.0));
-        // After the cut, growth is additive: one per limit's worth of successes.
-        for _ in 0..8 {
+        // After the cut, growth is additive: one per four limits' worth of successes.
+        for _ in 0..32 {
             run(&limits, Outcome::Succeeded).await;
         }
         let l = limits.current("CreateRole").unwrap();

@@ -112,6 +112,21 @@ pub struct Account {
     pub stats: Arc<Stats>,
     /// How many calls of each API may run at once (adaptive, bounded by --parallelism).
     pub limits: Arc<limit::Limits>,
+    /// The account's state, read while it was being identified (`Prefetch`), until
+    /// `read_live` takes it.
+    pub prefetched: Arc<Mutex<Option<Result<read::Fetched>>>>,
+}
+
+/// Whether `connect` reads the account's state while it asks who the caller is: for a
+/// plan, which holds no lock, this hides a round trip; apply reads only once it holds the
+/// stack's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    No,
+    /// With the credential report, or not (`read::wants_report`).
+    Yes {
+        report: bool,
+    },
 }
 
 impl Account {
@@ -321,6 +336,7 @@ pub async fn connect(
     target: &Target,
     spec: &AccountSpec,
     stats: Arc<Stats>,
+    prefetch: Prefetch,
 ) -> Result<Account> {
     let limits = Arc::new(limit::Limits::new(target.parallelism));
     let config = sdk_config(target, spec).await?;
@@ -329,11 +345,33 @@ pub async fn connect(
         .map(|r| r.to_string())
         .ok_or_else(|| anyhow!("no AWS region for account \"{alias}\": set AWS_REGION, --region, or region in the profile"))?;
     let sts = aws_sdk_sts::Client::new(&without_sdk_retries(&config));
-    let who = retry(&stats, &limits, "GetCallerIdentity", || {
+    let mut account = Account {
+        // The ID comes from GetCallerIdentity below; the reads a prefetch makes meanwhile
+        // need only the alias and the partition.
+        ctx: AccountContext {
+            alias: alias.to_string(),
+            account_id: String::new(),
+            partition: region::partition_of(&region).to_string(),
+            region: region.clone(),
+        },
+        caller: String::new(),
+        iam: aws_sdk_iam::Client::new(&without_sdk_retries(&config)),
+        config,
+        stats,
+        limits,
+        prefetched: Arc::default(),
+    };
+    let identify = retry(&account.stats, &account.limits, "GetCallerIdentity", || {
         sts.get_caller_identity().send()
-    })
-    .await
-    .map_err(|e| {
+    });
+    let read = async {
+        match prefetch {
+            Prefetch::No => None,
+            Prefetch::Yes { report } => Some(read::fetch(&account, report).await),
+        }
+    };
+    let (who, fetched) = tokio::join!(identify, read);
+    let who = who.map_err(|e| {
         let host = target
             .endpoint_url
             .clone()
@@ -349,24 +387,17 @@ pub async fn connect(
         .filter(|p| !p.is_empty())
         .unwrap_or("aws")
         .to_string();
-    let account_id = who
+    account.ctx.account_id = who
         .account()
         .map(str::to_string)
         .ok_or_else(|| anyhow!("GetCallerIdentity returned no account ID"))?;
-    let iam = aws_sdk_iam::Client::new(&without_sdk_retries(&config));
-    Ok(Account {
-        ctx: AccountContext {
-            alias: alias.to_string(),
-            account_id,
-            partition,
-            region,
-        },
-        caller: arn,
-        config,
-        iam,
-        stats,
-        limits,
-    })
+    // Read under another partition than the caller's: read again, under the right one.
+    if partition == account.ctx.partition {
+        *account.prefetched.lock().expect("prefetch lock") = fetched;
+    }
+    account.ctx.partition = partition;
+    account.caller = arn;
+    Ok(account)
 }
 
 /// How long retryable errors are retried: IAM's eventual consistency can last about a
@@ -428,29 +459,39 @@ where
         if throttled {
             stats.count_throttle();
         }
-        slot.finish(match (&result, throttled) {
+        let outcome = match (&result, throttled) {
             (Ok(_), _) => limit::Outcome::Succeeded,
             (Err(_), true) => limit::Outcome::Throttled,
             (Err(_), false) => limit::Outcome::Failed,
-        });
-        match result {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                let err = AwsError::from_sdk(&e);
-                let unreachable =
-                    matches!(e, SdkError::DispatchFailure(_)) && is_unreachable(&err.message);
-                if !is_retryable(&err, unreachable) || start.elapsed() + delay > RETRY_BUDGET {
-                    return Err(e);
-                }
-                tracing::info!(
-                    "retrying {what} in {:.1}s (attempt {attempt}): {err}",
-                    delay.as_secs_f64(),
-                );
-                tokio::time::sleep(jitter(delay)).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-                attempt += 1;
+        };
+        let e = match result {
+            Ok(v) => {
+                slot.finish(outcome);
+                return Ok(v);
             }
+            Err(e) => e,
+        };
+        let err = AwsError::from_sdk(&e);
+        let unreachable = matches!(e, SdkError::DispatchFailure(_)) && is_unreachable(&err.message);
+        if !is_retryable(&err, unreachable) || start.elapsed() + delay > RETRY_BUDGET {
+            slot.finish(outcome);
+            return Err(e);
         }
+        tracing::info!(
+            "retrying {what} in {:.1}s (attempt {attempt}): {err}",
+            delay.as_secs_f64(),
+        );
+        if throttled {
+            // A throttled call keeps its slot while it waits: when the API's bucket is
+            // empty its rate falls with the waits, even at a limit of one.
+            tokio::time::sleep(jitter(delay)).await;
+            slot.finish(outcome);
+        } else {
+            slot.finish(outcome);
+            tokio::time::sleep(jitter(delay)).await;
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+        attempt += 1;
     }
 }
 

@@ -79,12 +79,19 @@ where
     }
 }
 
-pub async fn read_live(
-    account: &Account,
-    stack: &str,
-    hints: &KeyHints,
-    live: &mut Live,
-) -> Result<()> {
+/// What an account's reads give before the plan's key hints are known: every role,
+/// policy, group and user, converted page by page as GetAccountAuthorizationDetails
+/// returns them (a page's SDK structures are dropped before the next arrives), and the
+/// credential report if it was asked for. Users' keys come later (`read_live`).
+pub struct Fetched {
+    live: Live,
+    report: Option<super::report::CredentialReport>,
+}
+
+/// Reads an account's state. A plan starts this alongside GetCallerIdentity
+/// (`connect`'s prefetch): nothing here needs the account's ID, only its alias and
+/// partition.
+pub async fn fetch(account: &Account, want_report: bool) -> Result<Fetched> {
     let ctx = &account.ctx;
     let iam = &account.iam;
     // Description and MaxSessionDuration are only in ListRoles/GetRole: read them in
@@ -109,8 +116,13 @@ pub async fn read_live(
         .map(|()| role_attrs)
     };
     let gaad = async {
-        let (mut roles, mut policies, mut users, mut groups) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut live = Live::default();
+        let mut policies = Vec::new();
+        let mut unreadable = None;
+        let insert = |live: &mut Live, lr: LiveResource| {
+            let addr = Address::new(&ctx.alias, lr.resource.kind(), lr.resource.name());
+            live.resources.insert(addr, lr);
+        };
         paged(
             account,
             "GetAccountAuthorizationDetails",
@@ -124,21 +136,89 @@ pub async fn read_live(
                     .set_marker(marker)
                     .send()
             },
-            |mut page| {
-                // Take the page's entities rather than copy them: at thousands of roles
-                // the documents are most of the memory.
-                roles.append(&mut page.role_detail_list.take().unwrap_or_default());
-                users.append(&mut page.user_detail_list.take().unwrap_or_default());
-                groups.append(&mut page.group_detail_list.take().unwrap_or_default());
-                policies.append(&mut page.policies.take().unwrap_or_default());
+            |page| {
+                // Converted now, so that only the plan's own form of each entity is held:
+                // at thousands of roles the SDK's copies would be most of the memory.
+                let converted = page
+                    .role_detail_list()
+                    .iter()
+                    .map(|r| Role::from_live(r, None, ctx))
+                    .chain(
+                        page.user_detail_list()
+                            .iter()
+                            .map(|u| User::from_live(u, ctx)),
+                    )
+                    .chain(
+                        page.group_detail_list()
+                            .iter()
+                            .map(|g| Group::from_live(g, ctx)),
+                    );
+                for lr in converted {
+                    match lr {
+                        Ok(lr) => insert(&mut live, lr),
+                        Err(e) => {
+                            unreadable.get_or_insert(e);
+                        }
+                    }
+                }
+                // Policies wait for their descriptions (below); they are a tenth of roles.
+                policies.extend(page.policies().iter().cloned());
             },
         )
-        .await
-        .map(|()| (roles, policies, users, groups))
+        .await?;
+        if let Some(e) = unreadable {
+            return Err(e.into());
+        }
+        // GetAccountAuthorizationDetails should carry each policy's description (where the
+        // ownership marker is); some emulators leave it out. ListPolicies (per page, not
+        // per policy) then supplies the description and, where the emulator returns them,
+        // tags. It runs as soon as the pages are in, alongside the report.
+        let mut listed: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+        if policies.iter().any(|p| p.description().is_none()) {
+            tracing::debug!(
+                "GetAccountAuthorizationDetails returned policies without Description: reading them with ListPolicies"
+            );
+            paged(
+                account,
+                "ListPolicies",
+                |marker| {
+                    iam.list_policies()
+                        .scope(PolicyScopeType::Local)
+                        .max_items(PAGE)
+                        .set_marker(marker)
+                        .send()
+                },
+                |page| {
+                    for p in page.policies() {
+                        let owner = p
+                            .tags()
+                            .iter()
+                            .find(|t| t.key() == OWNER_TAG)
+                            .map(|t| t.value().to_string());
+                        let description = p.description().unwrap_or("").to_string();
+                        listed.insert(
+                            p.arn().unwrap_or_default().to_string(),
+                            (description, owner),
+                        );
+                    }
+                },
+            )
+            .await?;
+        }
+        for p in &policies {
+            match ManagedPolicy::from_live(p, p.arn().and_then(|a| listed.get(a)), ctx)? {
+                Some(lr) => insert(&mut live, lr),
+                None => tracing::warn!(
+                    "managed policy {}: no default version document returned; skipped",
+                    p.arn().unwrap_or_default()
+                ),
+            }
+        }
+        Ok::<Live, anyhow::Error>(live)
     };
     // Every user's keys in two calls, when there are enough users to be worth it.
     let report = async {
-        if hints.users.len() < super::report::MIN_USERS {
+        if !want_report {
             return None;
         }
         match super::report::fetch(account).await {
@@ -149,71 +229,42 @@ pub async fn read_live(
             }
         }
     };
-    let (gaad, role_attrs, report) = tokio::join!(gaad, list_roles, report);
-    let (roles, policies, users, groups) = gaad?;
+    let (live, role_attrs, report) = tokio::join!(gaad, list_roles, report);
+    let mut live = live?;
     let role_attrs = role_attrs?;
-
-    // GetAccountAuthorizationDetails should carry each policy's description (where the
-    // ownership marker is); some emulators leave it out. ListPolicies (per page, not per
-    // policy) then supplies the description and, where the emulator returns them, tags.
-    let mut listed: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
-    if policies.iter().any(|p| p.description().is_none()) {
-        tracing::debug!(
-            "GetAccountAuthorizationDetails returned policies without Description: reading them with ListPolicies"
-        );
-        paged(
-            account,
-            "ListPolicies",
-            |marker| {
-                iam.list_policies()
-                    .scope(PolicyScopeType::Local)
-                    .max_items(PAGE)
-                    .set_marker(marker)
-                    .send()
-            },
-            |page| {
-                for p in page.policies() {
-                    let owner = p
-                        .tags()
-                        .iter()
-                        .find(|t| t.key() == OWNER_TAG)
-                        .map(|t| t.value().to_string());
-                    let description = p.description().unwrap_or("").to_string();
-                    listed.insert(
-                        p.arn().unwrap_or_default().to_string(),
-                        (description, owner),
-                    );
-                }
-            },
-        )
-        .await?;
-    }
-
-    let insert = |live: &mut Live, lr: LiveResource| {
-        let addr = Address::new(&ctx.alias, lr.resource.kind(), lr.resource.name());
-        live.resources.insert(addr, lr);
-    };
-    for p in &policies {
-        match ManagedPolicy::from_live(p, p.arn().and_then(|a| listed.get(a)), ctx)? {
-            Some(lr) => insert(live, lr),
-            None => tracing::warn!(
-                "managed policy {}: no default version document returned; skipped",
-                p.arn().unwrap_or_default()
-            ),
+    for lr in live.resources.values_mut() {
+        if let Resource::Role(role) = &mut lr.resource
+            && let Some((description, max)) = role_attrs.get(&role.name.to_ascii_lowercase())
+        {
+            role.description = description.clone();
+            role.max_session_duration = *max;
         }
     }
-    drop(policies);
+    Ok(Fetched { live, report })
+}
+
+/// Whether the credential report is worth asking for, for this many key-managed users.
+pub fn wants_report(users_with_keys: usize) -> bool {
+    users_with_keys >= super::report::MIN_USERS
+}
+
+/// The account's state as the plan needs it: what `fetch` read (or reads now, if no
+/// prefetch ran), then what depends on the plan: adopted policies' owners and the keys
+/// of the users it manages.
+pub async fn read_live(
+    account: &Account,
+    stack: &str,
+    hints: &KeyHints,
+    live: &mut Live,
+) -> Result<()> {
+    let prefetched = account.prefetched.lock().expect("prefetch lock").take();
+    let fetched = match prefetched {
+        Some(f) => f?,
+        None => fetch(account, wants_report(hints.users.len())).await?,
+    };
+    live.resources.extend(fetched.live.resources);
     adopted_policy_owners(account, hints, live).await?;
-    read_users(account, stack, hints, &users, report.as_ref(), live).await?;
-    drop(users);
-    for g in &groups {
-        insert(live, Group::from_live(g, ctx)?);
-    }
-    for r in &roles {
-        let attrs = role_attrs.get(&r.role_name().unwrap_or_default().to_ascii_lowercase());
-        insert(live, Role::from_live(r, attrs, ctx)?);
-    }
-    Ok(())
+    read_keys_of_users(account, stack, hints, fetched.report.as_ref(), live).await
 }
 
 /// The owner of each policy the plan declares with `adopt = true` that has no marker in
@@ -248,33 +299,31 @@ pub async fn adopted_policy_owners(
     Ok(())
 }
 
-/// Users from GetAccountAuthorizationDetails, with the access keys of the users the plan
-/// manages (declared with a key rule, or owned by the stack).
-async fn read_users(
+/// The access keys of the users the plan manages (declared with a key rule, or owned by
+/// the stack): from the credential report where it names them exactly, else one
+/// ListAccessKeys each.
+async fn read_keys_of_users(
     account: &Account,
     stack: &str,
     hints: &KeyHints,
-    users: &[aws_sdk_iam::types::UserDetail],
     report: Option<&super::report::CredentialReport>,
     live: &mut Live,
 ) -> Result<()> {
     let ctx = &account.ctx;
     let mut want_keys = Vec::new();
-    for u in users {
-        let mut lr = User::from_live(u, ctx)?;
-        if let Resource::User(user) = &mut lr.resource {
-            let hint = hints.users.get(&user.name.to_ascii_lowercase());
-            if hint.is_some() || lr.owner.as_deref() == Some(stack) {
-                match report.and_then(|r| r.keys_of(&user.name, &user.key_history, hint)) {
-                    Some(keys) => user.access_keys = keys,
-                    None => {
-                        want_keys.push((user.name.clone(), hint.cloned(), user.key_history.clone()))
-                    }
-                }
-            }
+    for lr in live.resources.values_mut() {
+        let owned = lr.owner.as_deref() == Some(stack);
+        let Resource::User(user) = &mut lr.resource else {
+            continue;
+        };
+        let hint = hints.users.get(&user.name.to_ascii_lowercase());
+        if hint.is_none() && !owned {
+            continue;
         }
-        live.resources
-            .insert(Address::new(&ctx.alias, Kind::User, lr.resource.name()), lr);
+        match report.and_then(|r| r.keys_of(&user.name, &user.key_history, hint)) {
+            Some(keys) => user.access_keys = keys,
+            None => want_keys.push((user.name.clone(), hint.cloned(), user.key_history.clone())),
+        }
     }
     let reads =
         futures::stream::iter(want_keys.into_iter().map(|(name, hint, times)| async move {

@@ -80,12 +80,22 @@ impl Session {
         target: &Target,
         optional: &BTreeSet<String>,
     ) -> Result<Session> {
+        Self::connect_reading(specs, target, optional, &|_| aws::Prefetch::No).await
+    }
+
+    /// Connects, reading each account's state meanwhile where `prefetch` says so.
+    pub async fn connect_reading(
+        specs: &BTreeMap<String, AccountSpec>,
+        target: &Target,
+        optional: &BTreeSet<String>,
+        prefetch: &(dyn Fn(&str) -> aws::Prefetch + Sync),
+    ) -> Result<Session> {
         let stats = Arc::new(Stats::default());
         let started = Instant::now();
         let conns: Vec<_> = futures::stream::iter(
             specs
                 .iter()
-                .map(|(alias, s)| aws::connect(alias, target, s, stats.clone())),
+                .map(|(alias, s)| aws::connect(alias, target, s, stats.clone(), prefetch(alias))),
         )
         .buffered(ACCOUNTS_IN_FLIGHT)
         .collect()
@@ -247,6 +257,7 @@ pub struct Wants {
 async fn load_stack(
     files: &[PathBuf],
     common: &Common,
+    prefetch: bool,
 ) -> Result<(Session, Desired, BTreeMap<String, AccountSpec>)> {
     let started = Instant::now();
     // Every check that needs no AWS runs before the first call, and reports every problem.
@@ -257,8 +268,23 @@ async fn load_stack(
     let (spec, _) = checked.ok_or_else(|| anyhow!("the plan files cannot be read"))?;
     let account_specs = spec.accounts()?;
     let parse = started.elapsed();
-    let mut session =
-        Session::connect(&account_specs, &common.target, &spec.optional_accounts()).await?;
+    let users_with_keys = spec.users_with_keys();
+    let read_while_connecting = |alias: &str| {
+        if prefetch {
+            aws::Prefetch::Yes {
+                report: aws::read::wants_report(users_with_keys.get(alias).copied().unwrap_or(0)),
+            }
+        } else {
+            aws::Prefetch::No
+        }
+    };
+    let mut session = Session::connect_reading(
+        &account_specs,
+        &common.target,
+        &spec.optional_accounts(),
+        &read_while_connecting,
+    )
+    .await?;
     let started = Instant::now();
     let desired = spec.build(&session.contexts())?;
     session.timing.parse = parse;
@@ -267,7 +293,8 @@ async fn load_stack(
 }
 
 pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Result<Planned> {
-    let (mut session, desired, account_specs) = load_stack(files, common).await?;
+    // Without a lock to take first, the account is read while it is identified.
+    let (mut session, desired, account_specs) = load_stack(files, common, !wants.lock).await?;
     if wants.lock {
         session.lock(&desired.stack).await?;
     }
@@ -391,7 +418,7 @@ async fn plan_locked(
 
 /// The plan files' desired state and the live state, for commands that only read.
 pub async fn read_stack(files: &[PathBuf], common: &Common) -> Result<(Desired, Session, Live)> {
-    let (mut session, desired, _) = load_stack(files, common).await?;
+    let (mut session, desired, _) = load_stack(files, common, false).await?;
     let live = session.read_live(&desired.stack, &BTreeMap::new()).await?;
     Ok((desired, session, live))
 }

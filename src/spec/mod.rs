@@ -309,6 +309,25 @@ impl Spec {
         }
     }
 
+    /// How many users declare access keys, per account alias (before the plan is built:
+    /// whether reading the account should ask for the credential report).
+    pub fn users_with_keys(&self) -> BTreeMap<String, usize> {
+        let mut n = BTreeMap::new();
+        for f in &self.files {
+            for u in f.spec.user.values() {
+                let u = u.get_ref();
+                if u.access_keys.is_some() {
+                    let account = u
+                        .account
+                        .as_ref()
+                        .map_or(DEFAULT_ACCOUNT, |a| a.get_ref().as_str());
+                    *n.entry(account.to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+        n
+    }
+
     /// Whether any resource, smoke check or output is in the default account (smoke
     /// checks and outputs always are), or the files configure it.
     fn uses_default_account(&self) -> bool {
