@@ -1,0 +1,732 @@
+//! What a change of a policy document does to access: `Narrows`, `Equivalent`, `Widens`
+//! or `Changes` (both), with the actions x resources (x principals, x condition) gained
+//! and lost.
+//!
+//! Sound, not complete: a statement of the new document is compared with the old one's
+//! element by element (each action, expanded against the action database, and each
+//! resource pattern), and an element counts as already granted only when one old statement
+//! of the same effect grants it under a condition no stricter (no condition, the same one,
+//! a subset of its keys, or more values for a positive operator). What cannot be proven
+//! covered is reported as gained; the answer can be too wide (`Changes` where a solver
+//! would say `Narrows`), never too narrow. The rules:
+//!
+//! - Access gained: an element of a new `Allow` that no old `Allow` grants, unless a new
+//!   unconditional `Deny` blocks it; an element of an old `Deny` that no new `Deny` covers,
+//!   when some new `Allow` may reach it.
+//! - Access lost: the same with old and new swapped.
+//! - Resources are patterns: `arn:aws:s3:::b/*` covers `arn:aws:s3:::b/logs/*`; two patterns
+//!   may overlap unless their fixed heads or tails differ. `NotAction`/`NotResource` are
+//!   "everything except", `NotPrincipal` "everyone except".
+//! - Trust policies: principals compare exactly (an account ID equals its `:root` ARN);
+//!   `*` covers every principal; an account's `:root` covers that account's roles and users
+//!   only when the role's own account is given and differs (in the role's own account a
+//!   principal named directly needs no identity policy, so the change is not a narrowing).
+//! - A `Version` change with policy variables, or a statement it cannot read, makes the
+//!   answer at least `Changes`.
+
+use super::condition::values_of;
+use super::matcher::{arn_parts, contains, may_overlap};
+use crate::lint::db::ActionDb;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Classification {
+    Equivalent,
+    Narrows,
+    Widens,
+    /// Some access gained and some lost.
+    Changes,
+}
+
+impl fmt::Display for Classification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Classification::Equivalent => "equivalent",
+            Classification::Narrows => "narrows access",
+            Classification::Widens => "widens access",
+            Classification::Changes => "changes access",
+        })
+    }
+}
+
+/// How an access difference came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Through {
+    /// An `Allow` grants it (gained) or no longer grants it (lost).
+    Allow,
+    /// A `Deny` no longer blocks it (gained) or now blocks it (lost).
+    Deny,
+}
+
+/// Some actions on some resources (for some principals, under some condition).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessDelta {
+    pub through: Through,
+    /// Action names (or patterns the database cannot expand), sorted.
+    pub actions: Vec<String>,
+    /// `arn:aws:s3:::b/*`, or `everything except ...`.
+    pub resource: String,
+    /// For trust policies: the principal (`arn:aws:iam::111122223333:root`, `service
+    /// lambda.amazonaws.com`, `*`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+}
+
+/// How many action names a line shows before it counts the rest.
+const SHOWN: usize = 5;
+
+impl AccessDelta {
+    /// The actions, summarised: every name up to five, else five and a count.
+    pub fn actions_summary(&self) -> String {
+        if self.actions.len() <= SHOWN {
+            self.actions.join(", ")
+        } else {
+            format!(
+                "{} and {} more ({} actions)",
+                self.actions[..SHOWN].join(", "),
+                self.actions.len() - SHOWN,
+                self.actions.len()
+            )
+        }
+    }
+
+    /// One line without the sign: `s3:DeleteObject on arn:aws:s3:::b/*`.
+    pub fn describe(&self) -> String {
+        let mut s = match &self.principal {
+            Some(p) => format!("{p} may {}", self.actions_summary()),
+            None => format!("{} on {}", self.actions_summary(), self.resource),
+        };
+        if let Some(c) = &self.condition {
+            s.push_str(&format!(" when {c}"));
+        }
+        if self.through == Through::Deny {
+            s.push_str(" (a Deny)");
+        }
+        s
+    }
+}
+
+/// The classification of one change, with the difference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub classification: Classification,
+    /// Access the new document grants that the old did not.
+    pub gained: Vec<AccessDelta>,
+    /// Access the old document granted that the new does not.
+    pub lost: Vec<AccessDelta>,
+    /// What made the answer less precise (a statement it could not read, ...).
+    pub notes: Vec<String>,
+}
+
+impl Difference {
+    /// `+ ...` and `- ...` lines, gained first.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .gained
+            .iter()
+            .map(|d| format!("+ {}", d.describe()))
+            .collect();
+        out.extend(self.lost.iter().map(|d| format!("- {}", d.describe())));
+        out.extend(self.notes.iter().map(|n| format!("note: {n}")));
+        out
+    }
+}
+
+/// Classifies a change of an identity policy (inline, managed, or a boundary).
+pub fn classify(old: &Value, new: &Value, db: &ActionDb) -> Difference {
+    run(old, new, db, false, None)
+}
+
+/// Classifies a change of a role's trust policy; `own_account` is the role's account ID.
+pub fn classify_trust(
+    old: &Value,
+    new: &Value,
+    db: &ActionDb,
+    own_account: Option<&str>,
+) -> Difference {
+    run(old, new, db, true, own_account)
+}
+
+/// A set of patterns, or everything except them (`NotAction`, `NotResource`,
+/// `NotPrincipal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Set {
+    negated: bool,
+    items: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stmt {
+    deny: bool,
+    actions: Set,
+    resources: Set,
+    principals: Option<Set>,
+    /// (operator, key) -> values, all lower-cased where case does not matter.
+    condition: BTreeMap<(String, String), BTreeSet<String>>,
+    /// The condition as written, for display.
+    shown: Option<String>,
+}
+
+impl Stmt {
+    /// The same statement for comparison: names lower-cased, lists sorted.
+    fn key(&self) -> Stmt {
+        let mut k = self.clone();
+        let norm = |s: &mut Set, lower: bool| {
+            if lower {
+                s.items.iter_mut().for_each(|i| *i = i.to_ascii_lowercase());
+            }
+            s.items.sort();
+            s.items.dedup();
+        };
+        norm(&mut k.actions, true);
+        norm(&mut k.resources, false);
+        if let Some(p) = &mut k.principals {
+            norm(p, false);
+        }
+        k.shown = None;
+        k
+    }
+}
+
+struct Doc {
+    stmts: Vec<Stmt>,
+    version: Option<String>,
+    has_vars: bool,
+}
+
+fn parse(doc: &Value, trust: bool, partition: &str, notes: &mut Vec<String>, which: &str) -> Doc {
+    let version = doc
+        .get("Version")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let has_vars = doc.to_string().contains("${");
+    let raw: Vec<&Value> = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => {
+            notes.push(format!("the {which} document has no readable Statement"));
+            vec![]
+        }
+    };
+    let mut stmts = Vec::new();
+    for (i, s) in raw.into_iter().enumerate() {
+        match statement(s, trust, partition) {
+            Some(st) => stmts.push(st),
+            None => notes.push(format!(
+                "the {which} document's Statement[{i}] cannot be read"
+            )),
+        }
+    }
+    Doc {
+        stmts,
+        version,
+        has_vars,
+    }
+}
+
+fn set_of(v: Option<&Value>, not: Option<&Value>) -> Option<Set> {
+    match (v, not) {
+        (Some(v), None) => Some(Set {
+            negated: false,
+            items: values_of(v)?,
+        }),
+        (None, Some(v)) => Some(Set {
+            negated: true,
+            items: values_of(v)?,
+        }),
+        _ => None,
+    }
+}
+
+fn statement(s: &Value, trust: bool, partition: &str) -> Option<Stmt> {
+    let deny = match s.get("Effect")?.as_str()? {
+        "Allow" => false,
+        "Deny" => true,
+        _ => return None,
+    };
+    let actions = set_of(s.get("Action"), s.get("NotAction"))?;
+    let resources = match set_of(s.get("Resource"), s.get("NotResource")) {
+        Some(r) => r,
+        None if trust && s.get("Resource").is_none() && s.get("NotResource").is_none() => Set {
+            negated: false,
+            items: vec!["*".into()],
+        },
+        None => return None,
+    };
+    let principals = if trust {
+        let (p, negated) = match (s.get("Principal"), s.get("NotPrincipal")) {
+            (Some(p), None) => (p, false),
+            (None, Some(p)) => (p, true),
+            _ => return None,
+        };
+        Some(Set {
+            negated,
+            items: principals(p, partition)?,
+        })
+    } else {
+        None
+    };
+    let mut condition = BTreeMap::new();
+    let mut shown = Vec::new();
+    if let Some(c) = s.get("Condition") {
+        for (op, keys) in c.as_object()? {
+            let op_l = op.to_ascii_lowercase();
+            let ignore_case = op_l.contains("ignorecase");
+            for (key, values) in keys.as_object()? {
+                let written = values_of(values)?;
+                shown.push(format!("{op} {key} = {}", written.join(" | ")));
+                let vals: BTreeSet<String> = written
+                    .into_iter()
+                    .map(|v| if ignore_case { v.to_lowercase() } else { v })
+                    .collect();
+                let slot: &mut BTreeSet<String> = condition
+                    .entry((op_l.clone(), key.to_ascii_lowercase()))
+                    .or_default();
+                if !slot.is_empty() && *slot != vals {
+                    // The same key twice under one operator: both must hold; not modelled.
+                    return None;
+                }
+                *slot = vals;
+            }
+        }
+    }
+    Some(Stmt {
+        deny,
+        actions,
+        resources,
+        principals,
+        condition,
+        shown: (!shown.is_empty()).then(|| shown.join(" and ")),
+    })
+}
+
+/// A `Principal` element as comparable strings: `*`, `AWS:arn...`, `Service:...`, ...
+fn principals(p: &Value, partition: &str) -> Option<Vec<String>> {
+    if p.as_str() == Some("*") {
+        return Some(vec!["*".into()]);
+    }
+    let mut out = Vec::new();
+    for (kind, ids) in p.as_object()? {
+        for id in values_of(ids)? {
+            out.push(match kind.as_str() {
+                "AWS" if id == "*" => "*".into(),
+                "AWS" => format!("AWS:{}", crate::policy::account_principal(&id, partition)),
+                "Service" => format!("Service:{}", id.to_ascii_lowercase()),
+                other => format!("{other}:{id}"),
+            });
+        }
+    }
+    Some(out)
+}
+
+fn show_principal(p: &str) -> String {
+    match p.split_once(':') {
+        Some(("AWS", arn)) => arn.to_string(),
+        Some(("Service", s)) => format!("service {s}"),
+        Some(("Federated", s)) => format!("federated {s}"),
+        _ => p.to_string(),
+    }
+}
+
+/// One element of a statement: an action (a name or a pattern, or everything except some),
+/// a resource and a principal.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Elem {
+    One(String),
+    AllExcept(Vec<String>),
+}
+
+impl Elem {
+    fn show(&self, what: &str) -> String {
+        match self {
+            Elem::One(s) => s.clone(),
+            Elem::AllExcept(e) => format!("every {what} except {}", e.join(", ")),
+        }
+    }
+}
+
+/// Whether an element is within a set, as a proof (`false`: not proven).
+fn within(e: &Elem, s: &Set, ignore_case: bool) -> bool {
+    match (e, s.negated) {
+        (Elem::One(p), false) => s.items.iter().any(|q| contains(q, p, ignore_case)),
+        (Elem::One(p), true) => s.items.iter().all(|q| !may_overlap(q, p, ignore_case)),
+        (Elem::AllExcept(_), false) => s
+            .items
+            .iter()
+            .any(|q| !q.is_empty() && q.chars().all(|c| c == '*')),
+        (Elem::AllExcept(ex), true) => s
+            .items
+            .iter()
+            .all(|h| ex.iter().any(|g| contains(g, h, ignore_case))),
+    }
+}
+
+/// Whether an element and a set may share a member.
+fn meets(e: &Elem, s: &Set, ignore_case: bool) -> bool {
+    match (e, s.negated) {
+        (Elem::One(p), false) => s.items.iter().any(|q| may_overlap(q, p, ignore_case)),
+        (Elem::One(p), true) => !s.items.iter().any(|q| contains(q, p, ignore_case)),
+        _ => true,
+    }
+}
+
+struct Cx<'a> {
+    db: &'a ActionDb,
+    own_account: Option<&'a str>,
+    all_actions: std::cell::OnceCell<Vec<String>>,
+}
+
+impl Cx<'_> {
+    fn all_actions(&self) -> &[String] {
+        self.all_actions.get_or_init(|| {
+            let mut v: Vec<String> = self
+                .db
+                .prefixes()
+                .filter_map(|p| self.db.service(p))
+                .flat_map(|s| {
+                    s.actions
+                        .iter()
+                        .map(move |a| format!("{}:{}", s.prefix, a.name))
+                })
+                .collect();
+            v.sort();
+            v
+        })
+    }
+
+    /// The concrete actions a pattern stands for, or the pattern itself when the database
+    /// does not know it.
+    fn expand(&self, pattern: &str) -> Vec<String> {
+        let names: Vec<String> = match pattern.split_once(':') {
+            Some((svc, act)) if !svc.contains(['*', '?']) => match self.db.service(svc) {
+                Some(s) => s
+                    .matching(act)
+                    .into_iter()
+                    .map(|a| format!("{}:{}", s.prefix, a.name))
+                    .collect(),
+                None => vec![],
+            },
+            _ => self
+                .all_actions()
+                .iter()
+                .filter(|a| crate::lint::db::glob(pattern, a))
+                .cloned()
+                .collect(),
+        };
+        if names.is_empty() {
+            vec![pattern.to_string()]
+        } else {
+            names
+        }
+    }
+
+    fn principal_within(&self, p: &Elem, s: &Set) -> bool {
+        let member = |p: &str, q: &str| -> bool {
+            if q == "*" || p == q {
+                return true;
+            }
+            // An account's root covers its roles and users when the account is another.
+            let (Some(pa), Some(qa)) = (p.strip_prefix("AWS:"), q.strip_prefix("AWS:")) else {
+                return false;
+            };
+            match (arn_parts(pa), arn_parts(qa)) {
+                (Some(x), Some(y)) => {
+                    y[5] == "root"
+                        && x[4] == y[4]
+                        && x[2] == "iam"
+                        && self.own_account.is_some_and(|own| own != x[4])
+                }
+                _ => false,
+            }
+        };
+        match (p, s.negated) {
+            (Elem::One(p), false) => s.items.iter().any(|q| member(p, q)),
+            (Elem::One(p), true) => p != "*" && !s.items.iter().any(|q| q == p || q == "*"),
+            (Elem::AllExcept(_), false) => s.items.iter().any(|q| q == "*"),
+            (Elem::AllExcept(ex), true) => s.items.iter().all(|h| ex.contains(h)),
+        }
+    }
+
+    fn principal_meets(&self, p: &Elem, s: &Set) -> bool {
+        match (p, s.negated) {
+            (Elem::One(p), false) => s.items.iter().any(|q| {
+                q == "*" || p == "*" || q == p || self.principal_within(&Elem::One(p.clone()), s)
+            }),
+            (Elem::One(p), true) => !s.items.iter().any(|q| q == p),
+            _ => true,
+        }
+    }
+}
+
+/// Whether `by`'s condition is no stricter than `of`'s: each of its requirements is also one
+/// of `of`'s, with at least as many accepted values.
+fn condition_weaker(by: &Stmt, of: &Stmt) -> bool {
+    by.condition.iter().all(|((op, key), hv)| {
+        let Some(gv) = of.condition.get(&(op.clone(), key.clone())) else {
+            return false;
+        };
+        let base = op
+            .rsplit(':')
+            .next()
+            .unwrap_or(op)
+            .trim_end_matches("ifexists");
+        let positive = [
+            "stringequals",
+            "stringequalsignorecase",
+            "stringlike",
+            "arnequals",
+            "arnlike",
+            "ipaddress",
+        ];
+        let negative = [
+            "stringnotequals",
+            "stringnotequalsignorecase",
+            "stringnotlike",
+            "arnnotequals",
+            "arnnotlike",
+            "notipaddress",
+        ];
+        if positive.contains(&base) {
+            hv.is_superset(gv)
+        } else if negative.contains(&base) {
+            hv.is_subset(gv)
+        } else {
+            hv == gv
+        }
+    })
+}
+
+/// (action, resource, principal) triples of a statement.
+type Triple = (Elem, Elem, Option<Elem>);
+
+fn elems(s: &Set) -> Vec<Elem> {
+    if s.negated {
+        vec![Elem::AllExcept(s.items.clone())]
+    } else {
+        s.items.iter().map(|i| Elem::One(i.clone())).collect()
+    }
+}
+
+/// The triples of `g` that no statement of `by` (of the same effect) is proven to grant.
+fn uncovered(cx: &Cx, g: &Stmt, by: &[&Stmt]) -> Vec<Triple> {
+    let by: Vec<&Stmt> = by
+        .iter()
+        .copied()
+        .filter(|h| h.deny == g.deny && condition_weaker(h, g))
+        .collect();
+    let principals: Vec<Option<Elem>> = match &g.principals {
+        Some(p) => elems(p).into_iter().map(Some).collect(),
+        None => vec![None],
+    };
+    let covered = |a: &Elem, r: &Elem, p: &Option<Elem>| {
+        by.iter().any(|h| {
+            within(a, &h.actions, true)
+                && within(r, &h.resources, false)
+                && match (p, &h.principals) {
+                    (Some(p), Some(hp)) => cx.principal_within(p, hp),
+                    (None, None) => true,
+                    _ => false,
+                }
+        })
+    };
+    let mut out = Vec::new();
+    for r in elems(&g.resources) {
+        for p in &principals {
+            for a in elems(&g.actions) {
+                if covered(&a, &r, p) {
+                    continue;
+                }
+                // Not covered as a whole: name the actions it stands for that are not.
+                let names: Vec<String> = match &a {
+                    Elem::One(pat) => cx.expand(pat),
+                    Elem::AllExcept(ex) => cx
+                        .all_actions()
+                        .iter()
+                        .filter(|n| !ex.iter().any(|e| crate::lint::db::glob(e, n)))
+                        .cloned()
+                        .collect(),
+                };
+                let mut any = false;
+                for n in names {
+                    let e = Elem::One(n);
+                    if !covered(&e, &r, p) {
+                        any = true;
+                        out.push((e, r.clone(), p.clone()));
+                    }
+                }
+                if !any && matches!(a, Elem::AllExcept(_)) {
+                    // Actions the database does not list (new ones) stay uncovered.
+                    out.push((a.clone(), r.clone(), p.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether some statement of `of` (an effect's statements) may grant part of a triple.
+fn reached(cx: &Cx, t: &Triple, of: &[&Stmt]) -> bool {
+    of.iter().any(|h| {
+        meets(&t.0, &h.actions, true)
+            && meets(&t.1, &h.resources, false)
+            && match (&t.2, &h.principals) {
+                (Some(p), Some(hp)) => cx.principal_meets(p, hp),
+                _ => true,
+            }
+    })
+}
+
+/// Whether an unconditional statement of `of` surely covers the triple.
+fn blocked(cx: &Cx, t: &Triple, of: &[&Stmt]) -> bool {
+    of.iter().any(|h| {
+        h.condition.is_empty()
+            && within(&t.0, &h.actions, true)
+            && within(&t.1, &h.resources, false)
+            && match (&t.2, &h.principals) {
+                (Some(p), Some(hp)) => cx.principal_within(p, hp),
+                (None, None) => true,
+                _ => false,
+            }
+    })
+}
+
+/// Groups triples into deltas: one per (resource, principal, condition), actions listed.
+fn group(
+    into: &mut BTreeMap<(Through, String, Option<String>, Option<String>), BTreeSet<String>>,
+    through: Through,
+    s: &Stmt,
+    ts: Vec<Triple>,
+) {
+    let cond = s.shown.clone();
+    for (a, r, p) in ts {
+        into.entry((
+            through,
+            r.show("resource"),
+            p.map(|p| match p {
+                Elem::One(p) => show_principal(&p),
+                Elem::AllExcept(e) => format!(
+                    "every principal except {}",
+                    e.iter()
+                        .map(|x| show_principal(x))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+            cond.clone(),
+        ))
+        .or_default()
+        .insert(a.show("action"));
+    }
+}
+
+fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) -> Difference {
+    let mut notes = Vec::new();
+    let partition = "aws";
+    let o = parse(old, trust, partition, &mut notes, "old");
+    let n = parse(new, trust, partition, &mut notes, "new");
+    let mut uncertain = !notes.is_empty();
+    if o.version != n.version && (o.has_vars || n.has_vars) {
+        notes.push("the policy language Version changed and the documents use policy variables: their meaning changed".into());
+        uncertain = true;
+    }
+    let cx = Cx {
+        db,
+        own_account: own,
+        all_actions: Default::default(),
+    };
+    let keys_o: Vec<Stmt> = o.stmts.iter().map(Stmt::key).collect();
+    let keys_n: Vec<Stmt> = n.stmts.iter().map(Stmt::key).collect();
+    fn refs(d: &Doc, deny: bool) -> Vec<&Stmt> {
+        d.stmts.iter().filter(|s| s.deny == deny).collect()
+    }
+    let (o_allow, o_deny, n_allow, n_deny) = (
+        refs(&o, false),
+        refs(&o, true),
+        refs(&n, false),
+        refs(&n, true),
+    );
+    let all_o: Vec<&Stmt> = o.stmts.iter().collect();
+    let all_n: Vec<&Stmt> = n.stmts.iter().collect();
+
+    let mut gained = BTreeMap::new();
+    let mut lost = BTreeMap::new();
+    // New statements: what they grant (allow) or block (deny) beyond the old ones.
+    for (s, k) in n.stmts.iter().zip(&keys_n) {
+        if keys_o.contains(k) {
+            continue;
+        }
+        let ts = uncovered(&cx, s, &all_o);
+        if s.deny {
+            let ts: Vec<Triple> = ts
+                .into_iter()
+                .filter(|t| reached(&cx, t, &o_allow))
+                .collect();
+            group(&mut lost, Through::Deny, s, ts);
+        } else {
+            let ts: Vec<Triple> = ts
+                .into_iter()
+                .filter(|t| !blocked(&cx, t, &n_deny))
+                .collect();
+            group(&mut gained, Through::Allow, s, ts);
+        }
+    }
+    // Old statements: what no longer is granted (allow) or blocked (deny).
+    for (s, k) in o.stmts.iter().zip(&keys_o) {
+        if keys_n.contains(k) {
+            continue;
+        }
+        let ts = uncovered(&cx, s, &all_n);
+        if s.deny {
+            let ts: Vec<Triple> = ts
+                .into_iter()
+                .filter(|t| reached(&cx, t, &n_allow))
+                .collect();
+            group(&mut gained, Through::Deny, s, ts);
+        } else {
+            let ts: Vec<Triple> = ts
+                .into_iter()
+                .filter(|t| !blocked(&cx, t, &o_deny))
+                .collect();
+            group(&mut lost, Through::Allow, s, ts);
+        }
+    }
+    let deltas = |m: BTreeMap<
+        (Through, String, Option<String>, Option<String>),
+        BTreeSet<String>,
+    >|
+     -> Vec<AccessDelta> {
+        m.into_iter()
+            .map(
+                |((through, resource, principal, condition), actions)| AccessDelta {
+                    through,
+                    actions: actions.into_iter().collect(),
+                    resource,
+                    principal,
+                    condition,
+                },
+            )
+            .collect()
+    };
+    let (gained, lost) = (deltas(gained), deltas(lost));
+    let classification = match (gained.is_empty(), lost.is_empty()) {
+        (true, true) if uncertain => Classification::Changes,
+        (true, true) => Classification::Equivalent,
+        (true, false) if uncertain => Classification::Changes,
+        (true, false) => Classification::Narrows,
+        (false, true) => Classification::Widens,
+        (false, false) => Classification::Changes,
+    };
+    Difference {
+        classification,
+        gained,
+        lost,
+        notes,
+    }
+}
