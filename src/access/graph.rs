@@ -99,7 +99,13 @@ pub fn who_can(world: &World, action: &str, resource: &str, given: &Context) -> 
     // The best way found so far from each node to the goal: (certain, steps, reasons).
     let mut best: BTreeMap<usize, (bool, Vec<Step>, Vec<String>)> = BTreeMap::new();
     let mut queue = VecDeque::new();
+    let has_resource_policy = world.policies(None, action, resource).resource.is_some();
     for (i, n) in nodes.iter().enumerate() {
+        // An outside principal reaches a resource directly only through a resource policy
+        // the plan holds; others (a function's, a bucket's) are not in the plan.
+        if n.addr.is_none() && !has_resource_policy {
+            continue;
+        }
         match eval(n, action, resource) {
             Decision::Allowed => {
                 best.insert(i, (true, vec![step(n, action, resource, true)], vec![]));
