@@ -597,13 +597,11 @@ fn blocked(cx: &Cx, t: &Triple, of: &[&Stmt]) -> bool {
     })
 }
 
+/// Deltas being gathered: (through, resource, principal, condition) -> actions.
+type Groups = BTreeMap<(Through, String, Option<String>, Option<String>), BTreeSet<String>>;
+
 /// Groups triples into deltas: one per (resource, principal, condition), actions listed.
-fn group(
-    into: &mut BTreeMap<(Through, String, Option<String>, Option<String>), BTreeSet<String>>,
-    through: Through,
-    s: &Stmt,
-    ts: Vec<Triple>,
-) {
+fn group(into: &mut Groups, through: Through, s: &Stmt, ts: Vec<Triple>) {
     let cond = s.shown.clone();
     for (a, r, p) in ts {
         into.entry((
@@ -655,8 +653,8 @@ fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) 
     let all_o: Vec<&Stmt> = o.stmts.iter().collect();
     let all_n: Vec<&Stmt> = n.stmts.iter().collect();
 
-    let mut gained = BTreeMap::new();
-    let mut lost = BTreeMap::new();
+    let mut gained = Groups::new();
+    let mut lost = Groups::new();
     // New statements: what they grant (allow) or block (deny) beyond the old ones.
     for (s, k) in n.stmts.iter().zip(&keys_n) {
         if keys_o.contains(k) {
@@ -697,11 +695,7 @@ fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) 
             group(&mut lost, Through::Allow, s, ts);
         }
     }
-    let deltas = |m: BTreeMap<
-        (Through, String, Option<String>, Option<String>),
-        BTreeSet<String>,
-    >|
-     -> Vec<AccessDelta> {
+    let deltas = |m: Groups| -> Vec<AccessDelta> {
         m.into_iter()
             .map(
                 |((through, resource, principal, condition), actions)| AccessDelta {
