@@ -25,7 +25,7 @@
 //!   answer at least `Changes`.
 
 use super::condition::values_of;
-use super::matcher::{arn_parts, contains, may_overlap};
+use super::matcher::{arn_parts, contains, may_overlap, resource_contains};
 use crate::lint::db::ActionDb;
 use serde::Serialize;
 use serde_json::Value;
@@ -352,11 +352,22 @@ impl Elem {
     }
 }
 
-/// Whether an element is within a set, as a proof (`false`: not proven).
-fn within(e: &Elem, s: &Set, ignore_case: bool) -> bool {
+/// Whether `inner` is within `outer`: actions without regard to case, resources part by
+/// part as IAM matches ARNs.
+fn covers(outer: &str, inner: &str, action: bool) -> bool {
+    if action {
+        contains(outer, inner, true)
+    } else {
+        resource_contains(outer, inner)
+    }
+}
+
+/// Whether an element is within a set, as a proof (`false`: not proven). `action`: the set
+/// is of actions (else of resources).
+fn within(e: &Elem, s: &Set, action: bool) -> bool {
     match (e, s.negated) {
-        (Elem::One(p), false) => s.items.iter().any(|q| contains(q, p, ignore_case)),
-        (Elem::One(p), true) => s.items.iter().all(|q| !may_overlap(q, p, ignore_case)),
+        (Elem::One(p), false) => s.items.iter().any(|q| covers(q, p, action)),
+        (Elem::One(p), true) => s.items.iter().all(|q| !may_overlap(q, p, action)),
         (Elem::AllExcept(_), false) => s
             .items
             .iter()
@@ -364,15 +375,15 @@ fn within(e: &Elem, s: &Set, ignore_case: bool) -> bool {
         (Elem::AllExcept(ex), true) => s
             .items
             .iter()
-            .all(|h| ex.iter().any(|g| contains(g, h, ignore_case))),
+            .all(|h| ex.iter().any(|g| covers(g, h, action))),
     }
 }
 
-/// Whether an element and a set may share a member.
-fn meets(e: &Elem, s: &Set, ignore_case: bool) -> bool {
+/// Whether an element and a set may share a member (`action`: as `within`).
+fn meets(e: &Elem, s: &Set, action: bool) -> bool {
     match (e, s.negated) {
-        (Elem::One(p), false) => s.items.iter().any(|q| may_overlap(q, p, ignore_case)),
-        (Elem::One(p), true) => !s.items.iter().any(|q| contains(q, p, ignore_case)),
+        (Elem::One(p), false) => s.items.iter().any(|q| may_overlap(q, p, action)),
+        (Elem::One(p), true) => !s.items.iter().any(|q| covers(q, p, action)),
         _ => true,
     }
 }
@@ -455,11 +466,24 @@ impl Cx<'_> {
     }
 
     fn principal_meets(&self, p: &Elem, s: &Set) -> bool {
+        // An account's root and a role or user of that account share members.
+        let account = |x: &str| {
+            x.strip_prefix("AWS:")
+                .and_then(arn_parts)
+                .map(|p| (p[4].to_string(), p[5] == "root"))
+        };
+        let overlap = |p: &str, q: &str| {
+            p == "*"
+                || q == "*"
+                || p == q
+                || match (account(p), account(q)) {
+                    (Some((a, ra)), Some((b, rb))) => a == b && (ra || rb),
+                    _ => false,
+                }
+        };
         match (p, s.negated) {
-            (Elem::One(p), false) => s.items.iter().any(|q| {
-                q == "*" || p == "*" || q == p || self.principal_within(&Elem::One(p.clone()), s)
-            }),
-            (Elem::One(p), true) => !s.items.iter().any(|q| q == p),
+            (Elem::One(p), false) => s.items.iter().any(|q| overlap(p, q)),
+            (Elem::One(p), true) => !s.items.iter().any(|q| q == p || q == "*"),
             _ => true,
         }
     }

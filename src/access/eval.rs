@@ -66,6 +66,10 @@ impl Caller {
             }
             CallerKind::Service => {
                 ctx.set_default("aws:PrincipalServiceName", vec![self.id.clone()]);
+                // A service acting for a resource says which; the request does not say here.
+                for k in ["aws:SourceAccount", "aws:SourceArn", "aws:SourceOwner"] {
+                    ctx.mark_unknown(k);
+                }
             }
             _ => {}
         }

@@ -81,6 +81,25 @@ pub fn contains(outer: &str, inner: &str, ignore_case: bool) -> bool {
     contained(&o, &i, ignore_case, &mut 0)
 }
 
+/// `contains` for resource patterns, which IAM matches part by part when they are ARNs (a
+/// wildcard does not reach across the colons of the first five parts): both ARN-shaped,
+/// compared part by part; neither, as whole strings; one of each, only `*` contains.
+pub fn resource_contains(outer: &str, inner: &str) -> bool {
+    let all_stars = |s: &str| !s.is_empty() && s.chars().all(|c| c == '*');
+    if all_stars(outer) {
+        return true;
+    }
+    fn parts(s: &str) -> Option<Vec<&str>> {
+        let p: Vec<&str> = s.splitn(6, ':').collect();
+        (p.len() == 6).then_some(p)
+    }
+    match (parts(outer), parts(inner)) {
+        (Some(o), Some(i)) => o.iter().zip(&i).all(|(o, i)| contains(o, i, false)),
+        (None, None) => contains(outer, inner, false),
+        _ => false,
+    }
+}
+
 /// Pattern-in-pattern matching: an outer `*` takes any run of inner tokens, an outer `?`
 /// one inner character or `?`, a literal only the same literal. Bounded: patterns with
 /// many stars give up (false: not proven) rather than take exponential time.
@@ -216,6 +235,22 @@ mod tests {
         assert!(!contains("s3:Get?bject", "s3:Get*bject", true));
         assert!(contains("s3:Get?bject", "s3:Get?bject", true));
         assert!(!contains("s3:GetObject", "s3:GetObjec?", true));
+        // A star in the region does not swallow the account.
+        assert!(contains(
+            "arn:aws:lambda:*:function:f",
+            "arn:aws:lambda:us-east-1:1:function:f",
+            false
+        ));
+        assert!(!resource_contains(
+            "arn:aws:lambda:*:function:f",
+            "arn:aws:lambda:us-east-1:1:function:f"
+        ));
+        assert!(resource_contains(
+            "arn:aws:lambda:*:1:function:*",
+            "arn:aws:lambda:us-east-1:1:function:f"
+        ));
+        assert!(resource_contains("*", "arn:aws:s3:::b"));
+        assert!(!resource_contains("arn:*", "arn:aws:s3:::b"));
     }
 
     #[test]

@@ -112,6 +112,8 @@ fn suggestion(s: &Option<String>) -> String {
 pub struct Context {
     values: BTreeMap<String, Vec<String>>,
     complete: bool,
+    /// Keys whose absence is not known after all (a service sends `aws:SourceAccount`).
+    unknown: std::collections::BTreeSet<String>,
 }
 
 /// Keys the caller itself decides or that describe the caller: when the request does not
@@ -174,6 +176,11 @@ impl Context {
             .or_insert(values);
     }
 
+    /// Makes a key's absence unknown even where the caller usually decides it.
+    pub fn mark_unknown(&mut self, key: &str) {
+        self.unknown.insert(key.to_ascii_lowercase());
+    }
+
     /// `KEY=VALUE`, as given on the command line.
     pub fn parse_pair(pair: &str) -> Result<(String, String), AccessError> {
         match pair.split_once('=') {
@@ -187,7 +194,10 @@ impl Context {
         match self.values.get(&key) {
             Some(v) if !v.is_empty() => Lookup::Values(v),
             Some(_) => Lookup::Absent,
-            None if self.complete || ABSENCE_KNOWN.iter().any(|k| key.starts_with(k)) => {
+            None if self.complete
+                || (!self.unknown.contains(&key)
+                    && ABSENCE_KNOWN.iter().any(|k| key.starts_with(k))) =>
+            {
                 Lookup::Absent
             }
             None => Lookup::Unknown(format!(

@@ -272,6 +272,33 @@ pair!(
     Widens
 );
 
+// The old pattern's star stays in the region and never matched the account: the new one
+// is no narrowing of it (and never `Equivalent`).
+pair!(
+    region_star_does_not_reach_the_account,
+    json!([allow(
+        json!("lambda:InvokeFunction"),
+        json!("arn:aws:lambda:*:function:f")
+    )]),
+    json!([allow(
+        json!("lambda:InvokeFunction"),
+        json!("arn:aws:lambda:us-east-1:000000000000:function:f")
+    )]),
+    Changes
+);
+pair!(
+    any_region_covers_one_region,
+    json!([allow(
+        json!("lambda:InvokeFunction"),
+        json!("arn:aws:lambda:*:000000000000:function:f")
+    )]),
+    json!([allow(
+        json!("lambda:InvokeFunction"),
+        json!("arn:aws:lambda:eu-west-1:000000000000:function:f")
+    )]),
+    Narrows
+);
+
 // --- NotAction, NotResource ---
 pair!(
     allow_to_not_action_widens,
@@ -1363,6 +1390,35 @@ fn services_are_decided_by_the_trust_alone() {
             TARGET,
             &Context::new(),
             &assume_set(&none, &t)
+        )
+        .decision,
+        Decision::Allowed
+    );
+    // A service's source account is not known unless given.
+    let conditioned = doc(json!([with_cond(
+        trust(json!({"Service": "lambda.amazonaws.com"})),
+        json!({"StringEquals": {"aws:SourceAccount": OWN}})
+    )]));
+    assert!(matches!(
+        run(
+            &s,
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &assume_set(&none, &conditioned)
+        )
+        .decision,
+        Decision::Unknown { .. }
+    ));
+    let mut ctx = Context::new();
+    ctx.add("aws:SourceAccount", OWN);
+    assert_eq!(
+        run(
+            &s,
+            "sts:AssumeRole",
+            TARGET,
+            &ctx,
+            &assume_set(&none, &conditioned)
         )
         .decision,
         Decision::Allowed
