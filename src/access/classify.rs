@@ -25,7 +25,7 @@
 //!   answer at least `Changes`.
 
 use super::condition::values_of;
-use super::matcher::{arn_parts, contains, may_overlap, resource_contains};
+use super::matcher::{arn_parts, contains, glob_bytes, may_overlap, resource_contains};
 use crate::lint::db::ActionDb;
 use serde::Serialize;
 use serde_json::Value;
@@ -195,18 +195,33 @@ impl Stmt {
     }
 }
 
-struct Doc {
+struct Doc<'a> {
     stmts: Vec<Stmt>,
     version: Option<String>,
-    has_vars: bool,
+    value: &'a Value,
 }
 
-fn parse(doc: &Value, trust: bool, partition: &str, notes: &mut Vec<String>, which: &str) -> Doc {
+/// Whether a document uses policy variables (only asked when the Version changed).
+fn has_vars(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("${"),
+        Value::Array(a) => a.iter().any(has_vars),
+        Value::Object(m) => m.values().any(has_vars),
+        _ => false,
+    }
+}
+
+fn parse<'a>(
+    doc: &'a Value,
+    trust: bool,
+    partition: &str,
+    notes: &mut Vec<String>,
+    which: &str,
+) -> Doc<'a> {
     let version = doc
         .get("Version")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let has_vars = doc.to_string().contains("${");
     let raw: Vec<&Value> = match doc.get("Statement") {
         Some(Value::Array(a)) => a.iter().collect(),
         Some(s @ Value::Object(_)) => vec![s],
@@ -227,7 +242,7 @@ fn parse(doc: &Value, trust: bool, partition: &str, notes: &mut Vec<String>, whi
     Doc {
         stmts,
         version,
-        has_vars,
+        value: doc,
     }
 }
 
@@ -417,9 +432,11 @@ impl Cx<'_> {
     fn expand(&self, pattern: &str) -> Vec<String> {
         let names: Vec<String> = match pattern.split_once(':') {
             Some((svc, act)) if !svc.contains(['*', '?']) => match self.db.service(svc) {
+                // `Service::matching`, without an allocation per action tried.
                 Some(s) => s
-                    .matching(act)
-                    .into_iter()
+                    .actions
+                    .iter()
+                    .filter(|a| glob_bytes(act.as_bytes(), a.name.as_bytes(), true))
                     .map(|a| format!("{}:{}", s.prefix, a.name))
                     .collect(),
                 None => vec![],
@@ -427,7 +444,7 @@ impl Cx<'_> {
             _ => self
                 .all_actions()
                 .iter()
-                .filter(|a| crate::lint::db::glob(pattern, a))
+                .filter(|a| glob_bytes(pattern.as_bytes(), a.as_bytes(), true))
                 .cloned()
                 .collect(),
         };
@@ -573,7 +590,10 @@ fn uncovered(cx: &Cx, g: &Stmt, by: &[&Stmt]) -> Vec<Triple> {
                     Elem::AllExcept(ex) => cx
                         .all_actions()
                         .iter()
-                        .filter(|n| !ex.iter().any(|e| crate::lint::db::glob(e, n)))
+                        .filter(|n| {
+                            !ex.iter()
+                                .any(|e| glob_bytes(e.as_bytes(), n.as_bytes(), true))
+                        })
                         .cloned()
                         .collect(),
                 };
@@ -654,7 +674,7 @@ fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) 
     let o = parse(old, trust, partition, &mut notes, "old");
     let n = parse(new, trust, partition, &mut notes, "new");
     let mut uncertain = !notes.is_empty();
-    if o.version != n.version && (o.has_vars || n.has_vars) {
+    if o.version != n.version && (has_vars(o.value) || has_vars(n.value)) {
         notes.push("the policy language Version changed and the documents use policy variables: their meaning changed".into());
         uncertain = true;
     }
@@ -665,7 +685,7 @@ fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) 
     };
     let keys_o: Vec<Stmt> = o.stmts.iter().map(Stmt::key).collect();
     let keys_n: Vec<Stmt> = n.stmts.iter().map(Stmt::key).collect();
-    fn refs(d: &Doc, deny: bool) -> Vec<&Stmt> {
+    fn refs<'d>(d: &'d Doc<'_>, deny: bool) -> Vec<&'d Stmt> {
         d.stmts.iter().filter(|s| s.deny == deny).collect()
     }
     let (o_allow, o_deny, n_allow, n_deny) = (

@@ -65,6 +65,41 @@ pub fn glob_tokens(pattern: &[Tok], text: &str, ignore_case: bool) -> bool {
     pattern[pi..].iter().all(|t| *t == Tok::Star)
 }
 
+/// `glob` over bytes, without allocating: UTF-8 text matches byte by byte, and `?` (one
+/// character) is handled by falling back to `glob` when the text is not ASCII.
+pub(crate) fn glob_bytes(p: &[u8], t: &[u8], ignore_case: bool) -> bool {
+    if !t.is_ascii() || !p.is_ascii() {
+        let (p, t) = (String::from_utf8_lossy(p), String::from_utf8_lossy(t));
+        return glob(&p, &t, ignore_case);
+    }
+    let eq = |a: u8, b: u8| {
+        if ignore_case {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != b'*' && (p[pi] == b'?' || eq(p[pi], t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
 /// `glob_tokens` for a pattern as written.
 pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
     glob_tokens(&tokens(pattern), text, ignore_case)
@@ -73,6 +108,10 @@ pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
 /// Whether every string `inner` stands for is one `outer` stands for. Sound, not complete:
 /// `true` is a proof; `false` may be a containment it could not see.
 pub fn contains(outer: &str, inner: &str, ignore_case: bool) -> bool {
+    if !inner.contains(['*', '?']) {
+        // The common case (an action name, an exact ARN): a plain match, no allocation.
+        return glob_bytes(outer.as_bytes(), inner.as_bytes(), ignore_case);
+    }
     let o = tokens(outer);
     let i = tokens(inner);
     if o.iter().all(|t| *t == Tok::Star) && !o.is_empty() {
@@ -224,6 +263,26 @@ mod tests {
         let literal = [Tok::Char('a'), Tok::Char('*')];
         assert!(glob_tokens(&literal, "a*", false));
         assert!(!glob_tokens(&literal, "ab", false));
+    }
+
+    #[test]
+    fn byte_glob_agrees_with_token_glob() {
+        for (p, t) in [
+            ("s3:Get*", "s3:getobject"),
+            ("a*b?c", "axxbyc"),
+            ("*", ""),
+            ("a?", "a"),
+            ("é*", "éa"),
+            ("?", "é"),
+        ] {
+            for ic in [true, false] {
+                assert_eq!(
+                    glob_bytes(p.as_bytes(), t.as_bytes(), ic),
+                    glob(p, t, ic),
+                    "{p} {t} {ic}"
+                );
+            }
+        }
     }
 
     #[test]
