@@ -7,7 +7,7 @@
 //! (an outside account whose own policies decide, a condition on a key not given) is
 //! kept, and every reach through it is reported as possible rather than certain.
 
-use super::eval::{Caller, CallerKind, Decision, PolicySet, Request, evaluate};
+use super::eval::{Caller, CallerKind, Decision};
 use super::world::World;
 use super::{Context, merge};
 use crate::model::{Address, Kind};
@@ -72,28 +72,9 @@ pub fn who_can(world: &World, action: &str, resource: &str, given: &Context) -> 
         .collect();
 
     let eval = |n: &Node, action: &str, resource: &str| -> Decision {
-        let ctx = match n.addr {
-            Some(a) => world.context(a, &n.caller, given),
-            None => {
-                let mut c = given.clone();
-                n.caller.context_keys(&mut c);
-                c
-            }
-        };
-        let mut set: PolicySet = world.policies(n.addr, action, resource);
-        if matches!(n.caller.kind, CallerKind::Service | CallerKind::Federated) {
-            set.identity_known = true;
-        }
-        evaluate(
-            &Request {
-                caller: &n.caller,
-                action,
-                resource,
-                context: &ctx,
-            },
-            &set,
-        )
-        .decision
+        world
+            .evaluate_as(&n.caller, n.addr, action, resource, given)
+            .decision
     };
 
     // The best way found so far from each node to the goal: (certain, steps, reasons).

@@ -1441,6 +1441,107 @@ fn services_are_decided_by_the_trust_alone() {
 }
 
 #[test]
+fn arn_conditions_on_the_principal() {
+    let t = doc(json!([with_cond(
+        trust(json!({"AWS": OWN})),
+        json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::000000000000:role/ci-*"}})
+    )]));
+    let ids = [doc(json!([allow(json!("sts:AssumeRole"), json!("*"))]))];
+    assert_eq!(
+        run(
+            &caller_role("ci-build"),
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &assume_set(&ids, &t)
+        )
+        .decision,
+        Decision::Allowed
+    );
+    assert_eq!(
+        run(
+            &caller_role("app"),
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &assume_set(&ids, &t)
+        )
+        .decision,
+        Decision::ImplicitlyDenied
+    );
+    let not = doc(json!([with_cond(
+        trust(json!({"AWS": OWN})),
+        json!({"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::000000000000:role/app"}})
+    )]));
+    assert_eq!(
+        run(
+            &caller_role("app"),
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &assume_set(&ids, &not)
+        )
+        .decision,
+        Decision::ImplicitlyDenied
+    );
+    assert_eq!(
+        run(
+            &caller_role("ci"),
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &assume_set(&ids, &not)
+        )
+        .decision,
+        Decision::Allowed
+    );
+}
+
+#[test]
+fn a_role_named_directly_is_still_limited_by_its_boundary() {
+    let t = doc(json!([trust(
+        json!({"AWS": "arn:aws:iam::000000000000:role/app"})
+    )]));
+    let none: [Value; 0] = [];
+    let b = doc(json!([allow(json!("s3:*"), json!("*"))]));
+    let mut set = assume_set(&none, &t);
+    assert_eq!(
+        run(
+            &caller_role("app"),
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &set
+        )
+        .decision,
+        Decision::Allowed
+    );
+    set.boundary = Some(pol("boundary", PolicyKind::PermissionsBoundary, &b));
+    assert_eq!(
+        run(
+            &caller_role("app"),
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &set
+        )
+        .decision,
+        Decision::ImplicitlyDenied
+    );
+    // A user named directly is not.
+    let tu = doc(json!([trust(
+        json!({"AWS": "arn:aws:iam::000000000000:user/u"})
+    )]));
+    let mut set = assume_set(&none, &tu);
+    set.boundary = Some(pol("boundary", PolicyKind::PermissionsBoundary, &b));
+    let u = Caller::iam(CallerKind::User, "arn:aws:iam::000000000000:user/u");
+    assert_eq!(
+        run(&u, "sts:AssumeRole", TARGET, &Context::new(), &set).decision,
+        Decision::Allowed
+    );
+}
+
+#[test]
 fn a_trust_deny_wins_and_not_principal() {
     let t = doc(json!([
         trust(json!({"AWS": OWN})),

@@ -257,6 +257,7 @@ impl<'a> World<'a> {
     }
 
     /// `iamplan explain`: may the plan's principal at `addr` do `action` on `resource`?
+    /// `None` when `addr` is not a role or user of the plan.
     pub fn explain(
         &self,
         addr: &Address,
@@ -265,17 +266,43 @@ impl<'a> World<'a> {
         given: &Context,
     ) -> Option<Evaluation> {
         let caller = self.caller(addr)?;
-        let ctx = self.context(addr, &caller, given);
-        let set = self.policies(Some(addr), action, resource);
-        Some(evaluate(
+        Some(self.evaluate_as(&caller, Some(addr), action, resource, given))
+    }
+
+    /// Any caller's request: a plan principal (`addr`) with its policies and keys, or an
+    /// outside one (`None`: a profile's user, another account's role, a service) whose own
+    /// policies are unknown, so that at most the trust policy decides. For `smoke`: predict
+    /// each step of a check (each assume with its session tags in `given`, then the call).
+    pub fn evaluate_as(
+        &self,
+        caller: &Caller,
+        addr: Option<&Address>,
+        action: &str,
+        resource: &str,
+        given: &Context,
+    ) -> Evaluation {
+        let ctx = match addr {
+            Some(a) => self.context(a, caller, given),
+            None => {
+                let mut c = given.clone();
+                caller.context_keys(&mut c);
+                c
+            }
+        };
+        let mut set = self.policies(addr, action, resource);
+        if matches!(caller.kind, CallerKind::Service | CallerKind::Federated) {
+            // A service or an identity provider has no identity policies to be unknown.
+            set.identity_known = true;
+        }
+        evaluate(
             &Request {
-                caller: &caller,
+                caller,
                 action,
                 resource,
                 context: &ctx,
             },
             &set,
-        ))
+        )
     }
 }
 
