@@ -67,8 +67,11 @@ pub enum Through {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessDelta {
     pub through: Through,
-    /// Action names (or patterns the database cannot expand), sorted.
+    /// Action names, sorted; `service:*` stands for every action the database lists for the
+    /// service; patterns the database cannot expand are kept as written.
     pub actions: Vec<String>,
+    /// How many actions `actions` stands for.
+    pub action_count: usize,
     /// `arn:aws:s3:::b/*`, or `everything except ...`.
     pub resource: String,
     /// For trust policies: the principal (`arn:aws:iam::111122223333:root`, `service
@@ -83,7 +86,7 @@ pub struct AccessDelta {
 const SHOWN: usize = 5;
 
 impl AccessDelta {
-    /// The actions, summarised: every name up to five, else five and a count.
+    /// The actions, summarised: every entry up to five, else five and a count.
     pub fn actions_summary(&self) -> String {
         if self.actions.len() <= SHOWN {
             self.actions.join(", ")
@@ -92,7 +95,7 @@ impl AccessDelta {
                 "{} and {} more ({} actions)",
                 self.actions[..SHOWN].join(", "),
                 self.actions.len() - SHOWN,
-                self.actions.len()
+                self.action_count
             )
         }
     }
@@ -105,9 +108,6 @@ impl AccessDelta {
         };
         if let Some(c) = &self.condition {
             s.push_str(&format!(" when {c}"));
-        }
-        if self.through == Through::Deny {
-            s.push_str(" (a Deny)");
         }
         s
     }
@@ -128,12 +128,21 @@ pub struct Difference {
 impl Difference {
     /// `+ ...` and `- ...` lines, gained first.
     pub fn lines(&self) -> Vec<String> {
+        let why = |d: &AccessDelta, gained: bool| match (d.through, gained) {
+            (Through::Allow, _) => "",
+            (Through::Deny, true) => " (no longer denied)",
+            (Through::Deny, false) => " (now denied)",
+        };
         let mut out: Vec<String> = self
             .gained
             .iter()
-            .map(|d| format!("+ {}", d.describe()))
+            .map(|d| format!("+ {}{}", d.describe(), why(d, true)))
             .collect();
-        out.extend(self.lost.iter().map(|d| format!("- {}", d.describe())));
+        out.extend(
+            self.lost
+                .iter()
+                .map(|d| format!("- {}{}", d.describe(), why(d, false))),
+        );
         out.extend(self.notes.iter().map(|n| format!("note: {n}")));
         out
     }
@@ -641,6 +650,31 @@ fn blocked(cx: &Cx, t: &Triple, of: &[&Stmt]) -> bool {
     })
 }
 
+/// Action names with every action of a service replaced by `service:*`.
+fn by_service(actions: BTreeSet<String>, db: &ActionDb) -> Vec<String> {
+    let mut per: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in actions {
+        let svc = a
+            .split_once(':')
+            .map(|(s, _)| s.to_string())
+            .unwrap_or_default();
+        per.entry(svc).or_default().push(a);
+    }
+    let mut out = Vec::new();
+    for (svc, names) in per {
+        match db.service(&svc) {
+            Some(s)
+                if names.len() == s.actions.len()
+                    && !names.iter().any(|n| n.contains(['*', '?'])) =>
+            {
+                out.push(format!("{}:*", s.prefix))
+            }
+            _ => out.extend(names),
+        }
+    }
+    out
+}
+
 /// Deltas being gathered: (through, resource, principal, condition) -> actions.
 type Groups = BTreeMap<(Through, String, Option<String>, Option<String>), BTreeSet<String>>;
 
@@ -741,15 +775,17 @@ fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) 
     }
     let deltas = |m: Groups| -> Vec<AccessDelta> {
         m.into_iter()
-            .map(
-                |((through, resource, principal, condition), actions)| AccessDelta {
+            .map(|((through, resource, principal, condition), actions)| {
+                let action_count = actions.len();
+                AccessDelta {
                     through,
-                    actions: actions.into_iter().collect(),
+                    actions: by_service(actions, db),
+                    action_count,
                     resource,
                     principal,
                     condition,
-                },
-            )
+                }
+            })
             .collect()
     };
     let (gained, lost) = (deltas(gained), deltas(lost));

@@ -831,6 +831,26 @@ fn the_difference_names_what_is_gained() {
         db(),
     );
     assert_eq!(d.lines(), vec![format!("+ s3:DeleteObject on {B}")]);
+
+    // A whole service is named as one.
+    let d = classify(
+        &doc(json!([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}])),
+        &doc(json!([allow(json!("*"), json!("*"))])),
+        db(),
+    );
+    assert_eq!(d.lines(), vec!["+ iam:* on *"]);
+    let d = classify(
+        &doc(json!([
+            allow(json!("s3:*"), json!(B)),
+            deny(json!("s3:DeleteObject"), json!(B))
+        ])),
+        &doc(json!([allow(json!("s3:*"), json!(B))])),
+        db(),
+    );
+    assert_eq!(
+        d.lines(),
+        vec![format!("+ s3:DeleteObject on {B} (no longer denied)")]
+    );
 }
 
 #[test]
