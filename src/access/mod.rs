@@ -19,6 +19,25 @@
 //!   gain or lose the right to assume a role. Load the action database once
 //!   ([`crate::lint::db::load`]) and pass it to every call.
 //!
+//! # For the integrations
+//!
+//! - `plan` (JSON plan, `--deny-widening`): load the database once (`lint::db::load()`,
+//!   about 15 ms), then per changed document `classify(&before.value, &after.value, &db)`,
+//!   or `classify_trust(.., Some(&account_id))` for a trust policy (the real account ID:
+//!   it decides whether a `:root` covers a principal). [`Difference`] serialises as is
+//!   (`classification`, `gained`, `lost`, `notes`); `Difference::lines()` is the text
+//!   rendering. A change widens when the classification is `Widens` or `Changes`. A created
+//!   document is a change from `{"Statement": []}`, a deleted one a change to it.
+//! - `smoke`: `World::new(&desired)` once, then per step of a check
+//!   `World::evaluate_as(&caller, addr, action, resource, &ctx)`, the caller being the
+//!   previous step's role (`World::caller`) or, for the first, the profile's principal as
+//!   `Caller::iam(..)` with `addr: None`; session tags go in `ctx` as
+//!   `aws:PrincipalTag/KEY`, and `sts:ExternalId`, `sts:RoleSessionName` likewise.
+//! - Differential tests: [`evaluate`] with hand-built [`PolicySet`]s and
+//!   [`Context::complete`] contexts (every key the generated request has is given, so
+//!   nothing is unknown for lack of a key); compare `Decision::is_allowed` with the
+//!   emulator's answer and count `Unknown` apart.
+//!
 //! # Evaluation rules implemented
 //!
 //! - Default deny; an applicable `Deny` in any policy wins over every `Allow`.
