@@ -708,7 +708,11 @@ fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) 
     let o = parse(old, trust, partition, &mut notes, "old");
     let n = parse(new, trust, partition, &mut notes, "new");
     let mut uncertain = !notes.is_empty();
-    if o.version != n.version && (has_vars(o.value) || has_vars(n.value)) {
+    if !o.stmts.is_empty()
+        && !n.stmts.is_empty()
+        && o.version != n.version
+        && (has_vars(o.value) || has_vars(n.value))
+    {
         notes.push("the policy language Version changed and the documents use policy variables: their meaning changed".into());
         uncertain = true;
     }
@@ -789,10 +793,10 @@ fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) 
             .collect()
     };
     let (gained, lost) = (deltas(gained), deltas(lost));
+    // Unsure of part of a document: never say less than that access changed.
     let classification = match (gained.is_empty(), lost.is_empty()) {
-        (true, true) if uncertain => Classification::Changes,
+        _ if uncertain => Classification::Changes,
         (true, true) => Classification::Equivalent,
-        (true, false) if uncertain => Classification::Changes,
         (true, false) => Classification::Narrows,
         (false, true) => Classification::Widens,
         (false, false) => Classification::Changes,

@@ -650,6 +650,17 @@ pair!(
 );
 
 #[test]
+fn a_created_or_deleted_document_widens_or_narrows() {
+    let empty = json!({"Statement": []});
+    let new = doc(json!([allow(
+        json!("s3:GetObject"),
+        json!("arn:aws:s3:::b/${aws:username}")
+    )]));
+    assert_eq!(classify(&empty, &new, db()).classification, Widens);
+    assert_eq!(classify(&new, &empty, db()).classification, Narrows);
+}
+
+#[test]
 fn version_change_with_variables_is_never_equivalent() {
     let old = json!({"Statement": [allow(json!("s3:GetObject"), json!("arn:aws:s3:::b/${aws:username}"))]});
     let new = doc(json!([allow(
