@@ -415,53 +415,97 @@ fn meets(e: &Elem, s: &Set, action: bool) -> bool {
 struct Cx<'a> {
     db: &'a ActionDb,
     own_account: Option<&'a str>,
-    all_actions: std::cell::OnceCell<Vec<String>>,
 }
 
 impl Cx<'_> {
-    fn all_actions(&self) -> &[String] {
-        self.all_actions.get_or_init(|| {
-            let mut v: Vec<String> = self
-                .db
-                .prefixes()
-                .filter_map(|p| self.db.service(p))
-                .flat_map(|s| {
-                    s.actions
-                        .iter()
-                        .map(move |a| format!("{}:{}", s.prefix, a.name))
-                })
-                .collect();
-            v.sort();
-            v
-        })
+    /// Calls `f` with every action of the database as `service:Action`, through one buffer
+    /// (no allocation per action: the database has over 20,000).
+    fn each_action(&self, mut f: impl FnMut(&str)) {
+        let mut buf = String::with_capacity(128);
+        for p in self.db.prefixes() {
+            let Some(s) = self.db.service(p) else {
+                continue;
+            };
+            for a in &s.actions {
+                buf.clear();
+                buf.push_str(&s.prefix);
+                buf.push(':');
+                buf.push_str(&a.name);
+                f(&buf);
+            }
+        }
     }
 
-    /// The concrete actions a pattern stands for, or the pattern itself when the database
-    /// does not know it.
-    fn expand(&self, pattern: &str) -> Vec<String> {
-        let names: Vec<String> = match pattern.split_once(':') {
-            Some((svc, act)) if !svc.contains(['*', '?']) => match self.db.service(svc) {
-                // `Service::matching`, without an allocation per action tried.
-                Some(s) => s
-                    .actions
-                    .iter()
-                    .filter(|a| glob_bytes(act.as_bytes(), a.name.as_bytes(), true))
-                    .map(|a| format!("{}:{}", s.prefix, a.name))
-                    .collect(),
-                None => vec![],
+    /// The database's actions an element stands for, sorted.
+    fn actions_of(&self, e: &Elem) -> Vec<String> {
+        let mut out = Vec::new();
+        match e {
+            // No action name is this long: nothing to expand, and no time spent trying.
+            Elem::One(p) if p.len() > 256 => {}
+            Elem::One(p) => match p.split_once(':') {
+                Some((svc, act)) if !svc.contains(['*', '?']) => {
+                    if let Some(s) = self.db.service(svc) {
+                        out.extend(
+                            s.actions
+                                .iter()
+                                .filter(|a| glob_bytes(act.as_bytes(), a.name.as_bytes(), true))
+                                .map(|a| format!("{}:{}", s.prefix, a.name)),
+                        );
+                    }
+                }
+                _ => self.each_action(|n| {
+                    if glob_bytes(p.as_bytes(), n.as_bytes(), true) {
+                        out.push(n.to_string());
+                    }
+                }),
             },
-            _ => self
-                .all_actions()
-                .iter()
-                .filter(|a| glob_bytes(pattern.as_bytes(), a.as_bytes(), true))
-                .cloned()
-                .collect(),
-        };
-        if names.is_empty() {
-            vec![pattern.to_string()]
-        } else {
-            names
+            Elem::AllExcept(ex) => self.each_action(|n| {
+                if !ex
+                    .iter()
+                    .any(|e| glob_bytes(e.as_bytes(), n.as_bytes(), true))
+                {
+                    out.push(n.to_string());
+                }
+            }),
         }
+        out.sort();
+        out
+    }
+
+    /// How many of the database's actions an element stands for (at least one: a pattern
+    /// the database does not know is one action of its own).
+    fn count(&self, e: &Elem) -> usize {
+        let mut n = 0;
+        match e {
+            Elem::One(p) if !p.contains(['*', '?']) => return 1,
+            Elem::One(p) if p.chars().all(|c| c == '*') => {
+                self.db
+                    .prefixes()
+                    .filter_map(|p| self.db.service(p))
+                    .for_each(|s| n += s.actions.len());
+            }
+            Elem::One(p) => match p.split_once(':') {
+                Some((svc, act)) if !svc.contains(['*', '?']) => {
+                    if let Some(s) = self.db.service(svc) {
+                        n = s
+                            .actions
+                            .iter()
+                            .filter(|a| glob_bytes(act.as_bytes(), a.name.as_bytes(), true))
+                            .count();
+                    }
+                }
+                _ => self.each_action(|a| {
+                    n += usize::from(glob_bytes(p.as_bytes(), a.as_bytes(), true))
+                }),
+            },
+            Elem::AllExcept(ex) => self.each_action(|a| {
+                n += usize::from(
+                    !ex.iter()
+                        .any(|e| glob_bytes(e.as_bytes(), a.as_bytes(), true)),
+                )
+            }),
+        }
+        n.max(1)
     }
 
     fn principal_within(&self, p: &Elem, s: &Set) -> bool {
@@ -553,8 +597,8 @@ fn condition_weaker(by: &Stmt, of: &Stmt) -> bool {
     })
 }
 
-/// (action, resource, principal) triples of a statement.
-type Triple = (Elem, Elem, Option<Elem>);
+/// (action, resource, principal, how many actions the first stands for).
+type Triple = (Elem, Elem, Option<Elem>, usize);
 
 fn elems(s: &Set) -> Vec<Elem> {
     if s.negated {
@@ -593,30 +637,33 @@ fn uncovered(cx: &Cx, g: &Stmt, by: &[&Stmt]) -> Vec<Triple> {
                 if covered(&a, &r, p) {
                     continue;
                 }
-                // Not covered as a whole: name the actions it stands for that are not.
-                let names: Vec<String> = match &a {
-                    Elem::One(pat) => cx.expand(pat),
-                    Elem::AllExcept(ex) => cx
-                        .all_actions()
-                        .iter()
-                        .filter(|n| {
-                            !ex.iter()
-                                .any(|e| glob_bytes(e.as_bytes(), n.as_bytes(), true))
-                        })
-                        .cloned()
-                        .collect(),
-                };
+                let touched = by.iter().any(|h| {
+                    meets(&a, &h.actions, true)
+                        && meets(&r, &h.resources, false)
+                        && match (p, &h.principals) {
+                            (Some(p), Some(hp)) => cx.principal_meets(p, hp),
+                            _ => true,
+                        }
+                });
+                if !touched {
+                    // Nothing of it was granted before: the element itself is the news.
+                    let n = cx.count(&a);
+                    out.push((a, r.clone(), p.clone(), n));
+                    continue;
+                }
+                // Partly covered: name the actions it stands for that are not.
                 let mut any = false;
-                for n in names {
+                for n in cx.actions_of(&a) {
                     let e = Elem::One(n);
                     if !covered(&e, &r, p) {
                         any = true;
-                        out.push((e, r.clone(), p.clone()));
+                        out.push((e, r.clone(), p.clone(), 1));
                     }
                 }
-                if !any && matches!(a, Elem::AllExcept(_)) {
-                    // Actions the database does not list (new ones) stay uncovered.
-                    out.push((a.clone(), r.clone(), p.clone()));
+                if !any && (matches!(a, Elem::AllExcept(_)) || cx.actions_of(&a).is_empty()) {
+                    // Actions the database does not list (new ones, or a name it does not
+                    // know) stay uncovered.
+                    out.push((a.clone(), r.clone(), p.clone(), 1));
                 }
             }
         }
@@ -651,9 +698,9 @@ fn blocked(cx: &Cx, t: &Triple, of: &[&Stmt]) -> bool {
 }
 
 /// Action names with every action of a service replaced by `service:*`.
-fn by_service(actions: BTreeSet<String>, db: &ActionDb) -> Vec<String> {
+fn by_service(actions: BTreeMap<String, usize>, db: &ActionDb) -> Vec<String> {
     let mut per: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for a in actions {
+    for a in actions.into_keys() {
         let svc = a
             .split_once(':')
             .map(|(s, _)| s.to_string())
@@ -676,12 +723,12 @@ fn by_service(actions: BTreeSet<String>, db: &ActionDb) -> Vec<String> {
 }
 
 /// Deltas being gathered: (through, resource, principal, condition) -> actions.
-type Groups = BTreeMap<(Through, String, Option<String>, Option<String>), BTreeSet<String>>;
+type Groups = BTreeMap<(Through, String, Option<String>, Option<String>), BTreeMap<String, usize>>;
 
 /// Groups triples into deltas: one per (resource, principal, condition), actions listed.
 fn group(into: &mut Groups, through: Through, s: &Stmt, ts: Vec<Triple>) {
     let cond = s.shown.clone();
-    for (a, r, p) in ts {
+    for (a, r, p, n) in ts {
         into.entry((
             through,
             r.show("resource"),
@@ -698,7 +745,7 @@ fn group(into: &mut Groups, through: Through, s: &Stmt, ts: Vec<Triple>) {
             cond.clone(),
         ))
         .or_default()
-        .insert(a.show("action"));
+        .insert(a.show("action"), n);
     }
 }
 
@@ -719,7 +766,6 @@ fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) 
     let cx = Cx {
         db,
         own_account: own,
-        all_actions: Default::default(),
     };
     let keys_o: Vec<Stmt> = o.stmts.iter().map(Stmt::key).collect();
     let keys_n: Vec<Stmt> = n.stmts.iter().map(Stmt::key).collect();
@@ -780,7 +826,7 @@ fn run(old: &Value, new: &Value, db: &ActionDb, trust: bool, own: Option<&str>) 
     let deltas = |m: Groups| -> Vec<AccessDelta> {
         m.into_iter()
             .map(|((through, resource, principal, condition), actions)| {
-                let action_count = actions.len();
+                let action_count = actions.values().sum();
                 AccessDelta {
                     through,
                     actions: by_service(actions, db),

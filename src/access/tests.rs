@@ -1763,3 +1763,44 @@ fn who_can_assume_a_role_lists_services() {
     assert_eq!(reach[0].principal, "service lambda.amazonaws.com");
     assert!(reach[0].certain);
 }
+
+#[test]
+fn odd_documents_never_panic() {
+    let odd = [
+        json!(null),
+        json!("text"),
+        json!({"Statement": "x"}),
+        json!({"Statement": [1, null, "s"]}),
+        json!({"Statement": {"Effect": "Allow", "Action": 3, "Resource": ["*", 4]}}),
+        json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": []}]}),
+        json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"StringEquals": "x"}}]}),
+        json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"k": {"a": 1}}}}]}),
+        json!({"Statement": [{"Effect": "Allow", "Action": "*", "NotAction": "s3:*", "Resource": "*"}]}),
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "${", "Principal": 5}]}),
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "${aws:username, nodefault}"}]}),
+        json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ["*", 1], "Weird": "x"}, "Action": "sts:AssumeRole"}]}),
+        json!({"Statement": [{"Effect": "Allow", "Action": "*".repeat(3000), "Resource": format!("{}a", "*?".repeat(3000))}]}),
+    ];
+    let c = caller_role("app");
+    for a in &odd {
+        for b in &odd {
+            let _ = classify(a, b, db());
+            let _ = classify_trust(a, b, db(), Some(OWN));
+        }
+        let set = PolicySet {
+            identity: vec![pol("p", PolicyKind::Identity, a)],
+            boundary: Some(pol("b", PolicyKind::PermissionsBoundary, a)),
+            resource: Some(pol("t", PolicyKind::Trust, a)),
+            identity_known: true,
+            resource_account: None,
+        };
+        let _ = run(
+            &c,
+            "sts:AssumeRole",
+            &"a*".repeat(2000),
+            &Context::new(),
+            &set,
+        );
+        let _ = run(&c, "s3:GetObject", "arn:aws:s3:::b", &Context::new(), &set);
+    }
+}
