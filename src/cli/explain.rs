@@ -34,6 +34,27 @@ pub(crate) fn context(pairs: &[String]) -> Result<Context, AccessError> {
     Ok(ctx)
 }
 
+/// A warning when the action database does not know the action (a typo is the likely
+/// cause; a new action is possible, so the evaluation still runs).
+pub(crate) fn warn_unknown_action(action: &str) {
+    let Some((prefix, name)) = action.split_once(':') else {
+        return;
+    };
+    let db = crate::lint::db::load();
+    let hint = match db.service(prefix) {
+        None => crate::spec::nearest(prefix, db.prefixes()).map(|p| format!("{p}:{name}")),
+        Some(s) if s.matching(name).is_empty() => {
+            crate::spec::nearest(name, s.actions.iter().map(|a| a.name.as_str()))
+                .map(|n| format!("{}:{n}", s.prefix))
+        }
+        Some(_) => return,
+    };
+    match hint {
+        Some(h) => eprintln!("warning: the action database has no `{action}`: did you mean `{h}`?"),
+        None => eprintln!("warning: the action database has no `{action}`"),
+    }
+}
+
 /// `SERVICE:ACTION`, checked by form (the action database is not needed to evaluate).
 pub(crate) fn check_action(action: &str) -> Result<(), AccessError> {
     match action.split_once(':') {
@@ -53,6 +74,7 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
     let world = World::new(&desired);
     let account = args.account.as_deref();
     check_action(&args.action)?;
+    warn_unknown_action(&args.action);
     let ctx = context(&args.context)?;
     let addr = world.principal(&args.principal, account)?;
     let resource = world.resource(&args.resource, account)?;

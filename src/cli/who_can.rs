@@ -2,7 +2,7 @@
 //! users, and the outside principals its trust policies name, that can do the action on the
 //! resource, directly or through chains of `sts:AssumeRole`, each with its path. Offline.
 
-use super::explain::{check_action, context};
+use super::explain::{check_action, context, warn_unknown_action};
 use super::validate::print_all;
 use super::{EXIT_ERROR, EXIT_OK};
 use crate::access::{World, who_can};
@@ -31,6 +31,7 @@ pub fn run(args: WhoCanArgs) -> Result<i32> {
     };
     let world = World::new(&desired);
     check_action(&args.action)?;
+    warn_unknown_action(&args.action);
     let ctx = context(&args.context)?;
     let resource = world.resource(&args.resource, args.account.as_deref())?;
     let reach = who_can(&world, &args.action, &resource, &ctx);
