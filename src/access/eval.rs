@@ -450,6 +450,29 @@ fn aws_principal(id: &str, caller: &Caller) -> (Tri, Option<Named>) {
         );
     }
     let named = Some(Named::Directly);
+    // A role session's ARN: decided by the caller's session name, when known.
+    if let (Some(p), CallerKind::Role) = (arn_parts(id), caller.kind)
+        && p[2] == "sts"
+        && let Some(rest) = p[5].strip_prefix("assumed-role/")
+    {
+        let role = rest.split('/').next().unwrap_or(rest);
+        let same_role = caller.account.as_deref() == Some(p[4])
+            && caller
+                .id
+                .rsplit('/')
+                .next()
+                .is_some_and(|n| n.eq_ignore_ascii_case(role));
+        return match (&caller.session_arn, same_role) {
+            (_, false) => (Tri::No, named),
+            (Some(s), true) => (Tri::from_bool(s == id), named),
+            (None, true) => (
+                Tri::unknown(format!(
+                    "{id} names one session of the role; the caller's session name is not known"
+                )),
+                named,
+            ),
+        };
+    }
     match caller.kind {
         CallerKind::Role | CallerKind::User => {
             // IAM names are unique without regard to case; the trust holds the unique ID.

@@ -1573,6 +1573,61 @@ fn a_role_named_directly_is_still_limited_by_its_boundary() {
 }
 
 #[test]
+fn a_trust_naming_a_session_needs_the_session_name() {
+    let t = doc(json!([trust(
+        json!({"AWS": "arn:aws:sts::000000000000:assumed-role/app/alice"})
+    )]));
+    let none: [Value; 0] = [];
+    let mut c = caller_role("app");
+    assert!(matches!(
+        run(
+            &c,
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &assume_set(&none, &t)
+        )
+        .decision,
+        Decision::Unknown { .. }
+    ));
+    c.session_arn = Some("arn:aws:sts::000000000000:assumed-role/app/alice".into());
+    assert_eq!(
+        run(
+            &c,
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &assume_set(&none, &t)
+        )
+        .decision,
+        Decision::Allowed
+    );
+    c.session_arn = Some("arn:aws:sts::000000000000:assumed-role/app/bob".into());
+    assert_eq!(
+        run(
+            &c,
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &assume_set(&none, &t)
+        )
+        .decision,
+        Decision::ImplicitlyDenied
+    );
+    assert_eq!(
+        run(
+            &caller_role("other"),
+            "sts:AssumeRole",
+            TARGET,
+            &Context::new(),
+            &assume_set(&none, &t)
+        )
+        .decision,
+        Decision::ImplicitlyDenied
+    );
+}
+
+#[test]
 fn a_trust_deny_wins_and_not_principal() {
     let t = doc(json!([
         trust(json!({"AWS": OWN})),
