@@ -1859,3 +1859,91 @@ fn odd_documents_never_panic() {
         let _ = run(&c, "s3:GetObject", "arn:aws:s3:::b", &Context::new(), &set);
     }
 }
+
+#[test]
+fn a_users_groups_managed_policies_and_boundary_come_from_the_plan() {
+    let d = plan(
+        r#"
+[stack]
+name = "groups"
+
+[policy.readers]
+[[policy.readers.statement]]
+action = "s3:Get*"
+resource = "*"
+
+[policy.fence]
+[[policy.fence.statement]]
+action = ["s3:*", "sqs:*"]
+resource = "*"
+
+[group.team]
+managed_policies = ["${policy.readers.arn}"]
+
+[[group.team.inline.send.statement]]
+action = "sqs:SendMessage"
+resource = "*"
+
+[[group.team.inline.send.statement]]
+action = "lambda:InvokeFunction"
+resource = "*"
+
+[user.alice]
+groups = ["team"]
+permissions_boundary = "${policy.fence.arn}"
+tags = { team = "red" }
+
+[[user.alice.inline.own.statement]]
+action = "s3:PutObject"
+resource = "arn:aws:s3:::home/${aws:username}/*"
+condition = { StringEquals = { "aws:PrincipalTag/team" = "red" } }
+"#,
+    );
+    let w = World::new(&d);
+    let alice = w.principal("user/alice", None).unwrap();
+    let ask =
+        |action: &str, resource: &str| w.explain(alice, action, resource, &Context::new()).unwrap();
+    let e = ask("s3:GetObject", B);
+    assert_eq!(e.decision, Decision::Allowed);
+    assert!(
+        e.statements
+            .iter()
+            .any(|s| s.policy.name == "policy.readers"),
+        "{e:?}"
+    );
+    assert!(
+        e.statements
+            .iter()
+            .any(|s| s.policy.name == "permissions boundary policy.fence"),
+        "{e:?}"
+    );
+    let e = ask("sqs:SendMessage", "arn:aws:sqs:us-east-1:000000000000:q");
+    assert!(
+        e.statements
+            .iter()
+            .any(|s| s.policy.name == "group.team inline policy send"),
+        "{e:?}"
+    );
+    // The group allows it, the boundary does not.
+    assert_eq!(
+        ask("lambda:InvokeFunction", F).decision,
+        Decision::ImplicitlyDenied
+    );
+    // Its own name and tags fill the variables and conditions.
+    assert_eq!(
+        ask("s3:PutObject", "arn:aws:s3:::home/alice/f").decision,
+        Decision::Allowed
+    );
+    assert_eq!(
+        ask("s3:PutObject", "arn:aws:s3:::home/bob/f").decision,
+        Decision::ImplicitlyDenied
+    );
+    let mut blue = Context::new();
+    blue.add("aws:PrincipalTag/team", "blue");
+    assert_eq!(
+        w.explain(alice, "s3:PutObject", "arn:aws:s3:::home/alice/f", &blue)
+            .unwrap()
+            .decision,
+        Decision::ImplicitlyDenied
+    );
+}
