@@ -66,10 +66,8 @@ pub(crate) fn substitute(text: &str, ctx: &Context, vars: bool) -> Subst {
                 Some(d) => out.extend(d.chars().map(Tok::Char)),
                 None => return Subst::Absent(key.to_string()),
             },
-            Lookup::Unknown(why) => match default {
-                Some(_) => return Subst::Unknown(why),
-                None => return Subst::Unknown(why),
-            },
+            // Even with a default: the key may be in the real request.
+            Lookup::Unknown(why) => return Subst::Unknown(why),
         }
     }
     lit(rest, &mut out);
@@ -275,10 +273,7 @@ fn matches(op: Operator, key: &str, value: &str, wanted: &str, ctx: &Context, va
         Subst::Tokens(t) => t,
         // A variable without a value matches nothing; under a negated operator that would
         // make the condition true, which AWS does not document: undecided.
-        Subst::Absent(k) if !op.negated => {
-            let _ = k;
-            return Tri::No;
-        }
+        Subst::Absent(_) if !op.negated => return Tri::No,
         Subst::Absent(k) => {
             return Tri::unknown(format!(
                 "the policy variable ${{{k}}} has no value in the request, under a negated operator"

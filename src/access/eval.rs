@@ -631,8 +631,13 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
                 .collect(),
         },
         Tri::Unknown(mut reasons) => {
-            let _ = deny_unknown;
-            reasons.dedup();
+            // A Deny that may apply is a reason too: knowing the allow would not settle it.
+            let more = deny_unknown
+                .into_iter()
+                .filter(|w| !reasons.contains(w))
+                .map(|w| format!("a Deny may apply: {w}"))
+                .collect();
+            merge(&mut reasons, more);
             Decision::Unknown { reasons }
         }
     };
