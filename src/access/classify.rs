@@ -529,34 +529,39 @@ impl Cx<'_> {
         };
         match (p, s.negated) {
             (Elem::One(p), false) => s.items.iter().any(|q| member(p, q)),
-            (Elem::One(p), true) => p != "*" && !s.items.iter().any(|q| q == p || q == "*"),
+            // Surely not exempted: nothing listed shares a member with it.
+            (Elem::One(p), true) => p != "*" && !s.items.iter().any(|q| principals_overlap(p, q)),
             (Elem::AllExcept(_), false) => s.items.iter().any(|q| q == "*"),
             (Elem::AllExcept(ex), true) => s.items.iter().all(|h| ex.contains(h)),
         }
     }
 
     fn principal_meets(&self, p: &Elem, s: &Set) -> bool {
-        // An account's root and a role or user of that account share members.
-        let account = |x: &str| {
-            x.strip_prefix("AWS:")
-                .and_then(arn_parts)
-                .map(|p| (p[4].to_string(), p[5] == "root"))
-        };
-        let overlap = |p: &str, q: &str| {
-            p == "*"
-                || q == "*"
-                || p == q
-                || match (account(p), account(q)) {
-                    (Some((a, ra)), Some((b, rb))) => a == b && (ra || rb),
-                    _ => false,
-                }
-        };
         match (p, s.negated) {
-            (Elem::One(p), false) => s.items.iter().any(|q| overlap(p, q)),
-            (Elem::One(p), true) => !s.items.iter().any(|q| q == p || q == "*"),
+            (Elem::One(p), false) => s.items.iter().any(|q| principals_overlap(p, q)),
+            // Whom a NotPrincipal exempts depends on more than the list (see `eval.rs`): only
+            // `*` surely exempts everyone.
+            (Elem::One(_), true) => !s.items.iter().any(|q| q == "*"),
             _ => true,
         }
     }
+}
+
+/// Whether two principals may share members: equal, `*`, or an account's root and a
+/// principal of that account.
+fn principals_overlap(p: &str, q: &str) -> bool {
+    let account = |x: &str| {
+        x.strip_prefix("AWS:")
+            .and_then(arn_parts)
+            .map(|p| (p[4].to_string(), p[5] == "root"))
+    };
+    p == "*"
+        || q == "*"
+        || p == q
+        || match (account(p), account(q)) {
+            (Some((a, ra)), Some((b, rb))) => a == b && (ra || rb),
+            _ => false,
+        }
 }
 
 /// Whether `by`'s condition is no stricter than `of`'s: each of its requirements is also one

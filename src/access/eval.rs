@@ -326,7 +326,18 @@ fn statement_applies(stmt: &Value, req: &Request, trust: bool, vars: bool) -> (T
         let (m, n) = match (stmt.get("Principal"), stmt.get("NotPrincipal")) {
             (Some(p), None) => principal_match(p, req.caller),
             (None, Some(p)) => {
-                let (m, _) = principal_match(p, req.caller);
+                let m = match principal_match(p, req.caller) {
+                    // AWS exempts a role or user from a NotPrincipal only when the list also
+                    // names its account, and for a role session the session: not modelled.
+                    (Tri::Yes, _)
+                        if matches!(req.caller.kind, CallerKind::Role | CallerKind::User) =>
+                    {
+                        Tri::unknown(
+                            "NotPrincipal names the caller or its account; whether that exempts it depends on the other entries (account, session) and is not modelled",
+                        )
+                    }
+                    (m, _) => m,
+                };
                 (m.not(), Some(Named::Directly))
             }
             _ => (
@@ -498,8 +509,7 @@ fn same_iam_arn(a: &str, b: &str) -> bool {
     }
 }
 
-/// The decision for one request. Pure, and cheap: no allocation beyond the answer for
-/// statements that do not apply.
+/// The decision for one request, and the statements that made it. Pure.
 pub fn evaluate(req: &Request, set: &PolicySet) -> Evaluation {
     let mut identity = Side::default();
     for p in &set.identity {

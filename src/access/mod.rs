@@ -49,7 +49,10 @@
 //! - `Principal`/`NotPrincipal` in trust policies: `*`, account IDs and `:root` ARNs (the
 //!   whole account, which then must also allow through its own identity policies), role and
 //!   user ARNs (without regard to case in the name: IAM resolves them to unique IDs),
-//!   `assumed-role` session ARNs, services and federated providers.
+//!   `assumed-role` session ARNs (decided by the caller's session name, unknown without it),
+//!   services and federated providers. A `NotPrincipal` that names a role or user caller
+//!   or its account is `Unknown`: AWS exempts such a caller only when the list also names
+//!   its account and, for a role, its session, which the plan cannot say.
 //! - Conditions: the string, numeric, date, `Bool`, `Null`, IP address and ARN operators, with
 //!   `...IfExists` and `ForAnyValue:`/`ForAllValues:`; several values of one key are OR, several
 //!   keys and operators are AND; keys without regard to case. A key absent from the request
