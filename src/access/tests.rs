@@ -1991,12 +1991,20 @@ fn classification_agrees_with_the_evaluator_on_generated_pairs() {
         "arn:aws:s3:::c/*",
         "arn:aws:sqs:us-east-1:000000000000:q",
         "arn:aws:s3:::*",
+        "arn:aws:s3:::b*",
+        "arn:*:s3:::c/*",
+        "arn:aws:sqs:*:q",
+        "arn:aws:s3:::b/${aws:PrincipalTag/t}",
     ];
     let conditions = [
         json!({"StringEquals": {"aws:PrincipalTag/t": "a"}}),
         json!({"StringEquals": {"aws:PrincipalTag/t": ["a", "b"]}}),
         json!({"Bool": {"aws:SecureTransport": "true"}}),
         json!({"StringNotEquals": {"aws:PrincipalTag/t": "c"}}),
+        json!({"StringEqualsIfExists": {"aws:PrincipalTag/t": "a"}}),
+        json!({"Null": {"aws:PrincipalTag/t": "true"}}),
+        json!({"StringLike": {"aws:PrincipalTag/t": "?"}}),
+        json!({"StringEquals": {"aws:PrincipalTag/t": "a"}, "Bool": {"aws:SecureTransport": "true"}}),
     ];
     // More pairs, another seed: IAMPLAN_GENERATED_PAIRS=5000 IAMPLAN_SEED=7 cargo test ...
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
@@ -2041,7 +2049,7 @@ fn classification_agrees_with_the_evaluator_on_generated_pairs() {
     .flat_map(|a| {
         [
             "arn:aws:s3:::b/x",
-            "arn:aws:s3:::b/y",
+            "arn:aws:s3:::b/a",
             "arn:aws:s3:::c/z",
             "arn:aws:sqs:us-east-1:000000000000:q",
         ]
