@@ -3,6 +3,7 @@
 //! Data flows one way: plan files -> `spec` -> desired state; `aws::read` -> live state;
 //! `diff` (pure, per kind in `iam/`) -> `plan` (a value) -> render / `apply` / `smoke`.
 
+pub mod access;
 pub mod apply;
 pub mod aws;
 pub mod cli;

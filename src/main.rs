@@ -171,6 +171,54 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Whether the plan's policies allow one request, and which statements decided it
+    /// (offline). Exit 0 allowed, 3 denied, 4 unknown, 1 on bad input.
+    Explain {
+        /// Plan files or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The caller: role/NAME, user/NAME, or the ARN of a role or user of the plan.
+        #[arg(long)]
+        principal: String,
+        /// The action, e.g. lambda:InvokeFunction.
+        #[arg(long)]
+        action: String,
+        /// The resource's ARN, or role/NAME or user/NAME of the plan.
+        #[arg(long)]
+        resource: String,
+        /// A request context entry KEY=VALUE, e.g. sts:ExternalId=abc (repeat for more; a
+        /// key given twice has two values).
+        #[arg(long = "context", value_name = "KEY=VALUE")]
+        context: Vec<String>,
+        /// The account alias the names are in (default: the default account).
+        #[arg(long)]
+        account: Option<String>,
+        /// Print the evaluation as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The plan's principals (and the outside ones its trust policies name) that can do an
+    /// action on a resource, directly or by assuming the plan's roles, with the path (offline).
+    WhoCan {
+        /// Plan files or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The action, e.g. sts:AssumeRole.
+        #[arg(long)]
+        action: String,
+        /// The resource's ARN, or role/NAME or user/NAME of the plan.
+        #[arg(long)]
+        resource: String,
+        /// A request context entry KEY=VALUE applied to every step (repeat for more).
+        #[arg(long = "context", value_name = "KEY=VALUE")]
+        context: Vec<String>,
+        /// The account alias the resource name is in (default: the default account).
+        #[arg(long)]
+        account: Option<String>,
+        /// Print the principals and paths as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write plan files for IAM resources that already exist, to bring them under a stack
     /// (each with `adopt = true`; `plan` then shows only adoptions).
     Export {
@@ -449,6 +497,38 @@ fn main() {
                 })
                 .await
             }
+            Command::Explain {
+                files,
+                principal,
+                action,
+                resource,
+                context,
+                account,
+                json,
+            } => cli::explain::run(cli::explain::ExplainArgs {
+                files,
+                principal,
+                action,
+                resource,
+                context,
+                account,
+                json,
+            }),
+            Command::WhoCan {
+                files,
+                action,
+                resource,
+                context,
+                account,
+                json,
+            } => cli::who_can::run(cli::who_can::WhoCanArgs {
+                files,
+                action,
+                resource,
+                context,
+                account,
+                json,
+            }),
             Command::Fmt { files, check } => cli::fmt::run(cli::fmt::FmtArgs { files, check }),
             Command::Validate { files } => {
                 cli::validate::run(cli::validate::ValidateArgs { files })

@@ -189,3 +189,275 @@ fn a_key_sink_may_not_replace_the_aws_files_iamplan_reads() {
     ));
     assert_eq!(code, Some(0), "{out}");
 }
+
+const CHAIN: &str = r#"[user.ci]
+
+[[user.ci.inline.assume.statement]]
+action = "sts:AssumeRole"
+resource = "${role.deployer.arn}"
+
+[role.deployer]
+
+[role.deployer.trust]
+users = ["ci"]
+
+[[role.deployer.inline.invoke.statement]]
+action = "lambda:InvokeFunction"
+resource = "arn:aws:lambda:us-east-1:${account_id}:function:f"
+
+[[role.deployer.inline.invoke.statement]]
+sid = "NoProd"
+effect = "Deny"
+action = "lambda:*"
+resource = "arn:aws:lambda:us-east-1:${account_id}:function:prod-*"
+"#;
+
+const F: &str = "arn:aws:lambda:us-east-1:000000000000:function:f";
+
+#[test]
+fn explain_says_allowed_denied_or_unknown_with_the_deciding_statements() {
+    let dir = plan_dir(CHAIN);
+    let path = dir.path().to_str().unwrap();
+    let explain = |principal: &str, action: &str, resource: &str| {
+        iamplan(&[
+            "explain",
+            path,
+            "--principal",
+            principal,
+            "--action",
+            action,
+            "--resource",
+            resource,
+        ])
+    };
+    let out = explain("role/deployer", "lambda:InvokeFunction", F);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with(&format!(
+            "allowed: role.deployer may lambda:InvokeFunction on {F}\n  decided by:\n    role.deployer inline policy invoke Statement[0] (Allow)"
+        )),
+        "{}",
+        text(&out)
+    );
+    let prod = "arn:aws:lambda:us-east-1:000000000000:function:prod-1";
+    let out = explain("role/deployer", "lambda:InvokeFunction", prod);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("role.deployer inline policy invoke Statement[1] \"NoProd\" (Deny)"),
+        "{}",
+        text(&out)
+    );
+    let out = explain("user/ci", "sts:AssumeRole", "role/deployer");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("role.deployer trust policy Statement[0]"),
+        "{}",
+        text(&out)
+    );
+    let out = explain(
+        "role/deployer",
+        "s3:GetObject",
+        "arn:aws:s3:::other-account-bucket/x",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+
+    // Unknown: a condition on a key the request does not give.
+    let cond = plan_dir(
+        "[role.r]\n\n[role.r.trust]\nservices = [\"lambda.amazonaws.com\"]\n\n[[role.r.inline.p.statement]]\naction = \"s3:GetObject\"\nresource = \"*\"\ncondition = { IpAddress = { \"aws:SourceIp\" = \"10.0.0.0/8\" } }\n",
+    );
+    let cpath = cond.path().to_str().unwrap();
+    let args = [
+        "explain",
+        cpath,
+        "--principal",
+        "role/r",
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::b/k",
+    ];
+    let out = iamplan(&args);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("aws:sourceip is not in the request context"),
+        "{}",
+        text(&out)
+    );
+    let mut with_ip = args.to_vec();
+    with_ip.extend(["--context", "aws:SourceIp=10.1.2.3"]);
+    assert_eq!(iamplan(&with_ip).status.code(), Some(0));
+
+    let json = iamplan(&[
+        "explain",
+        path,
+        "--principal",
+        "role/deployer",
+        "--action",
+        "lambda:InvokeFunction",
+        "--resource",
+        F,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["evaluation"]["decision"], "allowed");
+    assert_eq!(v["evaluation"]["statements"][0]["index"], 0);
+}
+
+#[test]
+fn explain_and_who_can_reject_bad_input_in_one_line() {
+    let dir = plan_dir(CHAIN);
+    let path = dir.path().to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "explain",
+                path,
+                "--principal",
+                "role/deployr",
+                "--action",
+                "s3:GetObject",
+                "--resource",
+                "*",
+            ],
+            "error: no role named `deployr` in the plan: did you mean `role/deployer`?",
+        ),
+        (
+            &[
+                "explain",
+                path,
+                "--principal",
+                "deployer",
+                "--action",
+                "s3:GetObject",
+                "--resource",
+                "*",
+            ],
+            "error: `deployer` is not a principal: give role/NAME, user/NAME or a role or user ARN",
+        ),
+        (
+            &[
+                "explain",
+                path,
+                "--principal",
+                "role/deployer",
+                "--action",
+                "GetObject",
+                "--resource",
+                "*",
+            ],
+            "error: `GetObject` is not an action: give SERVICE:ACTION, e.g. lambda:InvokeFunction",
+        ),
+        (
+            &[
+                "explain",
+                path,
+                "--principal",
+                "role/deployer",
+                "--action",
+                "s3:GetObject",
+                "--resource",
+                "*",
+                "--context",
+                "novalue",
+            ],
+            "error: `novalue` is not a context entry: give KEY=VALUE, e.g. sts:ExternalId=abc",
+        ),
+        (
+            &[
+                "explain",
+                path,
+                "--principal",
+                "role/deployer",
+                "--action",
+                "s3:GetObject",
+                "--resource",
+                "*",
+                "--account",
+                "prd",
+            ],
+            "error: no account `prd` in the plan",
+        ),
+        (
+            &[
+                "who-can",
+                path,
+                "--action",
+                "sts:AssumeRole",
+                "--resource",
+                "role/deploy",
+            ],
+            "error: no role named `deploy` in the plan: did you mean `role/deployer`?",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = iamplan(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert_eq!(text(&out).trim_end(), want, "{args:?}");
+    }
+    let missing = iamplan(&[
+        "who-can",
+        "/nonexistent/plan",
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "*",
+    ]);
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+}
+
+#[test]
+fn who_can_prints_chains_of_assume_role() {
+    let dir = plan_dir(CHAIN);
+    let path = dir.path().to_str().unwrap();
+    let out = iamplan(&[
+        "who-can",
+        path,
+        "--action",
+        "lambda:InvokeFunction",
+        "--resource",
+        F,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        text(&out),
+        format!(
+            "who can lambda:InvokeFunction on {F}:\n  role.deployer: lambda:InvokeFunction {F}\n  user.ci: sts:AssumeRole role.deployer -> lambda:InvokeFunction {F}\n2 principals (2 certain, 0 possible)\n"
+        )
+    );
+    // On the example plans: the Swimlane connector reaches its function through the role.
+    let out = iamplan(&[
+        "who-can",
+        "plans/swimlane",
+        "--action",
+        "lambda:InvokeFunction",
+        "--resource",
+        "arn:aws:lambda:us-east-1:000000000000:function:swimlane-target",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["principals"][1]["principal"], "user.swimlane-connector");
+    assert_eq!(
+        v["principals"][1]["path"][0]["to"],
+        "role.swimlane-lambda-invoker"
+    );
+    // And who may assume the cross-account role: EC2 surely, the other account if it allows.
+    let out = iamplan(&[
+        "who-can",
+        "plans/cross-account",
+        "--action",
+        "sts:AssumeRole",
+        "--resource",
+        "role/deployer",
+    ]);
+    assert!(
+        text(&out).contains("  service ec2.amazonaws.com: sts:AssumeRole"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("  possibly arn:aws:iam::111122223333:root:"),
+        "{}",
+        text(&out)
+    );
+}

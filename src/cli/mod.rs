@@ -1,6 +1,7 @@
 //! Commands: each reads plain options (never clap types) and returns an exit code.
 
 pub mod apply;
+pub mod explain;
 pub mod export;
 pub mod fmt;
 pub mod lint;
@@ -12,6 +13,7 @@ pub mod show;
 pub mod smoke;
 pub mod unlock;
 pub mod validate;
+pub mod who_can;
 
 use crate::aws::{self, Account, Stats, Target};
 use crate::diff::{self, Options};
@@ -30,6 +32,10 @@ use std::time::{Duration, Instant};
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_CHANGES: i32 = 2;
+/// `explain`: the request is denied (explicitly or implicitly).
+pub const EXIT_DENIED: i32 = 3;
+/// `explain`: the plan's policies cannot decide the request (the reasons are printed).
+pub const EXIT_UNKNOWN: i32 = 4;
 
 /// Options every command that reads the account shares.
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,359 @@
+//! Wildcards and ARNs: IAM's `*` and `?` over text that may hold literal characters
+//! produced by policy variables (`${*}` is a literal star, not a wildcard), and the
+//! pattern-against-pattern questions classification asks (is one contained in another,
+//! can two overlap).
+
+/// One element of a pattern: a literal character, `*` (any run) or `?` (one character).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tok {
+    Char(char),
+    Star,
+    One,
+}
+
+/// A pattern as written: `*` and `?` are wildcards, everything else literal.
+pub fn tokens(pattern: &str) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        let t = match c {
+            '*' => Tok::Star,
+            '?' => Tok::One,
+            c => Tok::Char(c),
+        };
+        // `**` means `*`: collapsed, so that a run of stars costs nothing to match.
+        if !(t == Tok::Star && out.last() == Some(&Tok::Star)) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+fn same(a: char, b: char, ignore_case: bool) -> bool {
+    if ignore_case {
+        a.eq_ignore_ascii_case(&b)
+    } else {
+        a == b
+    }
+}
+
+/// Whether `text` is one of the strings `pattern` stands for. Iterative with one backtrack
+/// point: linear for IAM's short patterns, and no recursion for hostile input.
+pub fn glob_tokens(pattern: &[Tok], text: &str, ignore_case: bool) -> bool {
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        match pattern.get(pi) {
+            Some(Tok::One) => {
+                pi += 1;
+                ti += 1;
+            }
+            Some(Tok::Char(c)) if same(*c, t[ti], ignore_case) => {
+                pi += 1;
+                ti += 1;
+            }
+            Some(Tok::Star) => {
+                star = Some(pi);
+                mark = ti;
+                pi += 1;
+            }
+            _ => match star {
+                Some(s) => {
+                    pi = s + 1;
+                    mark += 1;
+                    ti = mark;
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[pi..].iter().all(|t| *t == Tok::Star)
+}
+
+/// `glob` over bytes, without allocating: UTF-8 text matches byte by byte, and `?` (one
+/// character) is handled by falling back to `glob` when the text is not ASCII.
+pub(crate) fn glob_bytes(p: &[u8], t: &[u8], ignore_case: bool) -> bool {
+    if !t.is_ascii() || !p.is_ascii() {
+        let (p, t) = (String::from_utf8_lossy(p), String::from_utf8_lossy(t));
+        return glob(&p, &t, ignore_case);
+    }
+    let eq = |a: u8, b: u8| {
+        if ignore_case {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != b'*' && (p[pi] == b'?' || eq(p[pi], t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            while pi + 1 < p.len() && p[pi + 1] == b'*' {
+                pi += 1;
+            }
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// `glob_tokens` for a pattern as written.
+pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    glob_tokens(&tokens(pattern), text, ignore_case)
+}
+
+/// Whether every string `inner` stands for is one `outer` stands for. Sound, not complete:
+/// `true` is a proof; `false` may be a containment it could not see.
+pub fn contains(outer: &str, inner: &str, ignore_case: bool) -> bool {
+    if !inner.contains(['*', '?']) {
+        // The common case (an action name, an exact ARN): a plain match, no allocation.
+        return glob_bytes(outer.as_bytes(), inner.as_bytes(), ignore_case);
+    }
+    let o = tokens(outer);
+    let i = tokens(inner);
+    if o.iter().all(|t| *t == Tok::Star) && !o.is_empty() {
+        return true;
+    }
+    // Bounded work and recursion depth: longer patterns than IAM allows are not proven.
+    if o.len() + i.len() > 4096 {
+        return false;
+    }
+    contained(&o, &i, ignore_case, &mut 0)
+}
+
+/// `contains` for resource patterns, which IAM matches part by part when they are ARNs (a
+/// wildcard does not reach across the colons of the first five parts): both ARN-shaped,
+/// compared part by part; neither, as whole strings; one of each, only `*` contains.
+pub fn resource_contains(outer: &str, inner: &str) -> bool {
+    let all_stars = |s: &str| !s.is_empty() && s.chars().all(|c| c == '*');
+    if all_stars(outer) {
+        return true;
+    }
+    fn parts(s: &str) -> Option<Vec<&str>> {
+        let p: Vec<&str> = s.splitn(6, ':').collect();
+        (p.len() == 6).then_some(p)
+    }
+    match (parts(outer), parts(inner)) {
+        (Some(o), Some(i)) => o.iter().zip(&i).all(|(o, i)| contains(o, i, false)),
+        (None, None) => contains(outer, inner, false),
+        _ => false,
+    }
+}
+
+/// Pattern-in-pattern matching: an outer `*` takes any run of inner tokens, an outer `?`
+/// one inner character or `?`, a literal only the same literal. Bounded: patterns with
+/// many stars give up (false: not proven) rather than take exponential time.
+fn contained(o: &[Tok], i: &[Tok], ic: bool, steps: &mut usize) -> bool {
+    *steps += 1;
+    if *steps > 5_000 {
+        return false;
+    }
+    match (o.first(), i.first()) {
+        (None, None) => true,
+        (None, Some(_)) => false,
+        (Some(Tok::Star), _) => (0..=i.len()).any(|k| contained(&o[1..], &i[k..], ic, steps)),
+        (Some(_), None) => false,
+        (Some(Tok::One), Some(Tok::Char(_) | Tok::One)) => contained(&o[1..], &i[1..], ic, steps),
+        (Some(Tok::Char(a)), Some(Tok::Char(b))) if same(*a, *b, ic) => {
+            contained(&o[1..], &i[1..], ic, steps)
+        }
+        _ => false,
+    }
+}
+
+/// Whether some string could match both patterns. Conservative: `true` unless the literal
+/// heads or tails of the two patterns disagree.
+pub fn may_overlap(a: &str, b: &str, ignore_case: bool) -> bool {
+    if !a.contains(['*', '?']) {
+        return glob(b, a, ignore_case);
+    }
+    if !b.contains(['*', '?']) {
+        return glob(a, b, ignore_case);
+    }
+    let head = |s: &str| {
+        s.chars()
+            .take_while(|c| *c != '*' && *c != '?')
+            .collect::<String>()
+    };
+    let tail = |s: &str| {
+        let mut t: Vec<char> = s
+            .chars()
+            .rev()
+            .take_while(|c| *c != '*' && *c != '?')
+            .collect();
+        t.reverse();
+        t.into_iter().collect::<String>()
+    };
+    let compatible = |x: &str, y: &str, prefix: bool| {
+        let (x, y) = if ignore_case {
+            (x.to_ascii_lowercase(), y.to_ascii_lowercase())
+        } else {
+            (x.to_string(), y.to_string())
+        };
+        if prefix {
+            x.starts_with(&y) || y.starts_with(&x)
+        } else {
+            x.ends_with(&y) || y.ends_with(&x)
+        }
+    };
+    compatible(&head(a), &head(b), true) && compatible(&tail(a), &tail(b), false)
+}
+
+/// An ARN's six parts; the resource part keeps its own colons. `None` for text that is not
+/// an ARN.
+pub fn arn_parts(arn: &str) -> Option<[&str; 6]> {
+    let mut it = arn.splitn(6, ':');
+    let parts = [
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+    ];
+    (parts[0] == "arn").then_some(parts)
+}
+
+/// The account of an ARN, when it names one.
+pub fn arn_account(arn: &str) -> Option<&str> {
+    arn_parts(arn).map(|p| p[4]).filter(|a| !a.is_empty())
+}
+
+/// A resource pattern (tokens, variables already resolved) against a request's resource:
+/// when both are ARNs, part by part (a wildcard in the region does not reach into the
+/// account), else as a whole. Case-sensitive, as IAM compares resources.
+pub fn resource_matches(pattern: &[Tok], resource: &str) -> bool {
+    if pattern.len() == 1 && pattern[0] == Tok::Star {
+        return true;
+    }
+    let colon = |t: &Tok| *t == Tok::Char(':');
+    let split: Vec<&[Tok]> = {
+        let mut parts = Vec::new();
+        let mut rest = pattern;
+        while parts.len() < 5 {
+            match rest.iter().position(colon) {
+                Some(i) => {
+                    parts.push(&rest[..i]);
+                    rest = &rest[i + 1..];
+                }
+                None => break,
+            }
+        }
+        parts.push(rest);
+        parts
+    };
+    match (split.len(), arn_parts(resource)) {
+        (6, Some(r)) => split
+            .iter()
+            .zip(r.iter())
+            .all(|(p, r)| glob_tokens(p, r, false)),
+        _ => glob_tokens(pattern, resource, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_literal_stars() {
+        assert!(glob("s3:Get*", "s3:getobject", true));
+        assert!(!glob("s3:Get*", "s3:getobject", false));
+        assert!(glob("a?c", "abc", false));
+        assert!(!glob("a?c", "ac", false));
+        let literal = [Tok::Char('a'), Tok::Char('*')];
+        assert!(glob_tokens(&literal, "a*", false));
+        assert!(!glob_tokens(&literal, "ab", false));
+    }
+
+    #[test]
+    fn byte_glob_agrees_with_token_glob() {
+        for (p, t) in [
+            ("s3:Get*", "s3:getobject"),
+            ("a*b?c", "axxbyc"),
+            ("*", ""),
+            ("a?", "a"),
+            ("é*", "éa"),
+            ("?", "é"),
+        ] {
+            for ic in [true, false] {
+                assert_eq!(
+                    glob_bytes(p.as_bytes(), t.as_bytes(), ic),
+                    glob(p, t, ic),
+                    "{p} {t} {ic}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn containment_is_a_proof() {
+        assert!(contains("s3:*", "s3:Get*", true));
+        assert!(contains("*", "anything*", false));
+        assert!(contains("arn:aws:s3:::b/*", "arn:aws:s3:::b/x/*", false));
+        assert!(!contains("arn:aws:s3:::b/x/*", "arn:aws:s3:::b/*", false));
+        assert!(!contains("s3:Get?bject", "s3:Get*bject", true));
+        assert!(contains("s3:Get?bject", "s3:Get?bject", true));
+        assert!(!contains("s3:GetObject", "s3:GetObjec?", true));
+        // A star in the region does not swallow the account.
+        assert!(contains(
+            "arn:aws:lambda:*:function:f",
+            "arn:aws:lambda:us-east-1:1:function:f",
+            false
+        ));
+        assert!(!resource_contains(
+            "arn:aws:lambda:*:function:f",
+            "arn:aws:lambda:us-east-1:1:function:f"
+        ));
+        assert!(resource_contains(
+            "arn:aws:lambda:*:1:function:*",
+            "arn:aws:lambda:us-east-1:1:function:f"
+        ));
+        assert!(resource_contains("*", "arn:aws:s3:::b"));
+        assert!(!resource_contains("arn:*", "arn:aws:s3:::b"));
+    }
+
+    #[test]
+    fn overlap_is_conservative() {
+        assert!(may_overlap("arn:aws:s3:::a/*", "arn:aws:s3:::a/b", false));
+        assert!(!may_overlap("arn:aws:s3:::a/*", "arn:aws:s3:::b/*", false));
+        assert!(may_overlap("*x", "a*", false));
+        assert!(!may_overlap("*.txt", "*.png", false));
+    }
+
+    #[test]
+    fn arns_match_part_by_part() {
+        let p = tokens("arn:aws:lambda:*:123456789012:function:f*");
+        assert!(resource_matches(
+            &p,
+            "arn:aws:lambda:us-east-1:123456789012:function:f1"
+        ));
+        assert!(!resource_matches(
+            &p,
+            "arn:aws:lambda:us-east-1:210987654321:function:f1"
+        ));
+        // A star in the region stays in the region.
+        let q = tokens("arn:aws:lambda:*:function:f1");
+        assert!(!resource_matches(
+            &q,
+            "arn:aws:lambda:us-east-1:123456789012:function:f1"
+        ));
+        assert!(resource_matches(&tokens("*"), "anything"));
+        assert_eq!(
+            arn_account("arn:aws:iam::111122223333:root"),
+            Some("111122223333")
+        );
+        assert_eq!(arn_account("arn:aws:s3:::b"), None);
+    }
+}
