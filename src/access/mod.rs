@@ -22,7 +22,7 @@
 //! # For the integrations
 //!
 //! - `plan` (JSON plan, `--deny-widening`): load the database once (`lint::db::load()`,
-//!   about 15 ms), then per changed document `classify(&before.value, &after.value, &db)`,
+//!   about 15 ms), then per changed document `classify(&before.value(), &after.value(), &db)`,
 //!   or `classify_trust(.., Some(&account_id))` for a trust policy (the real account ID:
 //!   it decides whether a `:root` covers a principal). [`Difference`] serialises as is
 //!   (`classification`, `gained`, `lost`, `notes`); `Difference::lines()` is the text

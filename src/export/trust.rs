@@ -29,13 +29,13 @@ fn strings(v: &Value) -> Option<Vec<&str>> {
 
 /// The helpers that write exactly this trust policy, if there are such.
 pub fn helpers(doc: &PolicyDocument, names: &Names) -> Option<Helpers> {
-    let map = doc.value.as_object()?;
+    let map = doc.value().as_object()?;
     if map.get("Version").and_then(Value::as_str) != Some("2012-10-17") || map.len() != 2 {
         return None;
     }
     let mut h = Helpers::default();
     let (mut seen_aws, mut seen_service) = (false, false);
-    for st in crate::policy::statements(&doc.value)?.iter() {
+    for st in crate::policy::statements(&doc.value())?.iter() {
         let st = st.as_object()?;
         if st.get("Effect")? != "Allow" || st.contains_key("Sid") && st["Sid"] != "" {
             return None;

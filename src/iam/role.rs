@@ -206,7 +206,7 @@ impl IamKind for Role {
         let mut change = cx.deletion(&self.name, &self.path);
         change
             .documents
-            .push(DocChange::removed("trust policy", &self.trust.value));
+            .push(DocChange::removed("trust policy", &self.trust.value()));
         show_removed(self.policies(), &mut change);
         cx.change(change);
         self.teardown(cx, false);
@@ -229,7 +229,7 @@ impl Role {
         tag_attrs(&self.tags, &mut change);
         change
             .documents
-            .push(DocChange::added("trust policy", &self.trust.value));
+            .push(DocChange::added("trust policy", &self.trust.value()));
         cx.step(Op::CreateRole {
             name: self.name.clone(),
             path: self.path.clone(),
@@ -323,7 +323,7 @@ impl Role {
                 .permissions_boundary()
                 .and_then(|b| b.permissions_boundary_arn().map(str::to_string)),
             tags,
-            broken_principals: unique_id_principals(&trust.value),
+            broken_principals: trust.inspect(unique_id_principals),
             trust,
             inline,
             managed: live::managed(r.attached_managed_policies()),
@@ -433,6 +433,6 @@ mod tests {
             (r.description.as_str(), r.max_session_duration),
             ("desc", 7200)
         );
-        assert_eq!(r.trust.value["Version"], "2012-10-17");
+        assert_eq!(r.trust.value()["Version"], "2012-10-17");
     }
 }

@@ -9,6 +9,7 @@ pub use grammar::{Problem, STATEMENT_KEYS, Severity, check, size_without_whitesp
 
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 /// The policy language version IAM assumes when `Version` is omitted.
 pub const DEFAULT_VERSION: &str = "2008-10-17";
@@ -16,17 +17,21 @@ pub const DEFAULT_VERSION: &str = "2008-10-17";
 /// A policy document as the user wrote it (or as IAM returned it), plus its canonical form.
 #[derive(Debug, Clone)]
 pub struct PolicyDocument {
-    /// The document as written, parsed; used for display and for writing to IAM.
-    pub value: Value,
-    /// Canonical form, as compact JSON text: equal for equivalent documents. Text rather
-    /// than a tree: thousands of documents are held at once.
+    /// The document as written, as compact JSON text.
+    text: Box<str>,
+    /// The document parsed, for display and checks: kept from the start for documents of
+    /// the plan files, parsed on first use for live ones. A plan holds thousands of live
+    /// documents and, when nothing changed, looks into none of them: as text they take a
+    /// fraction of the memory.
+    tree: OnceLock<Value>,
+    /// Canonical form, as compact JSON text: equal for equivalent documents.
     pub canonical: String,
 }
 
 /// A document is shown (JSON plan) as the document itself.
 impl serde::Serialize for PolicyDocument {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.value.serialize(s)
+        self.value().serialize(s)
     }
 }
 
@@ -46,34 +51,61 @@ impl PolicyDocument {
     /// A document that is only read, never compared (the offline check): no canonical form.
     pub fn uncompared(value: Value) -> Self {
         PolicyDocument {
-            value,
+            text: value.to_string().into(),
+            tree: OnceLock::from(value),
             canonical: String::new(),
         }
     }
 
     pub fn from_value(value: Value, partition: &str) -> Self {
         let canonical = canonicalize(&value, partition).to_string();
-        PolicyDocument { value, canonical }
+        PolicyDocument {
+            text: value.to_string().into(),
+            tree: OnceLock::from(value),
+            canonical,
+        }
     }
 
     /// Decodes a document as IAM (or an emulator) returns it: URL-encoded or plain JSON.
+    /// Only its text and canonical form are kept; the tree is parsed again if needed.
     pub fn from_live(raw: &str, partition: &str) -> Result<Self, LiveDocumentError> {
         let text = decode_live(raw)?;
-        PolicyDocument::parse(&text, partition).map_err(LiveDocumentError::Json)
+        let value: Value = serde_json::from_str(&text).map_err(LiveDocumentError::Json)?;
+        Ok(PolicyDocument {
+            text: value.to_string().into(),
+            tree: OnceLock::new(),
+            canonical: canonicalize(&value, partition).to_string(),
+        })
+    }
+
+    /// `f` of the document parsed, without keeping the parse (for a look at a live
+    /// document while it is read).
+    pub fn inspect<R>(&self, f: impl FnOnce(&Value) -> R) -> R {
+        match self.tree.get() {
+            Some(v) => f(v),
+            None => f(&serde_json::from_str(&self.text).unwrap_or(Value::Null)),
+        }
+    }
+
+    /// The document parsed.
+    pub fn value(&self) -> &Value {
+        // The text was written from a parsed value, so it parses.
+        self.tree
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
     }
 
     /// The document as the plan holds it: JSON, compact.
     pub fn json(&self) -> Json {
-        Json::from(&self.value)
+        Json::from(self.value())
     }
 
     /// Compact JSON to send to IAM.
     pub fn to_wire(&self) -> String {
-        serde_json::to_string(&self.value).expect("a JSON value always serialises")
+        self.text.to_string()
     }
 
     pub fn pretty(&self) -> String {
-        pretty(&self.value)
+        pretty(self.value())
     }
 
     /// The live document re-arranged for display next to `desired`: a live statement that is
@@ -81,10 +113,10 @@ impl PolicyDocument {
     /// so that a diff shows only real differences.
     pub fn aligned_to(&self, desired: &PolicyDocument, partition: &str) -> Value {
         let (Some(live_stmts), Some(want_stmts)) = (
-            statements(&self.value).map(|s| s.into_owned()),
-            statements(&desired.value).map(|s| s.into_owned()),
+            statements(self.value()).map(|s| s.into_owned()),
+            statements(desired.value()).map(|s| s.into_owned()),
         ) else {
-            return self.value.clone();
+            return self.value().clone();
         };
         let mut remaining: Vec<(Value, Value)> = live_stmts
             .into_iter()
@@ -99,14 +131,14 @@ impl PolicyDocument {
             }
         }
         out.extend(remaining.into_iter().map(|(_, s)| s));
-        let mut doc = match &self.value {
+        let mut doc = match self.value() {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
         };
         doc.insert("Statement".into(), Value::Array(out));
         let mut ordered = Map::new();
         // Display keys in the desired document's order where possible.
-        if let Value::Object(want) = &desired.value {
+        if let Value::Object(want) = desired.value() {
             for k in want.keys() {
                 if let Some(v) = doc.remove(k) {
                     ordered.insert(k.clone(), v);
@@ -591,13 +623,13 @@ mod tests {
         let raw = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22a%3Ab%22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Ab%2Fa+b%20c%22%7D%5D%7D";
         let live = PolicyDocument::from_live(raw, "aws").unwrap();
         assert_eq!(
-            live.value["Statement"][0]["Resource"],
+            live.value()["Statement"][0]["Resource"],
             json!("arn:aws:s3:::b/a+b c")
         );
         // Plain JSON containing a percent sign is left alone.
         let plain = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"x%41"}]}"#;
         let live = PolicyDocument::from_live(plain, "aws").unwrap();
-        assert_eq!(live.value["Statement"][0]["Resource"], json!("x%41"));
+        assert_eq!(live.value()["Statement"][0]["Resource"], json!("x%41"));
     }
 
     #[test]
@@ -623,7 +655,7 @@ mod tests {
             "aws",
         );
         let shown = live.aligned_to(&want, "aws");
-        assert_eq!(shown["Statement"][0], want.value["Statement"][1]);
+        assert_eq!(shown["Statement"][0], want.value()["Statement"][1]);
         assert_eq!(shown["Statement"][1]["Resource"], json!(["x"]));
     }
 }

@@ -72,7 +72,7 @@ fn builds_roles_policies_and_variables() {
             .contains("arn:aws:iam::000000000000:policy/invoke")
     );
     assert_eq!(
-        role.trust.value,
+        *role.trust.value(),
         json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
             "Principal":{"AWS":"arn:aws:iam::203461409171:root"},
             "Action":["sts:AssumeRole","sts:TagSession"],
@@ -83,7 +83,7 @@ fn builds_roles_policies_and_variables() {
         _ => panic!(),
     };
     assert_eq!(
-        pol.document.value["Statement"][0]["Resource"],
+        pol.document.value()["Statement"][0]["Resource"],
         json!("arn:aws:lambda:eu-west-1:000000000000:function:chat")
     );
 }
@@ -279,7 +279,7 @@ value = "${role.Target.arn} ${role.target.unique_id} ${instance_profile.Target.a
     .unwrap();
     let policy =
         match &d.resources[&Address::new("default", Kind::ManagedPolicy, "assume")].resource {
-            Resource::ManagedPolicy(p) => p.document.value.clone(),
+            Resource::ManagedPolicy(p) => p.document.value().clone(),
             _ => unreachable!(),
         };
     assert_eq!(
@@ -287,7 +287,7 @@ value = "${role.Target.arn} ${role.target.unique_id} ${instance_profile.Target.a
         "arn:aws:iam::000000000000:role/x/Target"
     );
     let role = match &d.resources[&Address::new("default", Kind::Role, "target")].resource {
-        Resource::Role(r) => r.trust.value.clone(),
+        Resource::Role(r) => r.trust.value().clone(),
         _ => unreachable!(),
     };
     assert_eq!(
@@ -359,7 +359,7 @@ fn trust_helpers_name_plan_roles_declared_anywhere_in_the_files() {
         panic!()
     };
     assert_eq!(
-        r.trust.value["Statement"][0]["Principal"]["AWS"],
+        r.trust.value()["Statement"][0]["Principal"]["AWS"],
         json!("arn:aws:iam::000000000000:role/p/late")
     );
 }
