@@ -171,7 +171,7 @@ fn outside_principals(world: &World) -> Vec<Caller> {
         let crate::model::Resource::Role(r) = &d.resource else {
             continue;
         };
-        let Some(stmts) = crate::policy::statements(&r.trust.value()) else {
+        let Some(stmts) = crate::policy::statements(r.trust.value()) else {
             continue;
         };
         for s in stmts.iter() {

@@ -190,7 +190,7 @@ impl<'a> World<'a> {
                             kind: PolicyKind::Identity,
                             name: format!("{owner_label} inline policy {name}"),
                         },
-                        document: Some(&doc.value()),
+                        document: Some(doc.value()),
                     });
                 }
                 for arn in managed {
@@ -221,7 +221,7 @@ impl<'a> World<'a> {
                     kind: PolicyKind::Trust,
                     name: format!("{} trust policy", self.label(target)),
                 },
-                document: Some(&r.trust.value()),
+                document: Some(r.trust.value()),
             });
         }
         set
@@ -307,7 +307,7 @@ impl<'a> World<'a> {
 }
 
 fn doc_value(d: &PolicyDocument) -> &serde_json::Value {
-    &d.value()
+    d.value()
 }
 
 fn arn_of(desired: &Desired, addr: &Address) -> Option<String> {

@@ -300,7 +300,7 @@ fn document(
     names: &Names,
     g: &mut Gaps,
 ) {
-    if let Some(text) = statements(head, open, &doc.value(), names, g) {
+    if let Some(text) = statements(head, open, doc.value(), names, g) {
         s.push_str(&text);
         return;
     }

@@ -35,7 +35,7 @@ pub fn helpers(doc: &PolicyDocument, names: &Names) -> Option<Helpers> {
     }
     let mut h = Helpers::default();
     let (mut seen_aws, mut seen_service) = (false, false);
-    for st in crate::policy::statements(&doc.value())?.iter() {
+    for st in crate::policy::statements(doc.value())?.iter() {
         let st = st.as_object()?;
         if st.get("Effect")? != "Allow" || st.contains_key("Sid") && st["Sid"] != "" {
             return None;

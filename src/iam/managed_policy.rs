@@ -86,7 +86,7 @@ impl IamKind for ManagedPolicy {
                 .with_help(format!("shorten it by {} characters", marked - 1000)));
         }
         let document = document?;
-        let size = policy::size_without_whitespace(&document.value());
+        let size = policy::size_without_whitespace(document.value());
         if size > MAX_SIZE {
             return Err(cx
                 .err(cx.name.span(), format!("the policy document has {size} characters (without white space); IAM allows {MAX_SIZE} in a managed policy"))
@@ -109,7 +109,7 @@ impl IamKind for ManagedPolicy {
         change.attr(AttrChange::added("description", self.description.as_str()));
         change
             .documents
-            .push(DocChange::added(DOCUMENT, &self.document.value()));
+            .push(DocChange::added(DOCUMENT, self.document.value()));
         cx.change(change);
         cx.step(Op::CreatePolicy {
             name: self.name.clone(),
@@ -168,7 +168,7 @@ impl IamKind for ManagedPolicy {
         let mut change = cx.deletion(&self.name, &self.path);
         change
             .documents
-            .push(DocChange::removed(DOCUMENT, &self.document.value()));
+            .push(DocChange::removed(DOCUMENT, self.document.value()));
         cx.change(change);
         for v in self.versions.iter().filter(|v| !v.is_default) {
             cx.step(Op::DeletePolicyVersion {

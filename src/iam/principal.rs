@@ -149,7 +149,7 @@ pub fn diff_policies(
 ) {
     for (n, doc) in want.inline {
         let shown = match have.inline.get(n) {
-            None => Some(DocChange::added(inline_label(n), &doc.value())),
+            None => Some(DocChange::added(inline_label(n), doc.value())),
             Some(live) => doc_change(cx, inline_label(n), live, doc),
         };
         if let Some(c) = shown {
@@ -161,7 +161,7 @@ pub fn diff_policies(
         if !want.inline.contains_key(n) {
             change
                 .documents
-                .push(DocChange::removed(inline_label(n), &live.value()));
+                .push(DocChange::removed(inline_label(n), live.value()));
             cx.step(p.delete_policy(n));
         }
     }
@@ -285,7 +285,7 @@ pub fn show_removed(p: Policies, change: &mut Change) {
     for (n, doc) in p.inline {
         change
             .documents
-            .push(DocChange::removed(inline_label(n), &doc.value()));
+            .push(DocChange::removed(inline_label(n), doc.value()));
     }
 }
 

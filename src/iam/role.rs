@@ -206,7 +206,7 @@ impl IamKind for Role {
         let mut change = cx.deletion(&self.name, &self.path);
         change
             .documents
-            .push(DocChange::removed("trust policy", &self.trust.value()));
+            .push(DocChange::removed("trust policy", self.trust.value()));
         show_removed(self.policies(), &mut change);
         cx.change(change);
         self.teardown(cx, false);
@@ -229,7 +229,7 @@ impl Role {
         tag_attrs(&self.tags, &mut change);
         change
             .documents
-            .push(DocChange::added("trust policy", &self.trust.value()));
+            .push(DocChange::added("trust policy", self.trust.value()));
         cx.step(Op::CreateRole {
             name: self.name.clone(),
             path: self.path.clone(),

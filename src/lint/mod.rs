@@ -185,7 +185,7 @@ pub fn lint_with(desired: &Desired, db: &db::ActionDb) -> Vec<Finding> {
                 trust,
                 own_accounts: &own_accounts,
             };
-            for raw in rules::check(&doc.value(), &cx, db) {
+            for raw in rules::check(doc.value(), &cx, db) {
                 if d.lint_ignore.contains_key(raw.code.as_str()) {
                     continue;
                 }

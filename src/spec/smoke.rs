@@ -71,7 +71,7 @@ impl Builder<'_> {
                 {
                     Some(Resource::Role(r)) => (
                         ctx.arn("role", &r.path, &r.name),
-                        Some(trust_facts(&r.trust.value())),
+                        Some(trust_facts(r.trust.value())),
                     ),
                     _ => {
                         let help = match nearest(
