@@ -178,9 +178,14 @@ pub fn start_forwarder(args: &[&str]) -> (Helper, String) {
 
 /// Starts `python3 tests/support/SCRIPT ARGS`, which prints the port it listens on.
 pub fn start_support(script: &str, args: &[&str]) -> (Helper, String) {
+    start_script(&repo().join("tests/support").join(script), args)
+}
+
+/// Starts a Python helper that prints the port it listens on first.
+pub fn start_script(script: &Path, args: &[&str]) -> (Helper, String) {
     use std::io::BufRead;
     let mut child = Command::new("python3")
-        .arg(repo().join("tests/support").join(script))
+        .arg(script)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Real-AWS conditions between iamplan and an emulator, for the benchmark.
 
-  proxy.py UPSTREAM_URL [--latency-ms 60] [--jitter-ms 15] [--no-throttle]
+  proxy.py UPSTREAM_URL [--latency-ms 60] [--jitter-ms 15] [--no-throttle] [--bucket-scale 1]
 
 Prints the port it listens on (127.0.0.1), then serves until killed. Every request is
 forwarded to UPSTREAM_URL after a round-trip delay (latency +- jitter, uniform), and is
@@ -53,6 +53,8 @@ args.add_argument("upstream")
 args.add_argument("--latency-ms", type=float, default=60.0)
 args.add_argument("--jitter-ms", type=float, default=15.0)
 args.add_argument("--no-throttle", action="store_true")
+# Scales every bucket's burst and refill (tests use small buckets to meet throttling fast).
+args.add_argument("--bucket-scale", type=float, default=1.0)
 args = args.parse_args()
 UPSTREAM = urllib.parse.urlsplit(args.upstream)
 
@@ -71,6 +73,7 @@ def model(action):
 def take(account, action):
     """Whether a token was available (and takes it)."""
     burst, rate = model(action)
+    burst, rate = max(1.0, burst * args.bucket_scale), rate * args.bucket_scale
     now = time.monotonic()
     with lock:
         requests[action] = requests.get(action, 0) + 1
