@@ -81,7 +81,7 @@ fn plan_json_and_detailed_exitcode() {
         .expect(2, "plan --json");
     let json: serde_json::Value =
         serde_json::from_str(&out.stdout).expect("plan --json prints JSON");
-    assert_eq!(json["format_version"], "1.0");
+    assert_eq!(json["format_version"], "1.1");
     let actions: Vec<&str> = json["resource_changes"]
         .as_array()
         .unwrap()
