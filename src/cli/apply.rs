@@ -22,6 +22,8 @@ pub struct ApplyArgs {
     pub allow_delete_all: bool,
     /// Apply under `--now` against an endpoint that is not a local emulator.
     pub allow_simulated_time: bool,
+    /// Apply nothing when access widens without the plan files' acknowledgement.
+    pub deny_widening: bool,
 }
 
 pub async fn run(args: ApplyArgs) -> Result<i32> {
@@ -116,6 +118,11 @@ async fn execute(
         if !plan.conflicts.is_empty() {
             bail!("{} conflict(s): nothing was applied", plan.conflicts.len());
         }
+    }
+    if args.deny_widening {
+        // A saved plan carries each change's classification and acknowledgement.
+        plan.deny_widening()
+            .map_err(|e| anyhow!("{e}\nNothing was applied."))?;
     }
     check_sinks(&plan)?;
     if fresh && plan.has_changes() && !args.auto_approve {

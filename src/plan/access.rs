@@ -3,7 +3,8 @@
 //! acknowledgement (`allow_widening = true` on the resource).
 
 use super::{Change, Plan};
-use crate::access::{Classification, Difference, classify, classify_trust};
+use crate::access::{AccessDelta, Classification, Difference, Through, classify, classify_trust};
+use crate::lint::db::ActionDb;
 use crate::model::{AccountContext, Kind};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -35,9 +36,65 @@ pub fn classify_changes(changes: &mut [Change], accounts: &BTreeMap<String, Acco
             d.access = Some(if trust && d.label == TRUST_POLICY {
                 classify_trust(&before, &after, &db, account)
             } else {
-                classify(&before, &after, &db)
+                let mut diff = classify(&before, &after, &db);
+                lifted_denials(&before, &after, &db, &mut diff);
+                diff
             });
         }
+    }
+}
+
+/// A `Deny` guards what the principal's other policies allow, which one document's
+/// classification cannot see (alone, a Deny grants nothing: dropping it is `Equivalent`).
+/// Compared again with an `Allow` of everything added to both sides, a Deny lifted shows as
+/// access gained and a new one as access lost; those are added to the difference.
+fn lifted_denials(before: &Value, after: &Value, db: &ActionDb, diff: &mut Difference) {
+    if !has_deny(before) && !has_deny(after) {
+        return;
+    }
+    let with_allow = |doc: &Value| {
+        let mut doc = doc.clone();
+        let everything = json!({ "Effect": "Allow", "Action": "*", "Resource": "*" });
+        match doc.get_mut("Statement") {
+            Some(Value::Array(list)) => list.push(everything),
+            Some(one) => *one = json!([one.take(), everything]),
+            None => return None,
+        }
+        Some(doc)
+    };
+    let (Some(b), Some(a)) = (with_allow(before), with_allow(after)) else {
+        return;
+    };
+    let guarded = classify(&b, &a, db);
+    let by_deny = |d: &AccessDelta| d.through == Through::Deny;
+    for g in guarded.gained.into_iter().filter(by_deny) {
+        if !diff.gained.contains(&g) {
+            diff.gained.push(g);
+        }
+    }
+    for l in guarded.lost.into_iter().filter(by_deny) {
+        if !diff.lost.contains(&l) {
+            diff.lost.push(l);
+        }
+    }
+    diff.classification = match (diff.gained.is_empty(), diff.lost.is_empty()) {
+        (false, false) => Classification::Changes,
+        (false, true) => Classification::Widens,
+        (true, false) => Classification::Narrows,
+        (true, true) => diff.classification,
+    };
+}
+
+fn has_deny(doc: &Value) -> bool {
+    let deny = |s: &Value| {
+        s.get("Effect")
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.eq_ignore_ascii_case("deny"))
+    };
+    match doc.get("Statement") {
+        Some(Value::Array(list)) => list.iter().any(deny),
+        Some(one) => deny(one),
+        None => false,
     }
 }
 
@@ -69,16 +126,22 @@ impl Plan {
         let mut out = Vec::new();
         for c in self.changes() {
             for d in &c.documents {
-                let Some(access) = &d.access else { continue };
-                if !widens(access.classification) {
-                    continue;
-                }
-                let lines = access.lines();
+                // Fails closed: a plan saved before documents were classified may widen.
+                let (classification, lines) = match &d.access {
+                    Some(a) if !widens(a.classification) => continue,
+                    Some(a) => (a.classification, a.lines()),
+                    None => (
+                        Classification::Changes,
+                        vec![
+                            "not classified (a plan saved by an older iamplan): plan again".into(),
+                        ],
+                    ),
+                };
                 out.push(Widening {
                     resource: super::resource_label(&c.address, &c.name),
                     section: format!("[{}.{}]", c.address.kind.label(), c.name),
                     document: d.label.clone(),
-                    classification: access.classification,
+                    classification,
                     first: lines.first().cloned(),
                     more: lines.len().saturating_sub(1),
                     acknowledged: c.allow_widening,
@@ -148,6 +211,9 @@ pub fn text_lines(access: &Difference) -> Vec<String> {
     let lines = access.lines();
     let class = access.classification.to_string();
     match lines.as_slice() {
+        [] if access.classification == Classification::Equivalent => {
+            vec!["equivalent access".into()]
+        }
         [] => vec![class],
         [one] => vec![format!("{class}: {one}")],
         many => {
