@@ -229,3 +229,148 @@ pub fn text_lines(access: &Difference) -> Vec<String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Address;
+    use crate::plan::{Action, DocChange};
+
+    fn account() -> BTreeMap<String, AccountContext> {
+        let ctx = AccountContext {
+            alias: "default".into(),
+            account_id: "000000000000".into(),
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+        };
+        BTreeMap::from([("default".to_string(), ctx)])
+    }
+
+    fn change(kind: Kind, docs: Vec<DocChange>) -> Change {
+        let mut c = Change::new(&Address::new("default", kind, "x"), "x", Action::Update);
+        c.documents = docs;
+        c
+    }
+
+    fn doc(label: &str, before: Value, after: Value) -> DocChange {
+        DocChange {
+            label: label.into(),
+            before: Some((&before).into()),
+            after: Some((&after).into()),
+            access: None,
+        }
+    }
+
+    fn allow(action: &str, resource: &str) -> Value {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}]})
+    }
+
+    #[test]
+    fn creations_and_deletions_compare_with_no_statement() {
+        let mut changes = vec![change(
+            Kind::User,
+            vec![
+                DocChange::added("inline policy a", &allow("s3:GetObject", "*")),
+                DocChange::removed("inline policy b", &allow("s3:PutObject", "*")),
+            ],
+        )];
+        classify_changes(&mut changes, &account());
+        let classes: Vec<Classification> = changes[0]
+            .documents
+            .iter()
+            .map(|d| d.access.as_ref().unwrap().classification)
+            .collect();
+        assert_eq!(classes, [Classification::Widens, Classification::Narrows]);
+    }
+
+    #[test]
+    fn a_plan_without_documents_does_not_classify() {
+        let mut changes = vec![change(Kind::Role, vec![])];
+        classify_changes(&mut changes, &account());
+        assert!(changes[0].documents.is_empty());
+    }
+
+    #[test]
+    fn a_deny_lifted_or_added_counts_even_written_as_one_statement() {
+        let deny =
+            json!({"Statement": {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}});
+        let none = json!({"Statement": []});
+        let mut changes = vec![change(
+            Kind::Group,
+            vec![
+                doc("inline policy lifted", deny.clone(), none.clone()),
+                doc("inline policy added", none, deny),
+            ],
+        )];
+        classify_changes(&mut changes, &account());
+        let lifted = changes[0].documents[0].access.as_ref().unwrap();
+        assert_eq!(lifted.classification, Classification::Widens, "{lifted:?}");
+        assert_eq!(
+            lifted.lines(),
+            ["+ s3:DeleteObject on * (no longer denied)"]
+        );
+        let added = changes[0].documents[1].access.as_ref().unwrap();
+        assert_eq!(added.classification, Classification::Narrows, "{added:?}");
+    }
+
+    #[test]
+    fn a_role_trust_policy_names_principals() {
+        let trust = |account: &str| json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "sts:AssumeRole"}]});
+        let mut changes = vec![change(
+            Kind::Role,
+            vec![doc(
+                TRUST_POLICY,
+                trust("111122223333"),
+                trust("444455556666"),
+            )],
+        )];
+        classify_changes(&mut changes, &account());
+        let access = changes[0].documents[0].access.as_ref().unwrap();
+        assert_eq!(access.classification, Classification::Changes);
+        assert_eq!(
+            access.lines(),
+            [
+                "+ arn:aws:iam::444455556666:root may sts:AssumeRole",
+                "- arn:aws:iam::111122223333:root may sts:AssumeRole"
+            ]
+        );
+    }
+
+    #[test]
+    fn long_differences_are_summarised_in_the_text_plan() {
+        let statements: Vec<Value> = (0..9)
+            .map(|i| json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::b{i}/*")}))
+            .collect();
+        let after = json!({"Version": "2012-10-17", "Statement": statements});
+        let access = classify(&json!({"Statement": []}), &after, &crate::lint::db::load());
+        let lines = text_lines(&access);
+        assert_eq!(lines[0], "widens access:");
+        assert_eq!(lines.len(), 1 + SHOWN_LINES + 1, "{lines:?}");
+        assert!(lines[SHOWN_LINES + 1].contains("and 3 more"), "{lines:?}");
+    }
+
+    #[test]
+    fn deny_widening_fails_closed_on_unclassified_documents() {
+        let mut plan = crate::plan::Plan::new(
+            "s".into(),
+            vec![],
+            Default::default(),
+            crate::diff::Diff::default(),
+        );
+        let mut c = change(
+            Kind::User,
+            vec![doc(
+                "inline policy a",
+                allow("s3:GetObject", "*"),
+                allow("s3:*", "*"),
+            )],
+        );
+        plan.changes.push(c.clone());
+        let refused = plan.deny_widening().unwrap_err();
+        assert!(refused.to_string().contains("plan again"), "{refused}");
+        assert!(refused.to_string().contains("[user.x]"), "{refused}");
+        c.allow_widening = true;
+        plan.changes = vec![c];
+        assert_eq!(plan.deny_widening(), Ok(()));
+    }
+}
