@@ -57,6 +57,8 @@ struct Prepared {
     findings: Vec<crate::lint::Finding>,
     /// From plan files (shown and confirmed), not a saved plan.
     fresh: bool,
+    /// The desired state, to predict the smoke checks (`--smoke`, plan files only).
+    desired: Option<crate::model::Desired>,
 }
 
 async fn prepare(args: &ApplyArgs) -> Result<(Prepared, Session)> {
@@ -74,6 +76,7 @@ async fn prepare(args: &ApplyArgs) -> Result<(Prepared, Session)> {
                 outputs: Vec::new(),
                 findings: Vec::new(),
                 fresh: false,
+                desired: None,
             };
             Ok((prepared, session))
         }
@@ -88,9 +91,10 @@ async fn prepare(args: &ApplyArgs) -> Result<(Prepared, Session)> {
             let prepared = Prepared {
                 plan: planned.plan,
                 smoke: planned.smoke,
-                outputs: planned.desired.outputs,
+                outputs: planned.desired.outputs.clone(),
                 findings: planned.findings,
                 fresh: true,
+                desired: args.smoke.then_some(planned.desired),
             };
             Ok((prepared, planned.session))
         }
@@ -111,6 +115,7 @@ async fn execute(
         outputs,
         findings,
         fresh,
+        desired,
     } = prepared;
     if fresh {
         super::lint::warn(&findings);
@@ -165,7 +170,11 @@ async fn execute(
     {
         println!();
         let out = super::smoke::Outputs::default();
-        code = super::smoke::run_for(checks, session, &args.common, out, None).await?;
+        let run = super::smoke::RunFor {
+            live: None,
+            desired: desired.as_ref(),
+        };
+        code = super::smoke::run_for(checks, session, &args.common, out, run).await?;
     }
     Ok(code)
 }
