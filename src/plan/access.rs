@@ -2,7 +2,7 @@
 //! and `--deny-widening`: the changes that widen access without the plan file's
 //! acknowledgement (`allow_widening = true` on the resource).
 
-use super::{Change, Plan};
+use super::{Action, Change, Plan};
 use crate::access::{AccessDelta, Classification, Difference, Through, classify, classify_trust};
 use crate::lint::db::ActionDb;
 use crate::model::{AccountContext, Kind};
@@ -31,13 +31,19 @@ pub fn classify_changes(changes: &mut [Change], accounts: &BTreeMap<String, Acco
             .get(&c.address.account)
             .map(|a| a.account_id.as_str());
         let trust = c.address.kind == Kind::Role;
+        // A deleted role or user takes its denials with it; a deleted group or managed
+        // policy stops denying for the principals that had it.
+        let principal_gone =
+            c.action == Action::Delete && matches!(c.address.kind, Kind::Role | Kind::User);
         for d in &mut c.documents {
             let (before, after): (Value, Value) = (side(&d.before), side(&d.after));
             d.access = Some(if trust && d.label == TRUST_POLICY {
                 classify_trust(&before, &after, &db, account)
             } else {
                 let mut diff = classify(&before, &after, &db);
-                lifted_denials(&before, &after, &db, &mut diff);
+                if !principal_gone {
+                    lifted_denials(&before, &after, &db, &mut diff);
+                }
                 diff
             });
         }
@@ -118,6 +124,8 @@ pub struct Widening {
     pub more: usize,
     /// `allow_widening = true` on the resource.
     pub acknowledged: bool,
+    /// The resource is deleted (no longer declared: no section to acknowledge it in).
+    pub deleted: bool,
 }
 
 impl Plan {
@@ -145,6 +153,7 @@ impl Plan {
                     first: lines.first().cloned(),
                     more: lines.len().saturating_sub(1),
                     acknowledged: c.allow_widening,
+                    deleted: c.action == Action::Delete,
                 });
             }
         }
@@ -179,26 +188,42 @@ impl fmt::Display for WideningDenied {
             self.0.len()
         )?;
         let mut sections: Vec<&str> = Vec::new();
+        let mut deleted = false;
         for w in &self.0 {
             let detail = match (&w.first, w.more) {
                 (Some(l), 0) => format!(": {l}"),
                 (Some(l), n) => format!(": {l} (and {n} more)"),
                 (None, _) => String::new(),
             };
+            let gone = if w.deleted { " (deleted)" } else { "" };
             writeln!(
                 f,
-                "  {} {} {}{detail}",
+                "  {}{gone} {} {}{detail}",
                 w.resource, w.document, w.classification
             )?;
-            if !sections.contains(&w.section.as_str()) {
+            if w.deleted {
+                deleted = true;
+            } else if !sections.contains(&w.section.as_str()) {
                 sections.push(&w.section);
             }
         }
-        write!(
-            f,
-            "If this is intended, acknowledge it with `allow_widening = true` in {} and plan again (remove it once applied to guard the next change)",
-            sections.join(", ")
-        )
+        if !sections.is_empty() {
+            write!(
+                f,
+                "If this is intended, acknowledge it with `allow_widening = true` in {} and plan again (remove it once applied to guard the next change)",
+                sections.join(", ")
+            )?;
+        }
+        if deleted {
+            if !sections.is_empty() {
+                writeln!(f)?;
+            }
+            write!(
+                f,
+                "A deleted group or managed policy whose Deny guarded other policies has no section to acknowledge it in: review the deletion and apply it without --deny-widening"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -372,5 +397,34 @@ mod tests {
         c.allow_widening = true;
         plan.changes = vec![c];
         assert_eq!(plan.deny_widening(), Ok(()));
+    }
+
+    #[test]
+    fn a_deleted_principal_takes_its_denials_along_but_a_deleted_guard_widens() {
+        let deny = json!({"Statement": [{"Effect": "Deny", "Action": "iam:*", "Resource": "*"}]});
+        let deleted = |kind| {
+            let mut c = change(kind, vec![DocChange::removed("inline policy guard", &deny)]);
+            c.action = Action::Delete;
+            c
+        };
+        let mut changes = vec![deleted(Kind::Role), deleted(Kind::Group)];
+        classify_changes(&mut changes, &account());
+        let class = |c: &Change| c.documents[0].access.as_ref().unwrap().classification;
+        assert_ne!(class(&changes[0]), Classification::Widens);
+        assert_eq!(class(&changes[1]), Classification::Widens);
+        let mut plan = crate::plan::Plan::new(
+            "s".into(),
+            vec![],
+            Default::default(),
+            crate::diff::Diff::default(),
+        );
+        plan.changes = changes;
+        let text = plan.deny_widening().unwrap_err().to_string();
+        assert!(
+            text.contains("group.x (deleted) inline policy guard widens access"),
+            "{text}"
+        );
+        assert!(text.contains("apply it without --deny-widening"), "{text}");
+        assert!(!text.contains("allow_widening = true` in"), "{text}");
     }
 }

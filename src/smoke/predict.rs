@@ -71,6 +71,12 @@ pub fn predict(world: &World, check: &SmokeCheck, start_arn: &str) -> Prediction
                 }
             }
         }
+        From::Caller if start_arn.ends_with(":root") => {
+            return Prediction::unknown(
+                None,
+                "the credentials are the account's root user, which policies do not restrict (and AWS refuses it AssumeRole)".into(),
+            );
+        }
         From::Caller if !start_arn.is_empty() => match world.by_arn(start_arn) {
             Some(a) => match world.caller(a) {
                 Some(c) => (c, Some(a)),
