@@ -152,6 +152,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
         let ctx = &desired.accounts[&addr.account];
         for c in &mut d.changes[first..] {
             describe(c, ctx, Some(&want.resource), have, opts.snapshots);
+            c.allow_widening = want.allow_widening;
         }
     }
     missing_groups(desired, live, &mut d.conflicts);
@@ -174,6 +175,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
         }
     }
     d.steps.sort_by_key(|s| s.phase);
+    crate::plan::access::classify_changes(&mut d.changes, &desired.accounts);
     d
 }
 

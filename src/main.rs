@@ -100,6 +100,10 @@ enum Command {
         /// With --json: list unchanged resources too, with the action "no-op".
         #[arg(long, requires = "json")]
         include_unchanged: bool,
+        /// Fail (exit 1, after printing the plan) when a policy document change widens
+        /// access and its resource does not say `allow_widening = true`.
+        #[arg(long)]
+        deny_widening: bool,
     },
     /// Make live IAM match the plan files, or apply a saved plan.
     Apply {
@@ -120,6 +124,10 @@ enum Command {
         /// Apply under --now even when the endpoint is not a local emulator.
         #[arg(long)]
         allow_simulated_time: bool,
+        /// Apply nothing when a policy document change widens access and its resource
+        /// does not say `allow_widening = true`.
+        #[arg(long)]
+        deny_widening: bool,
     },
     /// Prove the integration works: assume the roles and invoke the functions the plan's
     /// smoke checks name, and compare with what they expect.
@@ -395,6 +403,7 @@ fn main() {
                 json,
                 detailed_exitcode,
                 include_unchanged,
+                deny_widening,
             } => {
                 cli::plan::run(PlanArgs {
                     files,
@@ -403,6 +412,7 @@ fn main() {
                     json,
                     detailed_exitcode,
                     include_unchanged,
+                    deny_widening,
                 })
                 .await
             }
@@ -413,6 +423,7 @@ fn main() {
                 smoke,
                 allow_delete_all,
                 allow_simulated_time,
+                deny_widening,
             } => {
                 cli::apply::run(ApplyArgs {
                     files,
@@ -421,6 +432,7 @@ fn main() {
                     smoke,
                     allow_delete_all,
                     allow_simulated_time,
+                    deny_widening,
                 })
                 .await
             }
@@ -564,6 +576,7 @@ fn main() {
                     smoke: false,
                     allow_delete_all: false,
                     allow_simulated_time,
+                    deny_widening: false,
                 })
                 .await
             }

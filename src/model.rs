@@ -145,6 +145,8 @@ pub struct DesiredResource {
     pub resource: Resource,
     /// Take over a same-named live resource that no stack owns.
     pub adopt: bool,
+    /// `allow_widening = true`: a change that widens its access is acknowledged.
+    pub allow_widening: bool,
     /// Where it was declared, for messages: `file:line:col`.
     pub origin: String,
     /// Lint findings not to report for it: code -> the reason given.

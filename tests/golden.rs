@@ -348,3 +348,82 @@ fn robot_user_key_rotation() {
     check_plan("rotation/robot-user-delete", &delete, &mut failures);
     finish(failures);
 }
+
+/// Access analysis in the plan: `tests/golden/access/plan.toml` against the account
+/// recorded in `live.toml` widens one document, changes a trust policy, narrows a managed
+/// policy and drops a Deny; `--deny-widening` refuses it (the error is a fixture too)
+/// until `acknowledged.toml` says `allow_widening = true` on the role.
+#[test]
+fn plans_classify_each_document_change_and_deny_widening_needs_acknowledgement() {
+    let dir = Path::new(GOLDEN).join("access");
+    let recorded = build(&[dir.join("live.toml")]).unwrap();
+    let live = Live::from_desired(&recorded, Some(&recorded.stack));
+    let desired = build(&[dir.join("plan.toml")]).unwrap();
+    let plan = plan_of(&desired, &live);
+    let mut failures = Vec::new();
+    check_plan("access/plan", &plan, &mut failures);
+    let refused = plan
+        .deny_widening()
+        .expect_err("role.app widens without an acknowledgement");
+    check(
+        "access/deny-widening.txt",
+        &format!("{refused}\n"),
+        &mut failures,
+    );
+    finish(failures);
+
+    let text = render(&plan, Style { color: false });
+    assert!(
+        text.contains("# widens access: + s3:DeleteObject on arn:aws:s3:::bucket/*"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# narrows access: - s3:ListBucket on *"),
+        "{text}"
+    );
+    let json = serde_json::to_value(JsonPlan::new(&plan)).unwrap();
+    let classes: Vec<(&str, &str)> = json["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            c["change"]["documents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    (
+                        d["label"].as_str().unwrap(),
+                        d["access"]["classification"].as_str().unwrap(),
+                    )
+                })
+        })
+        .collect();
+    assert!(
+        classes.contains(&("inline policy data", "widens")),
+        "{classes:?}"
+    );
+    assert!(
+        classes.contains(&("trust policy", "changes")),
+        "{classes:?}"
+    );
+    assert!(
+        classes.contains(&("policy document", "narrows")),
+        "{classes:?}"
+    );
+
+    let acknowledged = build(&[dir.join("acknowledged.toml")]).unwrap();
+    let plan = plan_of(&acknowledged, &live);
+    assert_eq!(plan.deny_widening(), Ok(()));
+    assert!(plan.widenings().iter().all(|w| w.acknowledged));
+    let json = serde_json::to_value(JsonPlan::new(&plan)).unwrap();
+    assert!(schema().is_valid(&json));
+    assert!(
+        json["resource_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["address"] == "role.app" && c["allow_widening"] == true),
+        "{json}"
+    );
+}

@@ -169,7 +169,7 @@ value = "${role.app.arn}"
     );
     let json = emu.iamplan(&["show", s, "--json"]).expect(0, "show --json");
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(v["format_version"], "1.0");
+    assert_eq!(v["format_version"], "1.1");
     assert_eq!(v["resource_changes"][0]["address"], "role.app");
     assert_eq!(v["resource_changes"][0]["change"]["actions"][0], "update");
     assert_eq!(

@@ -81,7 +81,7 @@ fn plan_json_and_detailed_exitcode() {
         .expect(2, "plan --json");
     let json: serde_json::Value =
         serde_json::from_str(&out.stdout).expect("plan --json prints JSON");
-    assert_eq!(json["format_version"], "1.0");
+    assert_eq!(json["format_version"], "1.1");
     let actions: Vec<&str> = json["resource_changes"]
         .as_array()
         .unwrap()
@@ -361,6 +361,9 @@ fn example_plans_apply_converge_and_pass_their_smoke_checks() {
             let results: serde_json::Value = serde_json::from_str(&smoke.stdout).unwrap();
             for r in results.as_array().unwrap() {
                 assert_eq!(r["passed"], true, "{what}: {r}");
+                // The plan's policies predict what the enforcing emulator answers.
+                assert!(r["finding"].is_null(), "{what}: {r}");
+                assert!(!r["prediction"].is_null(), "{what}: {r}");
                 let expected = r["expected"].as_str().unwrap();
                 if let Some(reason) = expected.strip_prefix("deny ") {
                     assert_eq!(

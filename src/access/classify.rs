@@ -27,12 +27,12 @@
 use super::condition::values_of;
 use super::matcher::{arn_parts, contains, glob_bytes, may_overlap, resource_contains};
 use crate::lint::db::ActionDb;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Classification {
     Equivalent,
@@ -54,7 +54,7 @@ impl fmt::Display for Classification {
 }
 
 /// How an access difference came about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Through {
     /// An `Allow` grants it (gained) or no longer grants it (lost).
@@ -64,7 +64,7 @@ pub enum Through {
 }
 
 /// Some actions on some resources (for some principals, under some condition).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessDelta {
     pub through: Through,
     /// Action names, sorted; `service:*` stands for every action the database lists for the
@@ -114,7 +114,7 @@ impl AccessDelta {
 }
 
 /// The classification of one change, with the difference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Difference {
     pub classification: Classification,
     /// Access the new document grants that the old did not.

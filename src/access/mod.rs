@@ -89,7 +89,7 @@ mod graph;
 pub mod matcher;
 mod world;
 
-pub use classify::{AccessDelta, Classification, Difference, classify, classify_trust};
+pub use classify::{AccessDelta, Classification, Difference, Through, classify, classify_trust};
 pub use eval::{
     Caller, CallerKind, Decision, Evaluation, Policy, PolicyKind, PolicySet, PolicySource, Request,
     StatementRef, evaluate,

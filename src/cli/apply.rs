@@ -22,6 +22,8 @@ pub struct ApplyArgs {
     pub allow_delete_all: bool,
     /// Apply under `--now` against an endpoint that is not a local emulator.
     pub allow_simulated_time: bool,
+    /// Apply nothing when access widens without the plan files' acknowledgement.
+    pub deny_widening: bool,
 }
 
 pub async fn run(args: ApplyArgs) -> Result<i32> {
@@ -55,6 +57,8 @@ struct Prepared {
     findings: Vec<crate::lint::Finding>,
     /// From plan files (shown and confirmed), not a saved plan.
     fresh: bool,
+    /// The desired state, to predict the smoke checks (`--smoke`, plan files only).
+    desired: Option<crate::model::Desired>,
 }
 
 async fn prepare(args: &ApplyArgs) -> Result<(Prepared, Session)> {
@@ -72,6 +76,7 @@ async fn prepare(args: &ApplyArgs) -> Result<(Prepared, Session)> {
                 outputs: Vec::new(),
                 findings: Vec::new(),
                 fresh: false,
+                desired: None,
             };
             Ok((prepared, session))
         }
@@ -86,9 +91,10 @@ async fn prepare(args: &ApplyArgs) -> Result<(Prepared, Session)> {
             let prepared = Prepared {
                 plan: planned.plan,
                 smoke: planned.smoke,
-                outputs: planned.desired.outputs,
+                outputs: planned.desired.outputs.clone(),
                 findings: planned.findings,
                 fresh: true,
+                desired: args.smoke.then_some(planned.desired),
             };
             Ok((prepared, planned.session))
         }
@@ -109,6 +115,7 @@ async fn execute(
         outputs,
         findings,
         fresh,
+        desired,
     } = prepared;
     if fresh {
         super::lint::warn(&findings);
@@ -116,6 +123,11 @@ async fn execute(
         if !plan.conflicts.is_empty() {
             bail!("{} conflict(s): nothing was applied", plan.conflicts.len());
         }
+    }
+    if args.deny_widening {
+        // A saved plan carries each change's classification and acknowledgement.
+        plan.deny_widening()
+            .map_err(|e| anyhow!("{e}\nNothing was applied."))?;
     }
     check_sinks(&plan)?;
     if fresh && plan.has_changes() && !args.auto_approve {
@@ -158,7 +170,11 @@ async fn execute(
     {
         println!();
         let out = super::smoke::Outputs::default();
-        code = super::smoke::run_for(checks, session, &args.common, out, None).await?;
+        let run = super::smoke::RunFor {
+            live: None,
+            desired: desired.as_ref(),
+        };
+        code = super::smoke::run_for(checks, session, &args.common, out, run).await?;
     }
     Ok(code)
 }

@@ -15,6 +15,8 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
     /// List unchanged resources in the JSON plan, as `["no-op"]`.
     pub include_unchanged: bool,
+    /// Fail when access widens without the plan files' acknowledgement.
+    pub deny_widening: bool,
 }
 
 pub async fn run(args: PlanArgs) -> Result<i32> {
@@ -38,7 +40,17 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
         print!("{}", render(plan, Style::detect()));
     }
     planned.session.timing.render = started.elapsed();
-    if let Some(out) = &args.out {
+    // After the plan is shown, as Terraform reports a failed policy check: the reader sees
+    // what widens. A refused plan is not saved, so that it cannot be applied as it is.
+    let refused = if args.deny_widening {
+        plan.deny_widening().err()
+    } else {
+        None
+    };
+    if let Some(e) = &refused {
+        eprintln!("error: {e}");
+    }
+    if let Some(out) = args.out.as_ref().filter(|_| refused.is_none()) {
         crate::plan::saved::save(plan, out)?;
         if !args.json {
             println!(
@@ -50,6 +62,9 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
     }
     if args.common.stats {
         planned.session.print_stats();
+    }
+    if refused.is_some() {
+        return Ok(EXIT_ERROR);
     }
     if !plan.conflicts.is_empty() {
         eprintln!(

@@ -2,7 +2,7 @@
 
 use super::{Common, EXIT_ERROR, EXIT_OK, Session};
 use crate::plan::Style;
-use crate::smoke::{CheckResult, LiveFacts, SmokeCheck, run_checks};
+use crate::smoke::{CheckResult, LiveFacts, Prediction, SmokeCheck, predict, run_checks};
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -34,7 +34,19 @@ pub async fn run(args: SmokeArgs) -> Result<i32> {
         json: args.json,
         show_request: args.show_request,
     };
-    run_for(checks, &planned.session, &args.common, opts, Some(&facts)).await
+    let run = RunFor {
+        live: Some(&facts),
+        desired: Some(&planned.desired),
+    };
+    run_for(checks, &planned.session, &args.common, opts, run).await
+}
+
+/// What `run_for` may know beyond the checks: the live roles (to name a missing one) and
+/// the desired state (to predict each check).
+#[derive(Clone, Copy, Default)]
+pub struct RunFor<'a> {
+    pub live: Option<&'a LiveFacts>,
+    pub desired: Option<&'a crate::model::Desired>,
 }
 
 /// How `run_for` prints.
@@ -65,7 +77,7 @@ pub async fn run_for(
     session: &Session,
     common: &Common,
     out: Outputs,
-    live: Option<&LiveFacts>,
+    run: RunFor<'_>,
 ) -> Result<i32> {
     let Outputs { json, show_request } = out;
     if checks.is_empty() {
@@ -78,7 +90,32 @@ pub async fn run_for(
         .iter()
         .map(|(k, a)| (k.clone(), a.config.clone()))
         .collect();
-    let results = run_checks(&checks, &base, &common.target, show_request, live).await;
+    // Predicted before any check runs, from the plan alone.
+    let predictions: Vec<Prediction> = match run.desired {
+        Some(desired) => {
+            let world = crate::access::World::new(desired);
+            checks
+                .iter()
+                .map(|c| {
+                    let start = session
+                        .accounts
+                        .get(&c.account)
+                        .map_or("", |a| a.caller.as_str());
+                    predict(&world, c, start)
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let results = run_checks(
+        &checks,
+        &base,
+        &common.target,
+        show_request,
+        run.live,
+        &predictions,
+    )
+    .await;
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
@@ -103,12 +140,37 @@ pub fn render(results: &[CheckResult], st: Style) -> String {
     let w_name = width(|r| &r.name, "CHECK");
     let w_exp = width(|r| &r.expected, "EXPECTED");
     let w_out = width(|r| &r.outcome, "RESULT");
+    // The prediction column only when checks were predicted (not for a saved plan's apply).
+    let predicted: Vec<String> = results
+        .iter()
+        .map(|r| {
+            r.prediction
+                .as_ref()
+                .map(|p| p.describe())
+                .unwrap_or_default()
+        })
+        .collect();
+    let show_predicted = results.iter().any(|r| r.prediction.is_some());
+    let w_pred = predicted
+        .iter()
+        .map(String::len)
+        .fold("PREDICTED".len(), usize::max);
+    let pred_cell = |p: &str| {
+        if show_predicted {
+            format!("{p:w_pred$}  ")
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         out,
-        "  {:w_name$}  {:w_exp$}  {:w_out$}  TIME",
-        "CHECK", "EXPECTED", "RESULT"
+        "  {:w_name$}  {:w_exp$}  {}{:w_out$}  TIME",
+        "CHECK",
+        "EXPECTED",
+        pred_cell("PREDICTED"),
+        "RESULT"
     );
-    for r in results {
+    for (r, p) in results.iter().zip(&predicted) {
         let mark = if r.passed {
             st.green("ok")
         } else {
@@ -120,8 +182,12 @@ pub fn render(results: &[CheckResult], st: Style) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {:w_name$}  {:w_exp$}  {:w_out$}  {:.2}s{usable}  {mark}",
-            r.name, r.expected, r.outcome, r.seconds
+            "  {:w_name$}  {:w_exp$}  {}{:w_out$}  {:.2}s{usable}  {mark}",
+            r.name,
+            r.expected,
+            pred_cell(p),
+            r.outcome,
+            r.seconds
         );
         if let Some(d) = &r.diagnosis {
             let _ = writeln!(
@@ -130,6 +196,22 @@ pub fn render(results: &[CheckResult], st: Style) -> String {
                 if r.passed { "why:" } else { "what broke:" }
             );
         }
+        if let Some(f) = &r.finding {
+            let _ = writeln!(out, "      {} {f}", st.yellow("finding:"));
+        }
+        if let Some(pr) = r
+            .prediction
+            .as_ref()
+            .filter(|p| p.outcome == crate::smoke::Predicted::Unknown)
+        {
+            let call = pr
+                .call
+                .as_ref()
+                .map(|c| format!(" at {c}"))
+                .unwrap_or_default();
+            let why = pr.reasons.first().map(String::as_str).unwrap_or("");
+            let _ = writeln!(out, "      predicted unknown{call}: {why}");
+        }
         if let Some(req) = &r.request {
             for l in req.lines() {
                 let _ = writeln!(out, "      | {l}");
@@ -137,9 +219,15 @@ pub fn render(results: &[CheckResult], st: Style) -> String {
         }
     }
     let passed = results.iter().filter(|r| r.passed).count();
+    let findings = results.iter().filter(|r| r.finding.is_some()).count();
+    let findings = if findings > 0 {
+        format!(", {findings} finding(s): AWS disagrees with the plan's policies")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "\nSmoke: {passed} passed, {} failed",
+        "\nSmoke: {passed} passed, {} failed{findings}",
         results.len() - passed
     );
     out
@@ -163,6 +251,8 @@ mod tests {
             usable_after_seconds: None,
             diagnosis: diagnosis.map(str::to_string),
             request: None,
+            prediction: None,
+            finding: None,
         }
     }
 
@@ -184,5 +274,39 @@ mod tests {
             text.trim_end().ends_with("Smoke: 1 passed, 1 failed"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn predictions_get_a_column_and_disagreements_a_finding() {
+        use crate::smoke::{Predicted, Prediction};
+        let mut denied = result("sink", false, Some("AccessDenied"));
+        denied.expected = "allow".into();
+        denied.outcome = "denied (invoke_permission)".into();
+        denied.prediction = Some(Prediction {
+            outcome: Predicted::Allow,
+            call: None,
+            reasons: vec![],
+        });
+        denied.finding = crate::smoke::finding(denied.prediction.as_ref().unwrap(), Some(false));
+        let mut unknown = result("partner", true, None);
+        unknown.prediction = Some(Prediction {
+            outcome: Predicted::Unknown,
+            call: Some("AssumeRole arn:aws:iam::1:role/r".into()),
+            reasons: vec!["profile p's principal is outside the plan".into()],
+        });
+        let text = render(&[denied, unknown], Style { color: false });
+        assert!(
+            text.contains("EXPECTED            PREDICTED  RESULT"),
+            "{text}"
+        );
+        assert!(
+            text.contains("finding: predicted allow, AWS denied: a sign of drift, an SCP or a resource policy outside the plan"),
+            "{text}"
+        );
+        assert!(
+            text.contains("predicted unknown at AssumeRole arn:aws:iam::1:role/r: profile p's principal is outside the plan"),
+            "{text}"
+        );
+        assert!(text.contains("1 finding(s)"), "{text}");
     }
 }

@@ -42,6 +42,9 @@ pub struct GroupSpec {
     pub inline: BTreeMap<Spanned<String>, Spanned<DocumentSpec>>,
     #[serde(default)]
     pub adopt: bool,
+    /// Acknowledges that a change may widen this resource's access (`plan --deny-widening`).
+    #[serde(default)]
+    pub allow_widening: bool,
     /// Lint findings not to report for this resource: code -> why.
     #[serde(default)]
     pub lint_ignore: BTreeMap<Spanned<String>, Str>,

@@ -74,6 +74,8 @@ pub trait Section {
     fn account(&self) -> &Option<Str>;
     /// `adopt = true`: take over a same-named resource no stack owns.
     fn adopt(&self) -> bool;
+    /// `allow_widening = true`: `--deny-widening` lets this resource's access widen.
+    fn allow_widening(&self) -> bool;
     /// `lint_ignore = { CODE = "why" }`: findings not to report for this resource.
     fn lint_ignore(&self) -> &std::collections::BTreeMap<toml::Spanned<String>, Str>;
 }
@@ -104,6 +106,9 @@ macro_rules! section {
             }
             fn adopt(&self) -> bool {
                 self.adopt
+            }
+            fn allow_widening(&self) -> bool {
+                self.allow_widening
             }
             fn lint_ignore(
                 &self,

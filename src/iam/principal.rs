@@ -190,6 +190,7 @@ pub fn doc_change(
         label,
         before: Some((&live.aligned_to(want, &cx.ctx.partition)).into()),
         after: Some(want.json()),
+        access: None,
     })
 }
 

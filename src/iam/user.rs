@@ -60,6 +60,9 @@ pub struct UserSpec {
     pub access_keys: Option<Spanned<AccessKeysSpec>>,
     #[serde(default)]
     pub adopt: bool,
+    /// Acknowledges that a change may widen this resource's access (`plan --deny-widening`).
+    #[serde(default)]
+    pub allow_widening: bool,
     /// Lint findings not to report for this resource: code -> why.
     #[serde(default)]
     pub lint_ignore: BTreeMap<Spanned<String>, Str>,

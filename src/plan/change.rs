@@ -59,6 +59,10 @@ pub struct DocChange {
     pub label: String,
     pub before: Option<Json>,
     pub after: Option<Json>,
+    /// What the change does to access (see `crate::plan::access`); none for a plan made
+    /// before access analysis, or for a document it could not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<crate::access::Difference>,
 }
 
 impl DocChange {
@@ -67,6 +71,7 @@ impl DocChange {
             label: label.into(),
             before: None,
             after: Some(after.into()),
+            access: None,
         }
     }
     pub fn removed(label: impl Into<String>, before: &Value) -> Self {
@@ -74,6 +79,7 @@ impl DocChange {
             label: label.into(),
             before: Some(before.into()),
             after: None,
+            access: None,
         }
     }
 }
@@ -99,6 +105,10 @@ pub struct Change {
     pub before: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
+    /// The plan file acknowledges that this resource's access may widen
+    /// (`allow_widening = true`): `--deny-widening` lets its widening changes through.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_widening: bool,
 }
 
 impl Change {
@@ -114,6 +124,7 @@ impl Change {
             arn: None,
             before: None,
             after: None,
+            allow_widening: false,
         }
     }
 

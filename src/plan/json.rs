@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// The JSON plan's format: the major number changes only for an incompatible change.
-pub const JSON_FORMAT_VERSION: &str = "1.0";
+pub const JSON_FORMAT_VERSION: &str = "1.1";
 
 #[derive(Debug, Serialize)]
 pub struct JsonPlan {
@@ -56,6 +56,10 @@ pub struct ResourceChange {
     pub action_reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The plan files acknowledge that the resource's access may widen
+    /// (`allow_widening = true`; `--deny-widening` lets it through).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_widening: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -204,6 +208,7 @@ fn resource(c: &Change) -> ResourceChange {
         },
         action_reason: None,
         notes: c.notes.clone(),
+        allow_widening: c.allow_widening,
     }
 }
 
@@ -280,6 +285,7 @@ fn access_keys(plan: &Plan) -> Vec<ResourceChange> {
             },
             action_reason: reason,
             notes: vec![],
+            allow_widening: false,
         });
     }
     out

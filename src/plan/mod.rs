@@ -2,6 +2,7 @@
 //! it so. Rendering it is `render` (text) or serde (JSON); `saved` reads and writes it as
 //! a file that `apply` runs later.
 
+pub mod access;
 mod change;
 pub mod json;
 pub mod render;

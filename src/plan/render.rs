@@ -257,11 +257,25 @@ fn render_change(out: &mut String, c: &Change, st: Style) {
             .as_ref()
             .map(|j| crate::policy::pretty(&j.to_value()));
         render_document(out, before.as_deref(), after.as_deref(), st);
+        if let Some(access) = &d.access {
+            render_access(out, access, st);
+        }
     }
     for n in &c.notes {
         let _ = writeln!(out, "      {} {n}", st.yellow("note:"));
     }
     let _ = writeln!(out, "    }}\n");
+}
+
+/// What the document change does to access, as comment lines under its diff: in yellow
+/// when it widens, so that a reviewer's eye stops there.
+fn render_access(out: &mut String, access: &crate::access::Difference, st: Style) {
+    let widens = super::access::widens(access.classification);
+    for l in super::access::text_lines(access) {
+        let l = format!("# {l}");
+        let l = if widens { st.yellow(&l) } else { l };
+        let _ = writeln!(out, "          {l}");
+    }
 }
 
 /// An attribute value as Terraform shows it: strings quoted, numbers and booleans bare.
@@ -363,6 +377,7 @@ mod tests {
                 label: "trust policy".into(),
                 before: Some((&json!({"a": 1, "b": 2})).into()),
                 after: Some((&json!({"a": 1, "b": 3})).into()),
+                access: None,
             }],
             ..Change::new(
                 &Address::new("default", Kind::Role, "r"),

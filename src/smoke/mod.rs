@@ -4,8 +4,10 @@
 //! besides `aws` that talks to AWS; it assumes roles and invokes, and never writes IAM.
 
 mod diagnose;
+mod predict;
 mod run;
 
+pub use predict::{Predicted, Prediction, finding, predict};
 pub use run::{CheckResult, LiveFacts, run_checks};
 
 use crate::keys::Sink;

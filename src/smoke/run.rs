@@ -27,6 +27,12 @@ pub struct CheckResult {
     /// The equivalent signed HTTP request, secrets redacted (`--show-request`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// What the plan's policies predicted, evaluated offline before the check ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<super::Prediction>,
+    /// The prediction and AWS's answer disagree: why that matters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
 }
 
 /// What one attempt of the chain produced.
@@ -69,6 +75,7 @@ pub async fn run_checks(
     target: &Target,
     show_request: bool,
     live: Option<&LiveFacts>,
+    predictions: &[super::Prediction],
 ) -> Vec<CheckResult> {
     // A denial proves something only where IAM is enforced: probe each account's endpoint
     // once (with a made-up key) when a check expects one.
@@ -79,18 +86,22 @@ pub async fn run_checks(
             enforced.insert(&c.account, yes);
         }
     }
-    let runs = checks.iter().map(|c| async {
+    let enforced = &enforced;
+    let runs = checks.iter().enumerate().map(|(i, c)| async move {
+        let prediction = predictions.get(i).cloned();
         let missing = live.and_then(|l| c.assume.iter().find(|a| l.missing(&a.role_arn)));
-        if let Some(a) = missing {
-            return broken(c, format!("role {} not found (not applied yet?)", a.role_arn));
-        }
-        if !c.expect.allow && enforced.get(c.account.as_str()) == Some(&false) {
-            return broken(
+        let mut result = if let Some(a) = missing {
+            broken(c, format!("role {} not found (not applied yet?)", a.role_arn))
+        } else if !c.expect.allow && enforced.get(c.account.as_str()) == Some(&false) {
+            broken(
                 c,
                 "the endpoint does not enforce IAM (it accepted a made-up access key), so a denial cannot be observed here: run deny checks against AWS, or an emulator that enforces IAM (MiniStack with AUTH=true, as localstack/up starts it)".into(),
-            );
-        }
-        run_check(c, &base[&c.account], target, show_request).await
+            )
+        } else {
+            run_check(c, &base[&c.account], target, show_request, prediction.as_ref()).await
+        };
+        result.prediction = prediction;
+        result
     });
     futures::future::join_all(runs).await
 }
@@ -106,6 +117,8 @@ fn broken(check: &SmokeCheck, why: String) -> CheckResult {
         usable_after_seconds: None,
         diagnosis: Some(why),
         request: None,
+        prediction: None,
+        finding: None,
     }
 }
 
@@ -134,6 +147,7 @@ async fn run_check(
     base: &SdkConfig,
     target: &Target,
     show_request: bool,
+    prediction: Option<&super::Prediction>,
 ) -> CheckResult {
     let started = Instant::now();
     let budget = Duration::from_secs(check.retry_seconds);
@@ -171,7 +185,16 @@ async fn run_check(
         request: capture
             .as_ref()
             .and_then(|c| c.0.lock().ok().and_then(|r| r.clone())),
+        prediction: None,
+        finding: None,
     };
+    // Only an answer about permissions can disagree with the prediction: a missing
+    // function or a refused key says nothing about the policies.
+    let aws_allowed = match &attempt {
+        Attempt::Allowed { .. } => Some(true),
+        Attempt::Denied { .. } | Attempt::Broken(_) => None,
+    };
+    result.finding = prediction.and_then(|p| super::finding(p, aws_allowed));
     match attempt {
         Attempt::Broken(msg) => {
             result.outcome = "error".into();
@@ -225,6 +248,10 @@ async fn run_check(
             caller,
         } => {
             let (reason, why) = diagnose(check, &stage, &code, &message, &caller);
+            let permissions = !matches!(reason, Reason::NotFound | Reason::Key);
+            if permissions {
+                result.finding = prediction.and_then(|p| super::finding(p, Some(false)));
+            }
             result.outcome = format!("denied ({})", reason.name());
             let e = &check.expect;
             result.passed = !e.allow && e.reason.is_none_or(|r| r == reason);

@@ -708,6 +708,7 @@ impl Builder<'_> {
             DesiredResource {
                 resource,
                 adopt: s.adopt(),
+                allow_widening: s.allow_widening(),
                 origin,
                 lint_ignore,
             },
