@@ -5,6 +5,7 @@
 //!
 //!     cargo build --release && cargo run --release --example realaws
 //!     cargo run --release --example realaws -- --sizes 10,100 --accounts 1,10 --latency-ms 60
+//!     cargo run --release --example realaws -- --reads-only     # no creates through the proxy
 //!
 //! The floor is a raw SDK client (the SDK's standard retry mode, so it survives throttling)
 //! making only the calls the operation cannot avoid, at the fixed concurrency that was
@@ -205,7 +206,7 @@ async fn best_floor_create(n: usize, latency: &str) -> (f64, u64, usize) {
     best
 }
 
-async fn size_rows(n: usize, latency: &str, rows: &mut Vec<Row>) {
+async fn size_rows(n: usize, latency: &str, skip_create: bool, rows: &mut Vec<Row>) {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), n);
     let plan = dir.path().to_str().unwrap().to_string();
@@ -213,7 +214,7 @@ async fn size_rows(n: usize, latency: &str, rows: &mut Vec<Row>) {
     let proxy = Proxy::start(&emu.endpoint(), latency);
     let env = via(&emu, &proxy);
 
-    if n <= MAX_PROXIED_CREATE {
+    if n <= MAX_PROXIED_CREATE && !skip_create {
         let create = iamplan_env(&env, &["apply", &plan, "--auto-approve"]);
         let (floor, floor_throttled, c) = best_floor_create(n, latency).await;
         rows.push(Row {
@@ -240,12 +241,13 @@ async fn size_rows(n: usize, latency: &str, rows: &mut Vec<Row>) {
     );
     // The floor reads the same account (its report and pages are the same size).
     let raw = raw_client(&proxy.url(), "test").await;
-    proxy.reset();
     let mut floors = Vec::new();
+    let mut floor_throttled = 0;
     for _ in 0..3 {
+        proxy.reset();
         floors.push(floor_read(&raw).await);
+        floor_throttled += proxy.counts().1;
     }
-    let (_, floor_throttled) = proxy.counts();
     rows.push(Row {
         what: format!("{n} roles: plan (no changes)"),
         iamplan: median(plans.iter().map(|r| r.secs).collect()),
@@ -336,14 +338,17 @@ async fn account_rows(accounts: &[usize], latency: &str, rows: &mut Vec<Row>) {
             .collect();
         env.push(("AWS_ENDPOINT_URL".into(), proxy.url()));
         let plans: Vec<Run> = (0..3)
-            .map(|_| iamplan_env(&env, &["plan", plan, "--detailed-exitcode"]))
+            .map(|_| {
+                proxy.reset();
+                iamplan_env(&env, &["plan", plan, "--detailed-exitcode"])
+            })
             .collect();
         assert!(plans.iter().all(|r| r.code == 0), "{a} accounts: not clean");
         if one_account_floor.is_none() {
             let raw = raw_client(&proxy.url(), &format!("{:012}", 100_000_000_000u64)).await;
-            proxy.reset();
             let mut floors = Vec::new();
             for _ in 0..3 {
+                proxy.reset();
                 floors.push(floor_read(&raw).await);
             }
             one_account_floor = Some(median(floors));
@@ -384,13 +389,16 @@ async fn main() {
     let sizes = list(&arg(&args, "--sizes", "10,100,1000,5000"));
     let accounts = list(&arg(&args, "--accounts", "1,10,50"));
     let latency = arg(&args, "--latency-ms", "60");
+    // Only the reads: the stacks are made at the emulator directly (creates through the
+    // proxy take most of the run).
+    let skip_create = args.iter().any(|a| a == "--reads-only");
     assert!(
         Path::new("target/release/iamplan").exists(),
         "run `cargo build --release` first"
     );
     let mut rows = Vec::new();
     for n in sizes {
-        size_rows(n, &latency, &mut rows).await;
+        size_rows(n, &latency, skip_create, &mut rows).await;
     }
     account_rows(&accounts, &latency, &mut rows).await;
     let mut md = format!(

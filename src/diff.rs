@@ -17,6 +17,9 @@ pub struct Diff {
     pub conflicts: Vec<Conflict>,
     /// Users whose keys need nothing now: their keys and what happens to them next.
     pub key_status: Vec<KeyStatus>,
+    /// Time spent classifying what the changes do to access (part of the diff's time;
+    /// `--stats` shows it apart, the figure the access-analysis budget is about).
+    pub access_time: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -175,7 +178,9 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
         }
     }
     d.steps.sort_by_key(|s| s.phase);
+    let started = std::time::Instant::now();
     crate::plan::access::classify_changes(&mut d.changes, &desired.accounts);
+    d.access_time = started.elapsed();
     d
 }
 

@@ -78,6 +78,8 @@ pub struct Run {
     /// Throttling errors iamplan saw (its --stats).
     pub throttled: u64,
     pub local_ms: f64,
+    /// Of the local work: classifying what policy changes do to access.
+    pub access_ms: f64,
 }
 
 pub fn iamplan(emu: &Emulator, args: &[&str]) -> Run {
@@ -158,9 +160,15 @@ pub fn iamplan_env(env: &[(String, String)], args: &[&str]) -> Run {
         .find_map(|l| l.strip_prefix("throttled: "))
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or(0);
+    let access_ms = stderr
+        .lines()
+        .find(|l| l.starts_with("time:"))
+        .and_then(|l| l.split("(access ").nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or(0.0);
     Run {
         code: libc::WEXITSTATUS(status),
         throttled,
+        access_ms,
         secs,
         rss_mb: usage.ru_maxrss as f64 / 1024.0,
         calls,

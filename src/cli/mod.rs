@@ -58,6 +58,8 @@ pub struct Timing {
     /// Variables, validation and normalisation of the parsed files.
     pub build: Duration,
     pub diff: Duration,
+    /// Of `diff`: classifying what policy changes do to access.
+    pub access: Duration,
     pub render: Duration,
     pub network: Duration,
 }
@@ -203,11 +205,12 @@ impl Session {
         eprintln!("throttled: {}", self.stats.throttled());
         let t = &self.timing;
         eprintln!(
-            "time: network {:.1} ms, parse {:.1} ms, build {:.1} ms, diff {:.1} ms, render {:.1} ms",
+            "time: network {:.1} ms, parse {:.1} ms, build {:.1} ms, diff {:.1} ms (access {:.1} ms), render {:.1} ms",
             ms(t.network),
             ms(t.parse),
             ms(t.build),
             ms(t.diff),
+            ms(t.access),
             ms(t.render)
         );
     }
@@ -382,6 +385,7 @@ async fn plan_locked(
         recovering: session.recovering.is_some(),
     };
     let d = diff::diff(&desired, &live, &opts);
+    session.timing.access = d.access_time;
     let fingerprint = BTreeMap::new();
     let mut plan = Plan::new(
         desired.stack.clone(),
