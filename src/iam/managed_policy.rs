@@ -89,7 +89,7 @@ impl IamKind for ManagedPolicy {
                 .with_help(format!("shorten it by {} characters", marked - 1000)));
         }
         let document = document?;
-        let size = policy::size_without_whitespace(document.value());
+        let size = document.inspect(policy::size_without_whitespace);
         if size > MAX_SIZE {
             return Err(cx
                 .err(cx.name.span(), format!("the policy document has {size} characters (without white space); IAM allows {MAX_SIZE} in a managed policy"))

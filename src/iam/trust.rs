@@ -40,7 +40,7 @@ pub fn build(
 ) -> Result<PolicyDocument, SpecError> {
     let doc = document(b, at, t, ctx)?;
     // IAM's quota: 2,048 characters without white space by default, raisable to 4,096.
-    let size = policy::size_without_whitespace(doc.value());
+    let size = doc.inspect(policy::size_without_whitespace);
     if size > 4096 {
         return Err(at
             .err(t.span(), format!("the trust policy has {size} characters (without white space); IAM allows at most 4,096"))

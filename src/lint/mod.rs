@@ -185,7 +185,8 @@ pub fn lint_with(desired: &Desired, db: &db::ActionDb) -> Vec<Finding> {
                 trust,
                 own_accounts: &own_accounts,
             };
-            for raw in rules::check(doc.value(), &cx, db) {
+            // Looked at without keeping the parse: the plan's documents are held as text.
+            for raw in doc.inspect(|v| rules::check(v, &cx, db)) {
                 if d.lint_ignore.contains_key(raw.code.as_str()) {
                     continue;
                 }

@@ -19,10 +19,9 @@ pub const DEFAULT_VERSION: &str = "2008-10-17";
 pub struct PolicyDocument {
     /// The document as written, as compact JSON text.
     text: Box<str>,
-    /// The document parsed, for display and checks: kept from the start for documents of
-    /// the plan files, parsed on first use for live ones. A plan holds thousands of live
-    /// documents and, when nothing changed, looks into none of them: as text they take a
-    /// fraction of the memory.
+    /// The document parsed, for display and checks: parsed on first use. A plan holds
+    /// thousands of documents and, when nothing changed, shows none of them: as text they
+    /// take a fraction of the memory (lint and the quota checks look through `inspect`).
     tree: OnceLock<Value>,
     /// Canonical form, as compact JSON text: equal for equivalent documents.
     pub canonical: String,
@@ -57,12 +56,13 @@ impl PolicyDocument {
         }
     }
 
+    /// A document of the plan files. Like live ones it is kept as text: thousands are
+    /// held at once, and only changed ones are shown.
     pub fn from_value(value: Value, partition: &str) -> Self {
-        let canonical = canonicalize(&value, partition).to_string();
         PolicyDocument {
             text: value.to_string().into(),
-            tree: OnceLock::from(value),
-            canonical,
+            tree: OnceLock::new(),
+            canonical: canonicalize(&value, partition).to_string(),
         }
     }
 

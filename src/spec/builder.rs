@@ -776,7 +776,7 @@ impl BuildCx<'_> {
         let docs = self.inline(inline)?;
         let total: usize = docs
             .values()
-            .map(|d| policy::size_without_whitespace(d.value()))
+            .map(|d| d.inspect(policy::size_without_whitespace))
             .sum();
         if total > quota {
             return Err(self
