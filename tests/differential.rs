@@ -281,9 +281,15 @@ impl Generator {
                 format!("{svc}:{}*", &name[..cut])
             }
             7 => "sts:AssumeRole".into(),
-            8 => r.pick(&["iam:GetUser", "iam:GetRole", "iam:GetPolicy"]).to_string(),
+            8 => r
+                .pick(&["iam:GetUser", "iam:GetRole", "iam:GetPolicy"])
+                .to_string(),
             _ => r
-                .pick(&["s3:GetObject", "ec2:DescribeInstances", "lambda:CreateFunction"])
+                .pick(&[
+                    "s3:GetObject",
+                    "ec2:DescribeInstances",
+                    "lambda:CreateFunction",
+                ])
                 .to_string(),
         }
     }
@@ -293,7 +299,15 @@ impl Generator {
         let role = self.rng.pick(self.roles.as_slice()).clone();
         let r = &mut self.rng;
         let f = r.pick(FUNCTIONS);
-        match r.below(16) {
+        match r.below(24) {
+            16 => "arn:aws:lambda:*:function:*".into(),
+            17 => "arn:aws:lambda:us-*:function:dev-*".into(),
+            18 => format!("arn:aws:iam:*:user/diff-u1*"),
+            19 => format!("arn:aws:iam::*:role/DIFF-T*"),
+            20 => format!("arn:aws:iam::{ACCOUNT}:user/diff-u?"),
+            21 => "arn:aws:iam::*:policy/*".into(),
+            22 => format!("arn:aws:iam::{ACCOUNT}:role/diff-*"),
+            23 => "arn:aws:iam::*".into(),
             0..=2 => "*".into(),
             3 => format!("arn:aws:iam::{ACCOUNT}:user/{user}"),
             4 => format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
@@ -316,7 +330,69 @@ impl Generator {
         let r = &mut self.rng;
         let team = r.pick(TEAMS).to_string();
         let env = r.pick(ENVS).to_string();
-        let (op, key, vals): (&str, &str, Value) = match r.below(14) {
+        let (op, key, vals): (&str, &str, Value) = match r.below(24) {
+            14 => (
+                "DateGreaterThan",
+                "aws:CurrentTime",
+                json!(if r.chance(50) {
+                    "2020-01-01T00:00:00Z"
+                } else {
+                    "2199-01-01T00:00:00Z"
+                }),
+            ),
+            15 => (
+                if r.chance(50) {
+                    "IpAddress"
+                } else {
+                    "NotIpAddress"
+                },
+                "aws:SourceIp",
+                json!(if r.chance(50) {
+                    "127.0.0.0/8"
+                } else {
+                    "10.0.0.0/8"
+                }),
+            ),
+            16 => (
+                "ArnLike",
+                "aws:PrincipalArn",
+                json!(r.pick(&[
+                    "arn:aws:iam::000000000000:role/diff-*",
+                    "arn:aws:iam::000000000000:user/*",
+                    "arn:aws:sts::000000000000:assumed-role/*",
+                ])),
+            ),
+            17 => (
+                "StringEquals",
+                "aws:PrincipalAccount",
+                json!(if r.chance(70) { ACCOUNT } else { OTHER }),
+            ),
+            18 => (
+                "StringNotLike",
+                "aws:PrincipalTag/team",
+                json!(["dev*", "x"]),
+            ),
+            19 => (
+                "ForAllValues:StringLike",
+                "aws:TagKeys",
+                json!(["proj*", "cost"]),
+            ),
+            20 => ("StringEquals", "AWS:PrincipalTag/TEAM", json!(team)),
+            21 => (
+                "StringEquals",
+                "aws:PrincipalTag/owner",
+                json!("${aws:username}"),
+            ),
+            22 => (
+                "StringNotEqualsIfExists",
+                "aws:PrincipalTag/env",
+                json!(env),
+            ),
+            23 => (
+                "ForAnyValue:StringLike",
+                "aws:PrincipalTag/team",
+                json!("ops*"),
+            ),
             0 => ("StringEquals", "aws:PrincipalTag/team", json!(team)),
             1 => ("StringLike", "aws:PrincipalTag/team", json!("dev*")),
             2 => ("StringEqualsIfExists", "aws:PrincipalTag/env", json!(env)),
@@ -349,8 +425,16 @@ impl Generator {
                 "aws:PrincipalTag/team",
                 json!("${aws:PrincipalTag/team}"),
             ),
-            12 => ("StringEqualsIgnoreCase", "aws:PrincipalTag/team", json!("DEV")),
-            _ => ("StringEquals", "aws:PrincipalType", json!(["User", "AssumedRole"])),
+            12 => (
+                "StringEqualsIgnoreCase",
+                "aws:PrincipalTag/team",
+                json!("DEV"),
+            ),
+            _ => (
+                "StringEquals",
+                "aws:PrincipalType",
+                json!(["User", "AssumedRole"]),
+            ),
         };
         (op.into(), key.into(), vals)
     }
@@ -417,6 +501,9 @@ impl Generator {
         if r.chance(50) {
             t.push(("env".into(), r.pick(ENVS).to_string()));
         }
+        if r.chance(20) {
+            t.push(("owner".into(), format!("diff-u{}", r.below(20))));
+        }
         t
     }
 
@@ -480,13 +567,19 @@ impl Generator {
                 .nth(self.rng.below(8))
                 .map(|p| p.arn())
                 .unwrap_or_else(|| format!("arn:aws:iam::{ACCOUNT}:root"));
+            let role = self.roles[self.rng.below(self.roles.len().min(8))].clone();
             let r = &mut self.rng;
-            let principal = match r.below(8) {
+            let principal = match r.below(11) {
+                8 => json!({"AWS": format!("arn:aws:iam::{ACCOUNT}:role/{role}")}),
+                9 => json!({"AWS": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/diff")}),
+                10 => json!("*"),
                 0..=2 => json!({"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}),
                 3 => json!({"AWS": ACCOUNT}),
                 4 => json!({"AWS": user}),
                 5 => json!({"AWS": format!("arn:aws:iam::{OTHER}:root")}),
-                6 => json!({"AWS": [format!("arn:aws:iam::{ACCOUNT}:root"), format!("arn:aws:iam::{OTHER}:root")]}),
+                6 => {
+                    json!({"AWS": [format!("arn:aws:iam::{ACCOUNT}:root"), format!("arn:aws:iam::{OTHER}:root")]})
+                }
                 _ => json!({"Service": "lambda.amazonaws.com"}),
             };
             let action = if r.chance(70) {
@@ -602,6 +695,13 @@ fn context_of(p: &Principal, call: &Call, caller: &Caller) -> Context {
         ctx.add(&format!("aws:PrincipalTag/{k}"), &v);
     }
     ctx.add("aws:SecureTransport", "false");
+    ctx.add("aws:SourceIp", "127.0.0.1");
+    ctx.add(
+        "aws:CurrentTime",
+        &jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+    );
     ctx.add("aws:RequestedRegion", REGION);
     if p.kind == Kind::Role {
         // Temporary credentials carry the key; long-term keys do not.
@@ -667,7 +767,15 @@ fn offline(p: &Principal, call: &Call, targets: &[Target], model: Model) -> Deci
     let resource = call.resource();
     let resource_account = iamplan::access::matcher::arn_account(&resource).map(str::to_string);
     let one = |action: &str, trust: Option<&Value>, identity: &[Policy]| {
-        decide(&caller, &ctx, &resource, &resource_account, action, trust, identity)
+        decide(
+            &caller,
+            &ctx,
+            &resource,
+            &resource_account,
+            action,
+            trust,
+            identity,
+        )
     };
     let Call::AssumeRole { role, tags, .. } = call else {
         return one(call.action(), None, &identity);
@@ -973,13 +1081,7 @@ async fn create(
                 .expect("CreateAccessKey as root")
                 .access_key
                 .expect("an access key");
-            Credentials::new(
-                key.access_key_id,
-                key.secret_access_key,
-                None,
-                None,
-                "diff",
-            )
+            Credentials::new(key.access_key_id, key.secret_access_key, None, None, "diff")
         }
         Kind::Role => {
             let mut req = root_sts
@@ -1028,7 +1130,10 @@ struct Tally {
 async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
     let requests: usize = std::env::var("IAMPLAN_DIFFERENTIAL_REQUESTS")
         .ok()
-        .map(|v| v.parse().expect("IAMPLAN_DIFFERENTIAL_REQUESTS is a number"))
+        .map(|v| {
+            v.parse()
+                .expect("IAMPLAN_DIFFERENTIAL_REQUESTS is a number")
+        })
         .unwrap_or(600);
     let seed: u64 = std::env::var("IAMPLAN_DIFFERENTIAL_SEED")
         .ok()
@@ -1037,7 +1142,10 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
     let started = Instant::now();
     let emu = common::Emulator::start("ministack");
     let base = emu
-        .sdk_config(&emu.var("AWS_ACCESS_KEY_ID"), &emu.var("AWS_SECRET_ACCESS_KEY"))
+        .sdk_config(
+            &emu.var("AWS_ACCESS_KEY_ID"),
+            &emu.var("AWS_SECRET_ACCESS_KEY"),
+        )
         .await;
     let root = aws_sdk_iam::Client::new(&base);
     let root_sts = aws_sdk_sts::Client::new(&base);
@@ -1051,7 +1159,8 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
         g.roles.push(format!("diff-r{i}"));
     }
     g.users.push("nobody".into());
-    g.roles.extend(["dev-app".into(), "ops-app".into(), "diff-t0".into()]);
+    g.roles
+        .extend(["dev-app".into(), "ops-app".into(), "diff-t0".into()]);
     let principals: Vec<Principal> = (0..count).map(|i| g.principal(i)).collect();
     let targets: Vec<Target> = (0..12).map(|j| g.target(j, &principals)).collect();
     for t in &targets {
