@@ -58,6 +58,14 @@ const EMULATOR_DIFFERENCES: &[(&str, &str)] = &[
          (arn:aws:sts::..:assumed-role/ROLE/SESSION). AWS gives the role's ARN: \
          https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn",
     ),
+    (
+        "other-account-resource-as-own",
+        "MiniStack authorizes a call on another account's resource (GetPolicy on \
+         arn:aws:iam::111122223333:policy/..) by the caller's identity policies alone. AWS \
+         also needs that account's resource-based policy to allow, and IAM managed policies \
+         have none: \
+         https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html",
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -109,6 +117,9 @@ struct Principal {
     session_tags: Vec<(String, String)>,
     /// Identity policies, and whether each is attached as a managed policy.
     policies: Vec<(Value, bool)>,
+    /// The inline policy of a group the user is in (users only).
+    group: Option<Value>,
+    boundary: Option<Value>,
 }
 
 impl Principal {
@@ -533,13 +544,32 @@ impl Generator {
         let policies = (0..n)
             .map(|_| (self.identity_policy(), self.rng.chance(30)))
             .collect();
+        let group = (kind == Kind::User && self.rng.chance(30)).then(|| self.identity_policy());
+        let boundary = self.rng.chance(25).then(|| self.boundary());
         Principal {
             name,
             kind,
             tags,
             session_tags,
             policies,
+            group,
+            boundary,
         }
+    }
+
+    /// A permissions boundary: mostly broad, so that it narrows rather than blocks.
+    fn boundary(&mut self) -> Value {
+        let mut stmts: Vec<Value> = (0..1 + self.rng.below(2))
+            .map(|_| self.statement(85))
+            .collect();
+        if self.rng.chance(60) {
+            let broad = self
+                .rng
+                .pick(&["iam:*", "lambda:*", "sts:*", "iam:Get*", "*"])
+                .to_string();
+            stmts.push(json!({"Effect": "Allow", "Action": [broad, "sts:*"], "Resource": "*"}));
+        }
+        json!({"Version": "2012-10-17", "Statement": stmts})
     }
 
     fn trust_condition(&mut self) -> (String, String, Value) {
@@ -743,6 +773,7 @@ struct Model {
     tag_session_trust_only: bool,
     identity_always_needed: bool,
     session_principal_arn: bool,
+    other_account_as_own: bool,
 }
 
 const AWS: Model = Model {
@@ -750,18 +781,20 @@ const AWS: Model = Model {
     tag_session_trust_only: false,
     identity_always_needed: false,
     session_principal_arn: false,
+    other_account_as_own: false,
 };
 
 impl Model {
     /// Every combination of departures, fewest first, with the names it stands for.
     fn departures() -> Vec<(Model, Vec<&'static str>)> {
-        let mut all: Vec<(Model, Vec<&'static str>)> = (1..16u8)
+        let mut all: Vec<(Model, Vec<&'static str>)> = (1..32u8)
             .map(|bits| {
                 let m = Model {
                     literal_variables: bits & 1 != 0,
                     tag_session_trust_only: bits & 2 != 0,
                     identity_always_needed: bits & 4 != 0,
                     session_principal_arn: bits & 8 != 0,
+                    other_account_as_own: bits & 16 != 0,
                 };
                 let names = EMULATOR_DIFFERENCES
                     .iter()
@@ -786,17 +819,21 @@ fn literal(doc: &Value) -> Value {
 fn offline(p: &Principal, call: &Call, targets: &[Target], model: Model) -> Decision {
     let caller = caller_of(p);
     let ctx = context_of(p, call, &caller, model);
+    let as_modelled = |d: &Value| {
+        if model.literal_variables {
+            literal(d)
+        } else {
+            d.clone()
+        }
+    };
     let docs: Vec<Value> = p
         .policies
         .iter()
-        .map(|(d, _)| {
-            if model.literal_variables {
-                literal(d)
-            } else {
-                d.clone()
-            }
-        })
+        .map(|(d, _)| d)
+        .chain(&p.group)
+        .map(as_modelled)
         .collect();
+    let boundary = p.boundary.as_ref().map(as_modelled);
     let identity: Vec<Policy> = docs
         .iter()
         .enumerate()
@@ -809,20 +846,27 @@ fn offline(p: &Principal, call: &Call, targets: &[Target], model: Model) -> Deci
         })
         .collect();
     let resource = call.resource();
-    let resource_account = iamplan::access::matcher::arn_account(&resource).map(str::to_string);
-    let one = |action: &str, trust: Option<&Value>, identity: &[Policy]| {
-        decide(
-            &caller,
-            &ctx,
-            &resource,
-            &resource_account,
-            action,
-            trust,
-            identity,
-        )
+    let resource_account = if model.other_account_as_own {
+        Some(ACCOUNT.to_string())
+    } else {
+        iamplan::access::matcher::arn_account(&resource).map(str::to_string)
     };
+    let one =
+        |action: &str, trust: Option<&Value>, identity: &[Policy], boundary: Option<&Value>| {
+            decide(
+                &caller,
+                &ctx,
+                &resource,
+                &resource_account,
+                action,
+                trust,
+                identity,
+                boundary,
+            )
+        };
+    let b = boundary.as_ref();
     let Call::AssumeRole { role, tags, .. } = call else {
-        return one(call.action(), None, &identity);
+        return one(call.action(), None, &identity, b);
     };
     let target = targets.iter().find(|t| &t.name == role).unwrap();
     let trust = if model.literal_variables {
@@ -830,9 +874,9 @@ fn offline(p: &Principal, call: &Call, targets: &[Target], model: Model) -> Deci
     } else {
         target.trust.clone()
     };
-    let mut d = one("sts:AssumeRole", Some(&trust), &identity);
+    let mut d = one("sts:AssumeRole", Some(&trust), &identity, b);
     if model.identity_always_needed {
-        d = both(d, one("sts:AssumeRole", None, &identity));
+        d = both(d, one("sts:AssumeRole", None, &identity, b));
     }
     if !tags.is_empty() {
         let tag = if model.tag_session_trust_only {
@@ -845,15 +889,16 @@ fn offline(p: &Principal, call: &Call, targets: &[Target], model: Model) -> Deci
                 },
                 document: Some(&all),
             }];
-            one("sts:TagSession", Some(&trust), &only)
+            one("sts:TagSession", Some(&trust), &only, None)
         } else {
-            one("sts:TagSession", Some(&trust), &identity)
+            one("sts:TagSession", Some(&trust), &identity, b)
         };
         d = both(d, tag);
     }
     d
 }
 
+#[allow(clippy::too_many_arguments)]
 fn decide(
     caller: &Caller,
     ctx: &Context,
@@ -862,10 +907,17 @@ fn decide(
     action: &str,
     trust: Option<&Value>,
     identity: &[Policy],
+    boundary: Option<&Value>,
 ) -> Decision {
     let set = PolicySet {
         identity: identity.to_vec(),
-        boundary: None,
+        boundary: boundary.map(|d| Policy {
+            source: PolicySource {
+                kind: PolicyKind::PermissionsBoundary,
+                name: "boundary".into(),
+            },
+            document: Some(d),
+        }),
         resource: trust.map(|t| Policy {
             source: PolicySource {
                 kind: PolicyKind::Trust,
@@ -1110,6 +1162,58 @@ async fn create(
             .expect("put inline policy as root");
         }
     }
+    if let Some(doc) = &p.group {
+        let g = format!("{name}-g");
+        root.create_group()
+            .group_name(&g)
+            .send()
+            .await
+            .expect("CreateGroup as root");
+        root.put_group_policy()
+            .group_name(&g)
+            .policy_name("p")
+            .policy_document(doc.to_string())
+            .send()
+            .await
+            .expect("PutGroupPolicy as root");
+        root.add_user_to_group()
+            .group_name(&g)
+            .user_name(name)
+            .send()
+            .await
+            .expect("AddUserToGroup as root");
+    }
+    if let Some(doc) = &p.boundary {
+        let arn = root
+            .create_policy()
+            .policy_name(format!("{name}-boundary"))
+            .policy_document(doc.to_string())
+            .send()
+            .await
+            .expect("CreatePolicy (boundary) as root")
+            .policy
+            .and_then(|p| p.arn)
+            .expect("a policy ARN");
+        match p.kind {
+            Kind::User => root
+                .put_user_permissions_boundary()
+                .user_name(name)
+                .permissions_boundary(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}")),
+            Kind::Role => root
+                .put_role_permissions_boundary()
+                .role_name(name)
+                .permissions_boundary(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}")),
+        }
+        .expect("put permissions boundary as root");
+    }
     let creds = match p.kind {
         Kind::User => {
             let key = root
@@ -1274,7 +1378,7 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
                 _ => String::new(),
             };
             t.examples.push(format!(
-                "{} ({:?}, tags {:?}) {:?}: emulator {}, offline {d:?}\n  policies: {}\n  trust: {trust}",
+                "{} ({:?}, tags {:?}) {:?}: emulator {}, offline {d:?}\n  policies: {}\n  group: {}\n  boundary: {}\n  trust: {trust}",
                 p.name,
                 p.kind,
                 p.principal_tags(),
@@ -1285,6 +1389,8 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
                     .map(|(d, _)| d.to_string())
                     .collect::<Vec<_>>()
                     .join("\n            "),
+                p.group.as_ref().map(|g| g.to_string()).unwrap_or_default(),
+                p.boundary.as_ref().map(|g| g.to_string()).unwrap_or_default(),
             ));
         }
     }
