@@ -162,6 +162,8 @@ enum Call {
     GetFunctionConfiguration(String),
     InvokeFunction(String),
     ListFunctions,
+    /// An IAM call that names no resource ("*" in the Service Authorization Reference).
+    ListAll(&'static str),
     AssumeRole {
         role: String,
         external_id: Option<String>,
@@ -186,6 +188,7 @@ impl Call {
             Call::GetFunctionConfiguration(_) => "lambda:GetFunctionConfiguration",
             Call::InvokeFunction(_) => "lambda:InvokeFunction",
             Call::ListFunctions => "lambda:ListFunctions",
+            Call::ListAll(a) => a,
             Call::AssumeRole { .. } => "sts:AssumeRole",
         }
     }
@@ -206,7 +209,7 @@ impl Call {
             Call::GetFunction(n) | Call::GetFunctionConfiguration(n) | Call::InvokeFunction(n) => {
                 format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{n}")
             }
-            Call::ListFunctions => "*".into(),
+            Call::ListFunctions | Call::ListAll(_) => "*".into(),
         }
     }
 }
@@ -228,8 +231,24 @@ const CALLED: &[&str] = &[
     "lambda:GetFunctionConfiguration",
     "lambda:InvokeFunction",
     "lambda:ListFunctions",
+    "iam:ListUsers",
+    "iam:ListRoles",
+    "iam:ListPolicies",
+    "iam:ListGroups",
+    "iam:GetAccountSummary",
+    "iam:ListAccountAliases",
     "sts:AssumeRole",
     "sts:TagSession",
+];
+
+/// The IAM calls that name no resource.
+const LIST_ALL: &[&str] = &[
+    "iam:ListUsers",
+    "iam:ListRoles",
+    "iam:ListPolicies",
+    "iam:ListGroups",
+    "iam:GetAccountSummary",
+    "iam:ListAccountAliases",
 ];
 
 const TEAMS: &[&str] = &["dev", "ops", "dev-web"];
@@ -319,8 +338,8 @@ impl Generator {
         match r.below(24) {
             16 => "arn:aws:lambda:*:function:*".into(),
             17 => "arn:aws:lambda:us-*:function:dev-*".into(),
-            18 => format!("arn:aws:iam:*:user/diff-u1*"),
-            19 => format!("arn:aws:iam::*:role/DIFF-T*"),
+            18 => "arn:aws:iam:*:user/diff-u1*".into(),
+            19 => "arn:aws:iam::*:role/DIFF-T*".into(),
             20 => format!("arn:aws:iam::{ACCOUNT}:user/diff-u?"),
             21 => "arn:aws:iam::*:policy/*".into(),
             22 => format!("arn:aws:iam::{ACCOUNT}:role/diff-*"),
@@ -329,7 +348,7 @@ impl Generator {
             3 => format!("arn:aws:iam::{ACCOUNT}:user/{user}"),
             4 => format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
             5 => format!("arn:aws:iam::{ACCOUNT}:user/*"),
-            6 => format!("arn:aws:iam::*:role/diff-t*"),
+            6 => "arn:aws:iam::*:role/diff-t*".into(),
             7 => format!("arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"),
             8 => format!("arn:aws:iam::{ACCOUNT}:role/${{aws:PrincipalTag/team}}-*"),
             9 => format!("arn:aws:iam::{OTHER}:role/*"),
@@ -347,7 +366,30 @@ impl Generator {
         let r = &mut self.rng;
         let team = r.pick(TEAMS).to_string();
         let env = r.pick(ENVS).to_string();
-        let (op, key, vals): (&str, &str, Value) = match r.below(24) {
+        let (op, key, vals): (&str, &str, Value) = match r.below(27) {
+            24 => (
+                if r.chance(50) {
+                    "NumericGreaterThan"
+                } else {
+                    "NumericLessThan"
+                },
+                "aws:EpochTime",
+                json!(if r.chance(50) {
+                    "1500000000"
+                } else {
+                    "7000000000"
+                }),
+            ),
+            25 => (
+                "Null",
+                "aws:TagKeys",
+                json!(if r.chance(50) { "true" } else { "false" }),
+            ),
+            26 => (
+                "StringLike",
+                "aws:PrincipalTag/team",
+                json!("${aws:PrincipalTag/team}"),
+            ),
             14 => (
                 "DateGreaterThan",
                 "aws:CurrentTime",
@@ -506,7 +548,22 @@ impl Generator {
         if self.rng.chance(35) {
             stmts.push(json!({"Effect": "Allow", "Action": ["iam:*", "lambda:*", "sts:*"], "Resource": "*"}));
         }
-        json!({"Version": "2012-10-17", "Statement": stmts})
+        self.document(stmts)
+    }
+
+    /// The document around statements: mostly 2012-10-17, sometimes the 2008-10-17 language
+    /// or no Version (policy variables are then literal text), one statement sometimes bare.
+    fn document(&mut self, mut stmts: Vec<Value>) -> Value {
+        let statement = if stmts.len() == 1 && self.rng.chance(25) {
+            stmts.pop().unwrap()
+        } else {
+            json!(stmts)
+        };
+        match self.rng.below(10) {
+            0 => json!({"Version": "2008-10-17", "Statement": statement}),
+            1 => json!({"Statement": statement}),
+            _ => json!({"Version": "2012-10-17", "Statement": statement}),
+        }
     }
 
     fn tags(&mut self) -> Vec<(String, String)> {
@@ -575,7 +632,19 @@ impl Generator {
     fn trust_condition(&mut self) -> (String, String, Value) {
         let r = &mut self.rng;
         let team = r.pick(TEAMS).to_string();
-        let (op, key, vals): (&str, &str, Value) = match r.below(9) {
+        let (op, key, vals): (&str, &str, Value) = match r.below(13) {
+            9 => (
+                "StringLike",
+                "sts:RoleSessionName",
+                json!(if r.chance(50) { "di*" } else { "x*" }),
+            ),
+            10 => ("StringNotEquals", "sts:ExternalId", json!("EXT")),
+            11 => ("StringEqualsIfExists", "sts:ExternalId", json!("EXT")),
+            12 => (
+                "ArnLike",
+                "aws:PrincipalArn",
+                json!("arn:aws:iam::000000000000:user/diff-u*"),
+            ),
             0 | 1 => ("StringEquals", "sts:ExternalId", json!("EXT")),
             2 => ("Null", "sts:ExternalId", json!("false")),
             3 => ("StringEquals", "aws:PrincipalTag/team", json!(team)),
@@ -632,11 +701,10 @@ impl Generator {
             if self.rng.chance(65) {
                 let mut c = self.condition(true);
                 // The external ID of this role, not a shared one.
-                if let Some(v) = c
-                    .get_mut("StringEquals")
-                    .and_then(|b| b.get_mut("sts:ExternalId"))
-                {
-                    *v = json!(external_id);
+                for op in ["StringEquals", "StringNotEquals", "StringEqualsIfExists"] {
+                    if let Some(v) = c.get_mut(op).and_then(|b| b.get_mut("sts:ExternalId")) {
+                        *v = json!(external_id);
+                    }
                 }
                 s["Condition"] = c;
             }
@@ -664,7 +732,8 @@ impl Generator {
             _ => format!("arn:aws:iam::{ACCOUNT}:policy/diff-missing"),
         };
         let function = r.pick(FUNCTIONS).to_string();
-        match r.below(20) {
+        match r.below(22) {
+            20 | 21 => Call::ListAll(LIST_ALL[r.below(LIST_ALL.len())]),
             0 | 1 => Call::GetUser(user),
             2 => Call::ListUserPolicies(user),
             3 => Call::ListGroupsForUser(user),
@@ -744,6 +813,10 @@ fn context_of(p: &Principal, call: &Call, caller: &Caller, model: Model) -> Cont
             .to_string(),
     );
     ctx.add("aws:RequestedRegion", REGION);
+    ctx.add(
+        "aws:EpochTime",
+        &jiff::Timestamp::now().as_second().to_string(),
+    );
     if p.kind == Kind::Role {
         // Temporary credentials carry the key; long-term keys do not.
         ctx.add("aws:MultiFactorAuthPresent", "false");
@@ -1039,6 +1112,15 @@ async fn run_call(c: &Clients, call: &Call) -> Result<bool, String> {
         ),
         Call::InvokeFunction(n) => outcome(c.lambda.invoke().function_name(n).send().await),
         Call::ListFunctions => outcome(c.lambda.list_functions().send().await),
+        Call::ListAll(a) => match *a {
+            "iam:ListUsers" => outcome(c.iam.list_users().send().await),
+            "iam:ListRoles" => outcome(c.iam.list_roles().send().await),
+            "iam:ListPolicies" => outcome(c.iam.list_policies().send().await),
+            "iam:ListGroups" => outcome(c.iam.list_groups().send().await),
+            "iam:GetAccountSummary" => outcome(c.iam.get_account_summary().send().await),
+            "iam:ListAccountAliases" => outcome(c.iam.list_account_aliases().send().await),
+            other => unreachable!("{other} is not generated"),
+        },
         Call::AssumeRole {
             role,
             external_id,
@@ -1267,6 +1349,7 @@ struct Tally {
     by_category: BTreeMap<String, usize>,
     by_action: BTreeMap<&'static str, (usize, usize)>,
     examples: Vec<String>,
+    unknown_why: BTreeMap<String, usize>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1356,8 +1439,16 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
             t.allowed += 1;
         }
         let d = offline(p, call, &targets, AWS);
-        if let Decision::Unknown { .. } = d {
+        if let Decision::Unknown { reasons } = &d {
             t.unknown += 1;
+            let why = reasons.first().cloned().unwrap_or_default();
+            // One line per kind of reason, not per principal.
+            let why = if why.contains("is in another account") {
+                "a resource in another account (its resource policy is not known offline)".into()
+            } else {
+                why
+            };
+            *t.unknown_why.entry(why).or_default() += 1;
             continue;
         }
         if d.is_allowed() == emulator {
@@ -1413,6 +1504,7 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
         started.elapsed()
     );
     eprintln!("by action (requests, disagreements): {:?}", t.by_action);
+    eprintln!("unknown, by first reason: {:#?}", t.unknown_why);
     assert!(
         failures.is_empty(),
         "{} calls answered neither allowed nor denied:\n{}",
