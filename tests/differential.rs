@@ -1068,13 +1068,10 @@ fn outcome<T, E: ProvideErrorMetadata + std::fmt::Debug>(r: Result<T, E>) -> Res
         Err(e) => match e.code() {
             Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => Ok(false),
             // The call passed authorization and failed on what it named.
-            Some(
-                "NoSuchEntity"
-                | "ResourceNotFoundException"
-                | "NoSuchEntityException"
-                | "InvalidInput"
-                | "ValidationError",
-            ) => Ok(true),
+            // (A validation error may come before the trust policy is read: not counted.)
+            Some("NoSuchEntity" | "ResourceNotFoundException" | "NoSuchEntityException") => {
+                Ok(true)
+            }
             _ => Err(format!("{e:?}")),
         },
     }
