@@ -142,8 +142,15 @@ impl Principal {
 /// A role to be assumed, with a generated trust policy.
 struct Target {
     name: String,
+    account: &'static str,
     trust: Value,
     external_id: String,
+}
+
+impl Target {
+    fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:role/{}", self.account, self.name)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -165,6 +172,7 @@ enum Call {
     /// An IAM call that names no resource ("*" in the Service Authorization Reference).
     ListAll(&'static str),
     AssumeRole {
+        /// The role's ARN.
         role: String,
         external_id: Option<String>,
         tags: Vec<(String, String)>,
@@ -203,7 +211,7 @@ impl Call {
             Call::GetRole(n) | Call::ListRolePolicies(n) | Call::ListAttachedRolePolicies(n) => {
                 format!("arn:aws:iam::{ACCOUNT}:role/{n}")
             }
-            Call::AssumeRole { role, .. } => format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+            Call::AssumeRole { role, .. } => role.clone(),
             Call::GetGroup(n) => format!("arn:aws:iam::{ACCOUNT}:group/{n}"),
             Call::GetPolicy(a) | Call::ListPolicyVersions(a) => a.clone(),
             Call::GetFunction(n) | Call::GetFunctionConfiguration(n) | Call::InvokeFunction(n) => {
@@ -661,7 +669,8 @@ impl Generator {
         (op.into(), key.into(), vals)
     }
 
-    fn target(&mut self, j: usize, principals: &[Principal]) -> Target {
+    /// A role to assume, in this account or (`account` OTHER) across accounts.
+    fn target(&mut self, j: usize, principals: &[Principal], account: &'static str) -> Target {
         let external_id = format!("ext-{j}");
         let n = 1 + self.rng.below(2);
         let mut stmts = Vec::new();
@@ -711,7 +720,12 @@ impl Generator {
             stmts.push(s);
         }
         Target {
-            name: format!("diff-t{j}"),
+            name: if account == ACCOUNT {
+                format!("diff-t{j}")
+            } else {
+                format!("diff-x{j}")
+            },
+            account,
             trust: json!({"Version": "2012-10-17", "Statement": stmts}),
             external_id,
         }
@@ -767,7 +781,7 @@ impl Generator {
                     }
                 }
                 Call::AssumeRole {
-                    role: t.name.clone(),
+                    role: t.arn(),
                     external_id,
                     tags,
                 }
@@ -941,7 +955,7 @@ fn offline(p: &Principal, call: &Call, targets: &[Target], model: Model) -> Deci
     let Call::AssumeRole { role, tags, .. } = call else {
         return one(call.action(), None, &identity, b);
     };
-    let target = targets.iter().find(|t| &t.name == role).unwrap();
+    let target = targets.iter().find(|t| t.arn() == *role).unwrap();
     let trust = if model.literal_variables {
         literal(&target.trust)
     } else {
@@ -1126,7 +1140,7 @@ async fn run_call(c: &Clients, call: &Call) -> Result<bool, String> {
             let mut req = c
                 .sts
                 .assume_role()
-                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{role}"))
+                .role_arn(role)
                 .role_session_name("diff")
                 .set_external_id(external_id.clone());
             for (k, v) in tags {
@@ -1344,7 +1358,7 @@ struct Tally {
     unknown: usize,
     allowed: usize,
     by_category: BTreeMap<String, usize>,
-    by_action: BTreeMap<&'static str, (usize, usize)>,
+    by_action: BTreeMap<&'static str, (usize, usize, usize)>,
     examples: Vec<String>,
     unknown_why: BTreeMap<String, usize>,
 }
@@ -1385,8 +1399,20 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
     g.roles
         .extend(["dev-app".into(), "ops-app".into(), "diff-t0".into()]);
     let principals: Vec<Principal> = (0..count).map(|i| g.principal(i)).collect();
-    let targets: Vec<Target> = (0..12).map(|j| g.target(j, &principals)).collect();
+    let mut targets: Vec<Target> = (0..12).map(|j| g.target(j, &principals, ACCOUNT)).collect();
+    targets.extend((0..6).map(|j| g.target(j, &principals, OTHER)));
+    // The emulator takes a 12-digit access key as that account's root.
+    let other_root = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(&base)
+            .credentials_provider(Credentials::new(OTHER, "test", None, None, "diff"))
+            .build(),
+    );
     for t in &targets {
+        let root = if t.account == ACCOUNT {
+            &root
+        } else {
+            &other_root
+        };
         root.create_role()
             .role_name(&t.name)
             .assume_role_policy_document(t.trust.to_string())
@@ -1430,10 +1456,17 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
             }
         };
         t.requests += 1;
-        let entry = t.by_action.entry(call.action()).or_default();
+        let key = match call {
+            Call::AssumeRole { role, .. } if !role.contains(ACCOUNT) => {
+                "sts:AssumeRole (cross-account)"
+            }
+            _ => call.action(),
+        };
+        let entry = t.by_action.entry(key).or_default();
         entry.0 += 1;
         if emulator {
             t.allowed += 1;
+            entry.1 += 1;
         }
         let d = offline(p, call, &targets, AWS);
         if let Decision::Unknown { reasons } = &d {
@@ -1452,7 +1485,7 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
             t.agree += 1;
             continue;
         }
-        entry.1 += 1;
+        entry.2 += 1;
         let cat = categorise(p, call, &targets, emulator);
         let unexplained = cat == "unexplained";
         *t.by_category.entry(cat).or_default() += 1;
@@ -1460,7 +1493,7 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
             let trust = match call {
                 Call::AssumeRole { role, .. } => targets
                     .iter()
-                    .find(|x| &x.name == role)
+                    .find(|x| x.arn() == *role)
                     .map(|x| x.trust.to_string())
                     .unwrap_or_default(),
                 _ => String::new(),
@@ -1500,7 +1533,10 @@ async fn offline_evaluator_agrees_with_the_emulators_enforcement() {
         calls,
         started.elapsed()
     );
-    eprintln!("by action (requests, disagreements): {:?}", t.by_action);
+    eprintln!(
+        "by action (requests, allowed by the emulator, disagreements): {:?}",
+        t.by_action
+    );
     eprintln!("unknown, by first reason: {:#?}", t.unknown_why);
     assert!(
         failures.is_empty(),
