@@ -29,7 +29,8 @@ const IN_FLIGHT: usize = 16;
 
 /// Where MiniStack departs from AWS, and the AWS documentation that says what AWS does.
 /// A disagreement is put in one of these only when re-evaluating the request offline with
-/// that departure modelled gives the emulator's answer (see `categorise`).
+/// that departure modelled gives the emulator's answer (see `categorise`). The order is that
+/// of the flags of [`Model`]: entry i is bit i of `Model::departures`.
 const EMULATOR_DIFFERENCES: &[(&str, &str)] = &[
     (
         "policy-variables-not-substituted",
@@ -47,7 +48,8 @@ const EMULATOR_DIFFERENCES: &[(&str, &str)] = &[
     (
         "trust-naming-caller-needs-identity-allow",
         "MiniStack always requires the caller's identity policy to allow sts:AssumeRole. In \
-         one account, a trust policy that names the IAM user's ARN is enough on its own: \
+         one account, a trust policy that names the IAM user's ARN is enough on its own (the \
+         role's ARN: within the role's permissions boundary): \
          https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html \
          and https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-basics.html \
          (a resource-based policy that names an IAM user grants access without an identity policy)",
