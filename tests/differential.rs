@@ -685,7 +685,13 @@ impl Generator {
                 .unwrap_or_else(|| format!("arn:aws:iam::{ACCOUNT}:root"));
             let role = self.roles[self.rng.below(self.roles.len().min(8))].clone();
             let r = &mut self.rng;
-            let principal = match r.below(11) {
+            let principal = match r.below(13) {
+                // IAM resolves a named user to its unique ID: the name's case does not matter.
+                11 => {
+                    let (head, name) = user.rsplit_once('/').unwrap_or(("", &user));
+                    json!({"AWS": format!("{head}/{}", name.to_uppercase())})
+                }
+                12 => json!({"AWS": [user.clone(), format!("arn:aws:iam::{ACCOUNT}:role/{role}")]}),
                 8 => json!({"AWS": format!("arn:aws:iam::{ACCOUNT}:role/{role}")}),
                 9 => json!({"AWS": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/diff")}),
                 10 => json!("*"),
@@ -708,7 +714,12 @@ impl Generator {
             } else {
                 "Allow"
             };
-            let mut s = json!({"Effect": effect, "Principal": principal, "Action": action});
+            let mut s = if r.chance(10) {
+                // Everything but the tagging: AssumeRole without session tags.
+                json!({"Effect": effect, "Principal": principal, "NotAction": "sts:TagSession"})
+            } else {
+                json!({"Effect": effect, "Principal": principal, "Action": action})
+            };
             if self.rng.chance(65) {
                 let mut c = self.condition(true);
                 // The external ID of this role, not a shared one.
