@@ -3,7 +3,7 @@
 //! Every function answers three-valued: an operator it does not know, a key whose absence
 //! it cannot know, or a value it cannot read gives `Unknown` with the reason, never a guess.
 
-use super::matcher::{Tok, glob_tokens, resource_matches};
+use super::matcher::{Tok, arn_like, glob_tokens};
 use super::{Context, Lookup, Tri};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -288,9 +288,9 @@ fn matches(op: Operator, key: &str, value: &str, wanted: &str, ctx: &Context, va
         }
         Base::StringLike => Tri::from_bool(glob_tokens(&tokens, value, false)),
         Base::Bool => Tri::from_bool(value.eq_ignore_ascii_case(&plain(&tokens))),
-        Base::Arn => Tri::from_bool(
-            super::matcher::arn_parts(value).is_some() && resource_matches(&tokens, value),
-        ),
+        Base::Arn => {
+            Tri::from_bool(super::matcher::arn_parts(value).is_some() && arn_like(&tokens, value))
+        }
         Base::Numeric(n) => {
             match (
                 value.trim().parse::<f64>(),

@@ -230,13 +230,10 @@ pub fn arn_account(arn: &str) -> Option<&str> {
     arn_parts(arn).map(|p| p[4]).filter(|a| !a.is_empty())
 }
 
-/// A resource pattern (tokens, variables already resolved) against a request's resource:
-/// when both are ARNs, part by part (a wildcard in the region does not reach into the
-/// account), else as a whole. Case-sensitive, as IAM compares resources.
-pub fn resource_matches(pattern: &[Tok], resource: &str) -> bool {
-    if pattern.len() == 1 && pattern[0] == Tok::Star {
-        return true;
-    }
+/// An `ArnLike`/`ArnEquals` condition value against an ARN: "each of the six
+/// colon-delimited components of the ARN is checked separately" (AWS's condition
+/// operators documentation), so no wildcard reaches across a colon of the first five.
+pub fn arn_like(pattern: &[Tok], arn: &str) -> bool {
     let colon = |t: &Tok| *t == Tok::Char(':');
     let split: Vec<&[Tok]> = {
         let mut parts = Vec::new();
@@ -253,13 +250,61 @@ pub fn resource_matches(pattern: &[Tok], resource: &str) -> bool {
         parts.push(rest);
         parts
     };
-    match (split.len(), arn_parts(resource)) {
+    match (split.len(), arn_parts(arn)) {
         (6, Some(r)) => split
             .iter()
             .zip(r.iter())
             .all(|(p, r)| glob_tokens(p, r, false)),
-        _ => glob_tokens(pattern, resource, false),
+        _ => glob_tokens(pattern, arn, false),
     }
+}
+
+/// A resource pattern (tokens, variables already resolved) against a request's resource.
+/// When the resource is an ARN, a wildcard in the first five parts stays in its part,
+/// except a `*` that ends its part (followed by `:` or the end of the pattern), which may
+/// reach across colons (AWS's Resource element documentation: "If the * wildcard is the
+/// last character of a resource ARN segment, it can expand to match beyond colon
+/// boundaries"); in the resource part, colons are ordinary characters. Otherwise as a
+/// whole. Case-sensitive, as IAM compares resources.
+pub fn resource_matches(pattern: &[Tok], resource: &str) -> bool {
+    if pattern.len() == 1 && pattern[0] == Tok::Star {
+        return true;
+    }
+    if arn_parts(resource).is_none() {
+        return glob_tokens(pattern, resource, false);
+    }
+    // Which wildcards may take a colon: decided by the pattern alone.
+    let mut colons = 0;
+    let crosses: Vec<bool> = pattern
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if *t == Tok::Char(':') {
+                colons += 1;
+            }
+            colons >= 5
+                || (*t == Tok::Star && matches!(pattern.get(i + 1), None | Some(Tok::Char(':'))))
+        })
+        .collect();
+    let text: Vec<char> = resource.chars().collect();
+    // Several stars with different reach: no single backtrack point suffices, so a table
+    // of (pattern position, text position), linear in their product (IAM's ARNs are short).
+    let (n, m) = (pattern.len(), text.len());
+    let mut next = vec![false; m + 1];
+    next[m] = true;
+    for i in (0..n).rev() {
+        let mut cur = vec![false; m + 1];
+        for j in (0..=m).rev() {
+            let takes = |j: usize| j < m && (text[j] != ':' || crosses[i]);
+            cur[j] = match pattern[i] {
+                Tok::Star => next[j] || (takes(j) && cur[j + 1]),
+                Tok::One => takes(j) && next[j + 1],
+                Tok::Char(c) => j < m && text[j] == c && next[j + 1],
+            };
+        }
+        next = cur;
+    }
+    next[0]
 }
 
 #[cfg(test)]
@@ -343,10 +388,15 @@ mod tests {
             &p,
             "arn:aws:lambda:us-east-1:210987654321:function:f1"
         ));
-        // A star in the region stays in the region.
-        let q = tokens("arn:aws:lambda:*:function:f1");
+        // A star inside the region stays in the region; one that ends it may reach on.
+        let q = tokens("arn:aws:lambda:*1:function:f1");
         assert!(!resource_matches(
             &q,
+            "arn:aws:lambda:us-east-1:123456789012:function:f1"
+        ));
+        let r = tokens("arn:aws:lambda:*:function:f1");
+        assert!(resource_matches(
+            &r,
             "arn:aws:lambda:us-east-1:123456789012:function:f1"
         ));
         assert!(resource_matches(&tokens("*"), "anything"));

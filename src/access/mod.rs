@@ -43,7 +43,9 @@
 //! - Default deny; an applicable `Deny` in any policy wins over every `Allow`.
 //! - `Action`/`NotAction` with `*` and `?`, without regard to case; `Resource`/`NotResource`
 //!   with wildcards, with regard to case, ARNs compared part by part (a wildcard stays in its
-//!   part); policy variables in resources and condition values when `Version` is
+//!   part, except a `*` that ends one of the first five parts, which may reach across the
+//!   colons after it, as AWS documents; `ArnLike` conditions stay strictly part by part);
+//!   policy variables in resources and condition values when `Version` is
 //!   `2012-10-17` (`${aws:username}`, `${aws:PrincipalTag/x}`, any key of the context,
 //!   `${*}`, `${?}`, `${$}`, `${key, 'default'}`); under `2008-10-17` they are literal text.
 //! - `Principal`/`NotPrincipal` in trust policies: `*`, account IDs and `:root` ARNs (the

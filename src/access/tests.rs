@@ -970,6 +970,46 @@ fn identity_set<'a>(docs: &'a [Value]) -> PolicySet<'a> {
 
 const F: &str = "arn:aws:lambda:us-east-1:000000000000:function:f";
 
+/// Found by tests/differential.rs: a star that ends an ARN segment may reach across the
+/// colons after it (AWS's Resource element documentation, "Using wildcards in resource
+/// ARNs"); a star inside a segment may not.
+#[test]
+fn a_star_ending_an_arn_segment_reaches_across_colons() {
+    let c = caller_role("app");
+    let e = |pattern: &str| {
+        let docs = [doc(json!([allow(
+            json!("lambda:GetFunction"),
+            json!(pattern)
+        )]))];
+        run(
+            &c,
+            "lambda:GetFunction",
+            F,
+            &Context::new(),
+            &identity_set(&docs),
+        )
+        .decision
+    };
+    assert_eq!(e("arn:aws:lambda:*:function:f"), Decision::Allowed);
+    assert_eq!(e("arn:aws:lambda:us-*:function:*"), Decision::Allowed);
+    assert_eq!(e("arn:aws:lambda:*:*:function:f"), Decision::Allowed);
+    // Inside a segment the star stays there: `*1` is the region's end, not the account's.
+    assert_eq!(
+        e("arn:aws:lambda:*1:function:f"),
+        Decision::ImplicitlyDenied
+    );
+    assert_eq!(
+        e("arn:aws:lambda:us-east-1:1*:function:f"),
+        Decision::ImplicitlyDenied
+    );
+    assert_eq!(e("arn:aws:lambda:*:function:g"), Decision::ImplicitlyDenied);
+    // `?` is one character and never a colon.
+    assert_eq!(
+        e("arn:aws:lambda:us-east-1?000000000000:function:f"),
+        Decision::ImplicitlyDenied
+    );
+}
+
 #[test]
 fn allow_and_implicit_deny() {
     let docs = [doc(json!([allow(
