@@ -302,6 +302,12 @@ async fn load_stack(
 }
 
 pub async fn make_plan(files: &[PathBuf], common: &Common, wants: Wants) -> Result<Planned> {
+    if wants.lint {
+        // Lint needs the action database (about 15 ms to read): read it meanwhile.
+        std::thread::spawn(|| {
+            crate::lint::db::shared();
+        });
+    }
     // Without a lock to take first, the account is read while it is identified.
     let (mut session, desired, account_specs) = load_stack(files, common, !wants.lock).await?;
     if wants.lock {

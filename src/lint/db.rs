@@ -40,6 +40,13 @@ pub struct Action {
     pub keys: Vec<String>,
 }
 
+/// The database, read once per process (a plan needs it for lint and for the access
+/// lines; `make_plan` starts reading it on its own thread while the account is read).
+pub fn shared() -> &'static ActionDb {
+    static DB: std::sync::OnceLock<ActionDb> = std::sync::OnceLock::new();
+    DB.get_or_init(load)
+}
+
 /// Reads the embedded database (about 15 ms).
 pub fn load() -> ActionDb {
     let mut text = String::new();

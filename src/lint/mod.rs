@@ -151,7 +151,7 @@ pub fn lint(desired: &Desired) -> Vec<Finding> {
     if desired.resources.is_empty() {
         return Vec::new();
     }
-    lint_with(desired, &db::load())
+    lint_with(desired, db::shared())
 }
 
 pub fn lint_with(desired: &Desired, db: &db::ActionDb) -> Vec<Finding> {

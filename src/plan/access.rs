@@ -19,7 +19,7 @@ pub fn classify_changes(changes: &mut [Change], accounts: &BTreeMap<String, Acco
     if changes.iter().all(|c| c.documents.is_empty()) {
         return;
     }
-    let db = crate::lint::db::load();
+    let db = crate::lint::db::shared();
     // A created document is a change from no statement, a deleted one a change to none.
     let empty = json!({ "Statement": [] });
     let side = |j: &Option<crate::policy::Json>| {
