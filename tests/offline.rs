@@ -405,6 +405,39 @@ fn explain_and_who_can_reject_bad_input_in_one_line() {
     assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
 }
 
+/// A third party that must send an ExternalId is listed as possible, with the condition,
+/// until `--context` gives the ExternalId (then it is decided: a wrong one reaches nothing).
+#[test]
+fn who_can_lists_a_principal_whose_trust_wants_an_external_id() {
+    let who = |extra: &[&str]| {
+        let mut args = vec![
+            "who-can",
+            "plans/ably-lambda",
+            "--action",
+            "sts:AssumeRole",
+            "--resource",
+            "role/ably-integration",
+        ];
+        args.extend_from_slice(extra);
+        let out = iamplan(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        text(&out)
+    };
+    let open = who(&[]);
+    assert!(
+        open.contains("possibly arn:aws:iam::203461409171:root") && open.contains("sts:externalid"),
+        "{open}"
+    );
+    assert!(
+        who(&["--context", "sts:ExternalId=wrong"])
+            .ends_with("0 principals (0 certain, 0 possible)\n")
+    );
+    assert!(
+        who(&["--context", "sts:ExternalId=a1b2c3.demo-app"])
+            .contains("possibly arn:aws:iam::203461409171:root")
+    );
+}
+
 #[test]
 fn who_can_prints_chains_of_assume_role() {
     let dir = plan_dir(CHAIN);

@@ -32,7 +32,25 @@ pub fn run(args: WhoCanArgs) -> Result<i32> {
     let world = World::new(&desired);
     check_action(&args.action)?;
     warn_unknown_action(&args.action);
-    let ctx = context(&args.context)?;
+    let mut ctx = context(&args.context)?;
+    // "Who can" asks about every caller, not one request: what a caller chooses when it
+    // assumes a role (an ExternalId, a session name) is not known to be absent. A trust
+    // that wants an ExternalId then shows its principal as possible, with the condition,
+    // rather than not at all; `--context sts:ExternalId=...` decides it.
+    for key in [
+        "sts:ExternalId",
+        "sts:RoleSessionName",
+        "sts:SourceIdentity",
+        "aws:TagKeys",
+    ] {
+        if !args.context.iter().any(|pair| {
+            pair.split('=')
+                .next()
+                .is_some_and(|k| k.trim().eq_ignore_ascii_case(key))
+        }) {
+            ctx.mark_unknown(key);
+        }
+    }
     let resource = world.resource(&args.resource, args.account.as_deref())?;
     let reach = who_can(&world, &args.action, &resource, &ctx);
     if args.json {

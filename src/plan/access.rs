@@ -38,11 +38,11 @@ pub fn classify_changes(changes: &mut [Change], accounts: &BTreeMap<String, Acco
         for d in &mut c.documents {
             let (before, after): (Value, Value) = (side(&d.before), side(&d.after));
             d.access = Some(if trust && d.label == TRUST_POLICY {
-                classify_trust(&before, &after, &db, account)
+                classify_trust(&before, &after, db, account)
             } else {
-                let mut diff = classify(&before, &after, &db);
+                let mut diff = classify(&before, &after, db);
                 if !principal_gone {
-                    lifted_denials(&before, &after, &db, &mut diff);
+                    lifted_denials(&before, &after, db, &mut diff);
                 }
                 diff
             });
