@@ -4,6 +4,7 @@
 //! The rules follow `shared/iam-facts.md`, "When two policy documents are the same".
 
 mod grammar;
+pub mod wildcard;
 
 pub use grammar::{Problem, STATEMENT_KEYS, Severity, check, size_without_whitespace};
 
