@@ -30,20 +30,7 @@ where
 /// ListAccessKeys per managed user.
 async fn floor_read(iam: &Client, users: usize) -> f64 {
     let started = Instant::now();
-    let mut marker = None;
-    loop {
-        let page = iam
-            .get_account_authorization_details()
-            .max_items(1000)
-            .set_marker(marker)
-            .send()
-            .await
-            .unwrap();
-        match (page.is_truncated(), page.marker()) {
-            (true, Some(m)) => marker = Some(m.to_string()),
-            _ => break,
-        }
-    }
+    support::authorization_pages(iam).await;
     let gaad = started.elapsed().as_secs_f64();
     gaad + concurrently(users, |u| async move {
         iam.list_access_keys()

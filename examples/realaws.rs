@@ -129,22 +129,7 @@ async fn raw_client(endpoint: &str, key: &str) -> Client {
 async fn floor_read(iam: &Client) -> f64 {
     let started = Instant::now();
     let gaad = async {
-        let mut marker = None;
-        let mut described = true;
-        loop {
-            let page = iam
-                .get_account_authorization_details()
-                .max_items(1000)
-                .set_marker(marker)
-                .send()
-                .await
-                .unwrap();
-            described &= page.policies().iter().all(|p| p.description().is_some());
-            match (page.is_truncated(), page.marker()) {
-                (true, Some(m)) => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
+        let described = support::authorization_pages(iam).await;
         // MiniStack's pages leave out policy descriptions (where ownership is marked):
         // on it, a tool must list the policies too. AWS's pages have them.
         if !described {

@@ -265,3 +265,24 @@ pub async fn floor_create(iam: &Client, n: usize, concurrency: usize) -> f64 {
     .await;
     secs
 }
+
+/// Reads every GetAccountAuthorizationDetails page; whether every policy came with its
+/// description (MiniStack leaves them out, and a tool must then list the policies too).
+pub async fn authorization_pages(iam: &Client) -> bool {
+    let mut marker = None;
+    let mut described = true;
+    loop {
+        let page = iam
+            .get_account_authorization_details()
+            .max_items(1000)
+            .set_marker(marker)
+            .send()
+            .await
+            .unwrap();
+        described &= page.policies().iter().all(|p| p.description().is_some());
+        match (page.is_truncated(), page.marker()) {
+            (true, Some(m)) => marker = Some(m.to_string()),
+            _ => return described,
+        }
+    }
+}

@@ -451,27 +451,21 @@ where
     loop {
         let slot = limits.start(what).await;
         stats.count(what);
-        let result = call().await;
-        let throttled = result
-            .as_ref()
-            .err()
-            .is_some_and(|e| AwsError::from_sdk(e).kind == ErrorKind::Throttled);
-        if throttled {
-            stats.count_throttle();
-        }
-        let outcome = match (&result, throttled) {
-            (Ok(_), _) => limit::Outcome::Succeeded,
-            (Err(_), true) => limit::Outcome::Throttled,
-            (Err(_), false) => limit::Outcome::Failed,
-        };
-        let e = match result {
+        let e = match call().await {
             Ok(v) => {
-                slot.finish(outcome);
+                slot.finish(limit::Outcome::Succeeded);
                 return Ok(v);
             }
             Err(e) => e,
         };
         let err = AwsError::from_sdk(&e);
+        let throttled = err.kind == ErrorKind::Throttled;
+        let outcome = if throttled {
+            stats.count_throttle();
+            limit::Outcome::Throttled
+        } else {
+            limit::Outcome::Failed
+        };
         let unreachable = matches!(e, SdkError::DispatchFailure(_)) && is_unreachable(&err.message);
         if !is_retryable(&err, unreachable) || start.elapsed() + delay > RETRY_BUDGET {
             slot.finish(outcome);
