@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{Emulator, write};
-use std::collections::BTreeMap;
+use common::{Emulator, api_calls as calls, write};
 
 const USERS: usize = 10;
 
@@ -17,22 +16,6 @@ fn plan_text() -> String {
         ));
     }
     t
-}
-
-/// Calls by operation, from `--stats`.
-fn calls(stderr: &str) -> BTreeMap<String, u64> {
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("API calls:"))
-        .unwrap_or_else(|| panic!("no API calls line in:\n{stderr}"));
-    line.trim_start_matches("API calls: ")
-        .split(" (total")
-        .next()
-        .unwrap()
-        .split(' ')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
-        .collect()
 }
 
 fn sink_key(dir: &std::path::Path, u: usize) -> String {

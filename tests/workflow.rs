@@ -286,24 +286,15 @@ fn no_change_plan_makes_no_per_resource_reads() {
     let run = emu
         .iamplan(&["plan", p, "--detailed-exitcode", "--stats"])
         .expect(0, "no-change plan");
-    let calls = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("API calls:"))
-        .expect("--stats prints API calls");
-    let count = |op: &str| -> u64 {
-        calls
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{op}=")))
-            .map_or(0, |v| v.parse().unwrap())
-    };
+    let calls = common::api_calls(&run.stderr);
+    let count = |op: &str| -> u64 { calls.get(op).copied().unwrap_or(0) };
     // 220 entities fit one page (1,000); each listing is one page; one identity call.
-    assert_eq!(count("GetAccountAuthorizationDetails"), 1, "{calls}");
+    assert_eq!(count("GetAccountAuthorizationDetails"), 1, "{calls:?}");
     assert!(
         count("ListRoles") <= 1 && count("ListPolicies") <= 1,
-        "{calls}"
+        "{calls:?}"
     );
-    assert_eq!(count("GetCallerIdentity"), 1, "{calls}");
+    assert_eq!(count("GetCallerIdentity"), 1, "{calls:?}");
     for per_resource in [
         "GetRole",
         "GetRolePolicy",
@@ -312,11 +303,11 @@ fn no_change_plan_makes_no_per_resource_reads() {
         "GetPolicy",
         "GetPolicyVersion",
     ] {
-        assert_eq!(count(per_resource), 0, "{calls}");
+        assert_eq!(count(per_resource), 0, "{calls:?}");
     }
     assert!(
         run.stderr.contains("total 4") || run.stderr.contains("total 3"),
-        "{calls}"
+        "{calls:?}"
     );
 }
 

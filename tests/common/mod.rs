@@ -196,3 +196,19 @@ pub fn start_script(script: &Path, args: &[&str]) -> (Helper, String) {
         .expect("the forwarder's port");
     (Helper(child), line.trim().to_string())
 }
+
+/// API calls by operation, from the `API calls:` line `--stats` prints.
+pub fn api_calls(stderr: &str) -> std::collections::BTreeMap<String, u64> {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("API calls:"))
+        .unwrap_or_else(|| panic!("no API calls line in:\n{stderr}"));
+    line.trim_start_matches("API calls: ")
+        .split(" (total")
+        .next()
+        .unwrap_or("")
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("a count")))
+        .collect()
+}
