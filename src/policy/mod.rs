@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 pub const DEFAULT_VERSION: &str = "2008-10-17";
 
 /// A policy document as the user wrote it (or as IAM returned it), plus its canonical form.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PolicyDocument {
     /// The document as written, as compact JSON text.
     text: Box<str>,
@@ -26,6 +26,17 @@ pub struct PolicyDocument {
     tree: OnceLock<Value>,
     /// Canonical form, as compact JSON text: equal for equivalent documents.
     pub canonical: String,
+}
+
+/// The canonical form only: a document's identity. The parse cache is filled on first
+/// use, so showing it would make two reads of one account look different (saved plans
+/// fingerprint the live state through this form).
+impl std::fmt::Debug for PolicyDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PolicyDocument")
+            .field(&self.canonical)
+            .finish()
+    }
 }
 
 /// A document is shown (JSON plan) as the document itself.
