@@ -177,6 +177,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &Options) -> Diff {
             describe(c, ctx, None, Some(have), opts.snapshots);
         }
     }
+    attached_outside(desired, live, &mut d.conflicts);
     d.steps.sort_by_key(|s| s.phase);
     let started = std::time::Instant::now();
     crate::plan::access::classify_changes(&mut d.changes, &desired.accounts);
@@ -224,6 +225,57 @@ fn plan_one<K: IamKind>(want: &K, have: Option<&LiveResource>, cx: &mut DiffCx, 
     match have.and_then(|h| K::of(&h.resource).map(|k| (k, h))) {
         None => want.create(cx),
         Some((h, lr)) => want.update(h, lr, cx, adopting),
+    }
+}
+
+/// A managed policy the plan deletes while a role, user or group outside the plan attaches
+/// it: IAM refuses the deletion (`DeleteConflict`) on every apply, and detaching it would
+/// take access from a principal this stack does not manage. Each such attachment is a
+/// conflict, so nothing is applied until it is detached there (or the policy kept here).
+fn attached_outside(desired: &Desired, live: &Live, conflicts: &mut Vec<Conflict>) {
+    let stack = desired.stack.as_str();
+    for (addr, policy) in &live.resources {
+        if !matches!(policy.resource, Resource::ManagedPolicy(_))
+            || desired.resources.contains_key(addr)
+            || policy.owner.as_deref() != Some(stack)
+        {
+            continue;
+        }
+        let holders: Vec<String> = live
+            .resources
+            .iter()
+            .filter(|(a, l)| {
+                a.account == addr.account
+                    && !desired.resources.contains_key(a)
+                    && l.owner.as_deref() != Some(stack)
+            })
+            .filter_map(|(a, l)| {
+                let managed = match &l.resource {
+                    Resource::Role(r) => &r.managed,
+                    Resource::User(u) => &u.managed,
+                    Resource::Group(g) => &g.managed,
+                    Resource::ManagedPolicy(_) => return None,
+                };
+                managed.contains(&policy.arn).then(|| {
+                    let whose = match &l.owner {
+                        Some(other) => format!("stack \"{other}\""),
+                        None => "not managed by iamplan".to_string(),
+                    };
+                    format!("{} \"{}\" ({whose})", a.kind.label(), l.resource.name())
+                })
+            })
+            .collect();
+        if !holders.is_empty() {
+            conflicts.push(Conflict {
+                address: addr.clone(),
+                name: policy.resource.name().to_string(),
+                message: format!(
+                    "this plan deletes the policy, but {} {} attached to it outside this stack; IAM refuses to delete an attached policy: detach it there first, or keep the policy in the plan",
+                    holders.join(", "),
+                    if holders.len() == 1 { "is" } else { "are" },
+                ),
+            });
+        }
     }
 }
 

@@ -171,9 +171,9 @@ pub async fn fetch(account: &Account, want_report: bool) -> Result<Fetched> {
         }
         // GetAccountAuthorizationDetails should carry each policy's description (where the
         // ownership marker is); some emulators leave it out. ListPolicies (per page, not
-        // per policy) then supplies the description and, where the emulator returns them,
-        // tags. It runs as soon as the pages are in, alongside the report.
-        let mut listed: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+        // per policy) then supplies it. It runs as soon as the pages are in, alongside the
+        // report.
+        let mut listed: BTreeMap<String, String> = BTreeMap::new();
         if policies.iter().any(|p| p.description().is_none()) {
             tracing::debug!(
                 "GetAccountAuthorizationDetails returned policies without Description: reading them with ListPolicies"
@@ -190,15 +190,9 @@ pub async fn fetch(account: &Account, want_report: bool) -> Result<Fetched> {
                 },
                 |page| {
                     for p in page.policies() {
-                        let owner = p
-                            .tags()
-                            .iter()
-                            .find(|t| t.key() == OWNER_TAG)
-                            .map(|t| t.value().to_string());
-                        let description = p.description().unwrap_or("").to_string();
                         listed.insert(
                             p.arn().unwrap_or_default().to_string(),
-                            (description, owner),
+                            p.description().unwrap_or("").to_string(),
                         );
                     }
                 },

@@ -243,6 +243,68 @@ fn fingerprint_changes_with_live_state() {
     assert_ne!(a, live_fingerprint(&d.stack, d.resources.keys(), &live));
 }
 
+/// A document's parse is cached on first use (rendering a plan fills it): the fingerprint
+/// of the same live state must not depend on whether it was (issue 20: every saved plan
+/// of an update was refused as "changed").
+#[test]
+fn fingerprint_ignores_whether_documents_were_parsed() {
+    let d = desired(PLAN);
+    let live = live_from(&d, Some("demo"));
+    let before = live_fingerprint(&d.stack, d.resources.keys(), &live);
+    for lr in live.resources.values() {
+        match &lr.resource {
+            Resource::Role(r) => {
+                r.trust.value();
+                r.inline.values().for_each(|doc| {
+                    doc.value();
+                });
+            }
+            Resource::ManagedPolicy(p) => {
+                p.document.value();
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        before,
+        live_fingerprint(&d.stack, d.resources.keys(), &live)
+    );
+}
+
+/// Deleting a policy that a role outside the stack attaches is a conflict naming the role:
+/// IAM would refuse the deletion on every apply.
+#[test]
+fn deleting_a_policy_attached_outside_the_stack_is_a_conflict() {
+    let d = desired(PLAN);
+    let mut live = live_from(&d, Some("demo"));
+    let mut outsider = live.resources[&Address::new("default", Kind::Role, "ably")].clone();
+    if let Resource::Role(r) = &mut outsider.resource {
+        r.name = "outsider".into();
+    }
+    outsider.owner = Some("other".into());
+    live.resources
+        .insert(Address::new("default", Kind::Role, "outsider"), outsider);
+    let without_policy = desired(&PLAN.replace("managed_policies = [\"invoke\"]\n", "").replace(
+        "[policy.invoke]\n[[policy.invoke.statement]]\naction = \"lambda:InvokeFunction\"\nresource = \"arn:aws:lambda:us-east-1:000000000000:function:f\"\n",
+        "",
+    ));
+    assert!(
+        !without_policy
+            .resources
+            .keys()
+            .any(|a| a.kind == Kind::ManagedPolicy)
+    );
+    let out = diff(&without_policy, &live, &opts());
+    assert_eq!(out.conflicts.len(), 1, "{:?}", out.conflicts);
+    assert_eq!(
+        out.conflicts[0].message,
+        "this plan deletes the policy, but role \"outsider\" (stack \"other\") is attached to it outside this stack; IAM refuses to delete an attached policy: detach it there first, or keep the policy in the plan"
+    );
+    // The stack's own role detaches it in the same apply: no conflict.
+    let own = diff(&without_policy, &live_from(&d, Some("demo")), &opts());
+    assert!(own.conflicts.is_empty(), "{:?}", own.conflicts);
+}
+
 #[test]
 fn a_user_in_a_group_that_exists_nowhere_is_a_conflict() {
     let src = "[stack]\nname = \"demo\"\n[user.robot]\ngroups = [\"deployers\", \"readers\"]\n[group.readers]\n";

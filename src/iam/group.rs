@@ -111,7 +111,7 @@ impl IamKind for Group {
     /// Members leave, policies go (the marker with them), then the group.
     fn delete(&self, _lr: &LiveResource, cx: &mut DiffCx) {
         let mut change = cx.deletion(&self.name, &self.path);
-        let members: Vec<String> = cx
+        let members: Vec<(String, Option<String>)> = cx
             .live
             .resources
             .iter()
@@ -120,12 +120,23 @@ impl IamKind for Group {
                 Resource::User(u)
                     if u.groups.iter().any(|g| g.eq_ignore_ascii_case(&self.name)) =>
                 {
-                    Some(u.name.clone())
+                    Some((u.name.clone(), l.owner.clone()))
                 }
                 _ => None,
             })
             .collect();
-        for m in members {
+        for (m, owner) in members {
+            // IAM removes the members with the group: a user another stack (or nobody)
+            // manages silently loses the group's access, so the plan says so.
+            match owner.as_deref() {
+                Some(o) if o == cx.stack => {}
+                Some(o) => change.notes.push(format!(
+                    "user \"{m}\" of stack \"{o}\" is a member: deleting the group removes it, and the access the group gave it"
+                )),
+                None => change.notes.push(format!(
+                    "user \"{m}\" (not managed by iamplan) is a member: deleting the group removes it, and the access the group gave it"
+                )),
+            }
             change.attr(AttrChange::removed("member", m.as_str()));
             cx.step(Op::RemoveUserFromGroup {
                 user: m,

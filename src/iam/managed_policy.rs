@@ -187,11 +187,10 @@ impl IamKind for ManagedPolicy {
 
 impl ManagedPolicy {
     /// The policy as GetAccountAuthorizationDetails returns it. `listed` is the description
-    /// and owner tag from ListPolicies, for emulators whose GetAccountAuthorizationDetails
-    /// leaves the description out. `Ok(None)`: no default version document came back.
+    /// from ListPolicies, for emulators whose GetAccountAuthorizationDetails leaves it out. `Ok(None)`: no default version document came back.
     pub fn from_live(
         p: &aws_sdk_iam::types::ManagedPolicyDetail,
-        listed: Option<&(String, Option<String>)>,
+        listed: Option<&String>,
         ctx: &AccountContext,
     ) -> Result<Option<LiveResource>, UnreadableDocument> {
         let arn = p.arn().unwrap_or_default().to_string();
@@ -227,12 +226,14 @@ impl ManagedPolicy {
         };
         let document = PolicyDocument::from_live(doc, &ctx.partition)
             .map_err(UnreadableDocument::new(Kind::ManagedPolicy, &arn, DOCUMENT))?;
+        // Only the description's marker makes a policy the stack's: an adopted policy has
+        // the owner tag alone, and stays managed only while the plan declares it with
+        // `adopt = true` (its tag is read then). Taking the tag as ownership here would
+        // delete an adopted policy removed from the plan on emulators whose listing
+        // carries tags, and leave it in place on AWS.
         let (description, owner) = match (p.description(), listed) {
             (Some(d), _) => split_policy_description(d),
-            (None, Some((d, tag_owner))) => {
-                let (d, marker_owner) = split_policy_description(d);
-                (d, marker_owner.or_else(|| tag_owner.clone()))
-            }
+            (None, Some(d)) => split_policy_description(d),
             (None, None) => (String::new(), None),
         };
         Ok(Some(LiveResource {

@@ -141,7 +141,8 @@ impl Change {
     }
 }
 
-/// A declared resource that exists live but is not this stack's.
+/// What stops a plan from being applied: a declared resource that exists live but is not
+/// this stack's, or a deletion IAM would refuse (a policy attached outside the stack).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {
     pub address: Address,

@@ -95,7 +95,7 @@ pub fn render(plan: &Plan, st: Style) -> String {
         let _ = writeln!(
             out,
             "{}",
-            st.red(&st.bold("Conflicts: these resources exist but are not this stack's:"))
+            st.red(&st.bold("Conflicts: nothing is applied until these are resolved:"))
         );
         for c in &plan.conflicts {
             let label = super::resource_label(&c.address, &c.name);
