@@ -82,9 +82,13 @@ pub fn group_marker_document() -> serde_json::Value {
 /// (which identifies a key in the credential report, whose rows carry no key IDs).
 const DEACTIVATED_TAG_PREFIX: &str = "iamplan:deactivated:";
 const DELIVERED_TAG: &str = "iamplan:delivered";
-/// Set just before a key is handed to a command sink, replaced by `delivered` after: a
-/// crash in between leaves it, and the next run knows the command may hold that key.
+/// Set just before CreateAccessKey, removed once the new key is in its sink (or deleted
+/// again): `after:` and the IDs of the keys the user had then. A crash in between leaves it,
+/// and the run that takes the lock over knows exactly which key the dead run made, even
+/// when IAM's creation times (one-second steps) cannot tell it from the sink's. (Older
+/// versions wrote the new key's ID itself, after creating it.)
 const DELIVERING_TAG: &str = "iamplan:delivering";
+const PENDING_PREFIX: &str = "after:";
 const ISSUED_TAG_PREFIX: &str = "iamplan:issued:";
 const CREATED_TAG_PREFIX: &str = "iamplan:created:";
 
@@ -99,7 +103,8 @@ pub struct KeyHistory {
     pub created: BTreeMap<String, i64>,
     /// The key last handed to a command sink.
     pub delivered: Option<String>,
-    /// A key being handed to a command sink when the run stopped (delivered, not confirmed).
+    /// The pending-key record of a run that was making a key (see `pending_made`): left
+    /// by a run that stopped before the key was in its sink.
     pub delivering: Option<String>,
 }
 
@@ -129,6 +134,18 @@ impl KeyHistory {
         h
     }
 
+    /// Whether the pending-key record says the run that wrote it made key `id` (a key it
+    /// had not delivered when it stopped, if it stopped).
+    pub fn pending_made(&self, id: &str) -> bool {
+        match self.delivering.as_deref() {
+            None => false,
+            Some(v) => match v.strip_prefix(PENDING_PREFIX) {
+                Some(before) => !before.split(' ').any(|k| k == id),
+                None => v == id,
+            },
+        }
+    }
+
     /// Whether the user carries tags about this key (to remove with the key).
     pub fn mentions(&self, id: &str) -> bool {
         self.deactivated.contains_key(id)
@@ -149,11 +166,16 @@ pub fn created_tag(id: &str, at: i64) -> (String, String) {
     (format!("{CREATED_TAG_PREFIX}{id}"), at.to_string())
 }
 
-pub fn delivering_tag(id: &str) -> (String, String) {
-    (DELIVERING_TAG.to_string(), id.to_string())
+/// The record written before a key is made: the user's keys until then (tag values allow
+/// letters, digits and spaces, not commas).
+pub fn pending_key_tag(known: &[String]) -> (String, String) {
+    (
+        DELIVERING_TAG.to_string(),
+        format!("{PENDING_PREFIX}{}", known.join(" ")),
+    )
 }
 
-/// The tag key of `delivering_tag`, to remove it.
+/// The tag key of `pending_key_tag`, to remove it.
 pub fn delivering_tag_key() -> String {
     DELIVERING_TAG.to_string()
 }
@@ -216,5 +238,21 @@ mod tests {
         // Only the user's own tags remain (a malformed iamplan tag is dropped, not kept).
         assert_eq!(tags, BTreeMap::from([("team".into(), "data".into())]));
         assert_eq!(key_tag_keys("AKIA1").len(), 3);
+    }
+
+    #[test]
+    fn the_pending_record_names_the_key_made_after_it() {
+        let mut tags = BTreeMap::from([pending_key_tag(&["AKIAOLD1".into(), "AKIAOLD2".into()])]);
+        let h = KeyHistory::take_from(&mut tags);
+        assert!(h.pending_made("AKIANEW"));
+        assert!(!h.pending_made("AKIAOLD1") && !h.pending_made("AKIAOLD2"));
+        // No keys before it: any key is the new one.
+        let mut tags = BTreeMap::from([pending_key_tag(&[])]);
+        assert!(KeyHistory::take_from(&mut tags).pending_made("AKIAX"));
+        // The older form names the new key itself.
+        let mut tags = BTreeMap::from([(DELIVERING_TAG.to_string(), "AKIANEW".to_string())]);
+        let h = KeyHistory::take_from(&mut tags);
+        assert!(h.pending_made("AKIANEW") && !h.pending_made("AKIAOLD"));
+        assert!(!KeyHistory::default().pending_made("AKIANEW"));
     }
 }

@@ -308,6 +308,7 @@ fn robot_user_key_rotation() {
         deactivated,
         tagged: deactivated.is_some(),
         last_used: None,
+        pending: false,
     };
     let with_keys = |keys: Vec<LiveKey>| {
         let mut live = Live::from_desired(&desired, Some(&desired.stack));

@@ -190,6 +190,32 @@ fn a_key_sink_may_not_replace_the_aws_files_iamplan_reads() {
     assert_eq!(code, Some(0), "{out}");
 }
 
+/// `secrets/a.json` and `alias/a.json` with `alias -> secrets` are one file: two users
+/// writing it would replace each other's key on every apply.
+#[test]
+fn two_users_sharing_a_sink_through_a_symlinked_directory_are_refused() {
+    let plan = plan_dir(
+        "[user.robot-a.access_keys]\nsink = { type = \"json\", path = \"secrets/a.json\" }\n\n[user.robot-b.access_keys]\nsink = { type = \"json\", path = \"alias/a.json\" }\n",
+    );
+    std::fs::create_dir(plan.path().join("secrets")).unwrap();
+    std::os::unix::fs::symlink("secrets", plan.path().join("alias")).unwrap();
+    let out = iamplan(&["validate", plan.path().to_str().unwrap()]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("user \"robot-b\" writes its key to")
+            && said.contains("as user \"robot-a\" does"),
+        "{said}"
+    );
+    // A link to the file itself (not yet written) is the same file too.
+    let plan = plan_dir(
+        "[user.robot-a.access_keys]\nsink = { type = \"colon\", path = \"a.key\" }\n\n[user.robot-b.access_keys]\nsink = { type = \"colon\", path = \"b.key\" }\n",
+    );
+    std::os::unix::fs::symlink("a.key", plan.path().join("b.key")).unwrap();
+    let out = iamplan(&["validate", plan.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
 const CHAIN: &str = r#"[user.ci]
 
 [[user.ci.inline.assume.statement]]

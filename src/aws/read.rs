@@ -391,6 +391,7 @@ async fn read_keys(
         };
         keys.push(LiveKey {
             tagged: history.mentions(&id),
+            pending: history.pending_made(&id),
             deactivated: history.deactivated.get(&id).copied(),
             created: history
                 .issued

@@ -208,6 +208,7 @@ impl CredentialReport {
                         None
                     },
                     tagged: history.mentions(&id),
+                    pending: history.pending_made(&id),
                     deactivated: history.deactivated.get(&id).copied(),
                     created: history.issued.get(&id).copied().unwrap_or(k.created),
                     active: k.active,

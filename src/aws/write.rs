@@ -6,8 +6,8 @@ use crate::keys::Sink;
 use crate::keys::sink::{Secret, SinkError};
 use crate::ops::Op;
 use crate::ownership::{
-    OWNER_TAG, created_tag, deactivated_tag, delivered_tag, delivering_tag, delivering_tag_key,
-    group_marker_document, group_marker_name, issued_tag, key_tag_keys,
+    OWNER_TAG, created_tag, deactivated_tag, delivered_tag, delivering_tag_key,
+    group_marker_document, group_marker_name, issued_tag, key_tag_keys, pending_key_tag,
 };
 use aws_sdk_iam::types::{StatusType, Tag};
 use std::collections::BTreeMap;
@@ -440,6 +440,11 @@ impl Account {
         issued_at: Option<i64>,
         known: &[String],
     ) -> Result<(), StepError> {
+        // Which key this run makes is recorded before it exists: a run that takes the lock
+        // over after a crash then tells it from the sink's key even within one second, and
+        // a command sink's key counts as delivered only on the command's success.
+        let t = BTreeMap::from([pending_key_tag(known)]);
+        call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: [])?;
         let out = self.create_key_once(user, known).await?;
         crate::killpoint::hit("access-key-created");
         let key = out.access_key().ok_or(StepError::NoKeyReturned)?;
@@ -450,33 +455,21 @@ impl Account {
         };
         let id = secret.access_key_id.clone();
         let created = key.create_date().map(|d| d.secs());
-        // A command cannot be asked afterwards what it received: record the intent first,
-        // so that a crash after the command ran is not taken for "never delivered".
-        if !sink.readable() {
-            let t = BTreeMap::from([delivering_tag(&id)]);
-            let tagged = call!(self, "TagUser", self.iam.tag_user().user_name(user).set_tags(tags(&t)).send(), ok_if: []);
-            if let Err(e) = tagged {
-                // Without the record the key must not reach the command: take it back.
-                let _ = call!(self, "DeleteAccessKey",
-                    self.iam.delete_access_key().user_name(user).access_key_id(&id).send(),
-                    ok_if: ["NoSuchEntity"]);
-                return Err(e);
-            }
-        }
         let delivered = tokio::task::block_in_place(|| sink.deliver(&secret));
         drop(secret);
         if delivered.is_ok() {
             crate::killpoint::hit("access-key-delivered");
         }
         if let Err(source) = delivered {
-            if !sink.readable() {
-                // The command said it failed: the key is not "being delivered" any more.
-                let done = vec![delivering_tag_key()];
-                let _ = call!(self, "UntagUser", self.iam.untag_user().user_name(user).set_tag_keys(Some(done.clone())).send(), ok_if: []);
-            }
             let rollback = call!(self, "DeleteAccessKey",
                 self.iam.delete_access_key().user_name(user).access_key_id(&id).send(),
                 ok_if: ["NoSuchEntity"]);
+            if rollback.is_ok() {
+                // The key is gone: nothing is pending any more. (Left in place, the record
+                // is removed by the next plan.)
+                let done = vec![delivering_tag_key()];
+                let _ = call!(self, "UntagUser", self.iam.untag_user().user_name(user).set_tag_keys(Some(done.clone())).send(), ok_if: []);
+            }
             return Err(match rollback {
                 Ok(()) => StepError::SinkRolledBack {
                     id,
@@ -514,9 +507,15 @@ impl Account {
             ),
             other => other?,
         }
-        if !sink.readable() {
-            let done = vec![delivering_tag_key()];
-            call!(self, "UntagUser", self.iam.untag_user().user_name(user).set_tag_keys(Some(done.clone())).send(), ok_if: [])?;
+        let done = vec![delivering_tag_key()];
+        match call!(self, "UntagUser", self.iam.untag_user().user_name(user).set_tag_keys(Some(done.clone())).send(), ok_if: [])
+        {
+            // A file sink says which key it holds: a record left behind misleads no one, and
+            // the next plan removes it.
+            Err(e) if sink.readable() => tracing::warn!(
+                "user {user}: could not remove the record of the key being made ({e}); the next apply removes it"
+            ),
+            other => other?,
         }
         tracing::info!("access key {id} of user {user} handed to the {sink}");
         Ok(())

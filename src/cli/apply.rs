@@ -342,8 +342,10 @@ fn interrupt_on_signal(applying: std::sync::Arc<AtomicBool>) -> std::sync::Arc<A
                 std::process::exit(EXIT_INTERRUPTED);
             }
             set.store(true, Ordering::SeqCst);
+            // A command sink may hang: it is killed, so its key is deleted again and apply ends.
+            crate::keys::sink::interrupt_commands();
             eprintln!(
-                "\nInterrupted: no new operation starts; the ones in flight finish (a key already created is delivered to its sink or deleted again). Press Ctrl-C again to stop at once."
+                "\nInterrupted: no new operation starts; the ones in flight finish (a key already created is delivered to its sink or deleted again; a sink command still running is killed and its key deleted). Press Ctrl-C again to stop at once."
             );
         }
     });

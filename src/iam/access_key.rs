@@ -26,10 +26,21 @@ pub struct AccessKeysSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
 pub enum SinkSpec {
-    Json { path: String },
-    Credentials { path: String, profile: String },
-    Colon { path: String },
-    Command { argv: Vec<String> },
+    Json {
+        path: String,
+    },
+    Credentials {
+        path: String,
+        profile: String,
+    },
+    Colon {
+        path: String,
+    },
+    Command {
+        argv: Vec<String>,
+        // Plain: a span cannot be kept inside an internally tagged table.
+        timeout_seconds: Option<i64>,
+    },
 }
 
 /// Builds the rule from `[user.NAME.access_keys]`.
@@ -79,7 +90,10 @@ pub fn build(
     let base = at.file.path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &str| sink_path(base, p, std::env::var_os("HOME").map(PathBuf::from));
     let sink = match &spec.sink {
-        None if count == 0 => Sink::Command { argv: vec![] },
+        None if count == 0 => Sink::Command {
+            argv: vec![],
+            timeout_seconds: None,
+        },
         None => {
             return Err(at.err(k.span(), format!("user \"{}\" wants an access key but names no sink for its secret", user.get_ref()))
                     .with_help("add sink = { type = \"json\", path = \"secrets/robot.json\" } (or credentials, colon, command)"));
@@ -95,10 +109,25 @@ pub fn build(
                 path: resolve(path),
                 profile: profile.clone(),
             },
-            SinkSpec::Command { argv } if argv.is_empty() => {
+            SinkSpec::Command { argv, .. } if argv.is_empty() => {
                 return Err(at.err(s.span(), "the sink command is empty"));
             }
-            SinkSpec::Command { argv } => Sink::Command { argv: argv.clone() },
+            SinkSpec::Command {
+                argv,
+                timeout_seconds,
+            } => Sink::Command {
+                argv: argv.clone(),
+                timeout_seconds: match *timeout_seconds {
+                    None => None,
+                    Some(n @ 1..=86_400) => Some(n as u64),
+                    Some(n) => {
+                        return Err(at.err(
+                            s.span(),
+                            format!("timeout_seconds {n} is out of range (1..=86400)"),
+                        ));
+                    }
+                },
+            },
         },
     };
     Ok(KeyRule {
@@ -182,19 +211,24 @@ pub fn check_target(
             "use type = \"credentials\" with a profile: it merges the key into the file and keeps the other profiles",
         );
     }
-    let target = match sink {
-        Sink::Credentials { profile, .. } => format!("{} [{profile}]", path.display()),
-        _ => path.display().to_string(),
+    let profiled = |p: &Path| match sink {
+        Sink::Credentials { profile, .. } => format!("{} [{profile}]", p.display()),
+        _ => p.display().to_string(),
     };
+    let target = profiled(path);
     let user = format!("{}/{}", cx.ctx.alias, cx.name.get_ref());
     let mut claimed = cx.b.sink_targets.borrow_mut();
+    // Sinks are compared as the files they write: `alias/a.json` with `alias -> secrets` is
+    // `secrets/a.json`, and a link is the file it leads to.
+    let real = resolved(path);
+    let key = profiled(&real);
     // A whole-file sink and a credentials profile in the same file clash too.
-    let file = path.display().to_string();
+    let file = real.display().to_string();
     let clash = claimed
         .iter()
         .find(|(t, who)| {
             **who != user
-                && (**t == target
+                && (**t == key
                     || (matches!(sink, Sink::Credentials { .. }) && **t == file)
                     || (!matches!(sink, Sink::Credentials { .. })
                         && t.starts_with(&format!("{file} ["))))
@@ -210,8 +244,29 @@ pub fn check_target(
             "each user needs a sink of its own (another file, or another profile of a credentials file): each apply would replace the other user's key",
         );
     }
-    claimed.insert(target, user);
+    claimed.insert(key, user);
     Ok(())
+}
+
+/// The file a sink path writes, with every symbolic link resolved: the link at the end
+/// (followed as the sink follows it) and those among its directories; for a path that does
+/// not exist yet, its nearest existing directory resolved and the rest appended.
+fn resolved(path: &Path) -> PathBuf {
+    let p = crate::keys::sink::link_target(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut missing = Vec::new();
+    let mut at = p.as_path();
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return missing.iter().rev().fold(real, |acc, name| acc.join(name));
+        }
+        match (at.file_name(), at.parent()) {
+            (Some(name), Some(parent)) => {
+                missing.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return p.clone(),
+        }
+    }
 }
 
 /// Two paths name the same file: by identity when both exist, else by their text.
@@ -223,24 +278,31 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// The key the user's sink holds: read from the sink file (before the plan), or for a
-/// command sink, the key recorded on the user when it was delivered.
+/// command sink, the key recorded on the user when the command confirmed it.
 fn sink_key(cx: &DiffCx, rule: &KeyRule, live: Option<&User>) -> Option<String> {
     if rule.sink.readable() {
         cx.opts.sink_keys.get(cx.addr).cloned().flatten()
     } else {
         let live = live?;
-        unconfirmed(live).or_else(|| live.key_history.delivered.clone())
+        used_since_made(live).or_else(|| live.key_history.delivered.clone())
     }
 }
 
-/// A key a command sink was being given when a run stopped, if it is still an active key:
-/// the command may hold it (and its consumers use it), so it counts as delivered.
-fn unconfirmed(live: &User) -> Option<String> {
+/// A key a run was handing to a command sink when it stopped, before the command confirmed
+/// it, that has been used since: only the command ever had its secret, so the command got
+/// it. (Its being recorded as pending proves nothing: the run may have stopped before the
+/// command ran.)
+fn used_since_made(live: &User) -> Option<String> {
     let h = &live.key_history;
-    h.delivering
-        .clone()
-        .filter(|k| h.delivered.as_ref() != Some(k))
-        .filter(|k| live.access_keys.iter().any(|x| x.id == *k && x.active))
+    live.access_keys
+        .iter()
+        .find(|k| {
+            k.active
+                && k.pending
+                && k.last_used.is_some()
+                && h.delivered.as_deref() != Some(k.id.as_str())
+        })
+        .map(|k| k.id.clone())
 }
 
 /// Plans the user's keys; returns the per-key lines and notes for the user's change.
@@ -257,8 +319,8 @@ pub fn plan(cx: &mut DiffCx, want: &User, live: Option<&User>) -> (Vec<KeyReport
     let mut recorded = Vec::new();
     // A crash between handing a key to a command and recording it: record it now.
     if let Some(l) = live.filter(|_| !rule.sink.readable()) {
-        if let Some(k) = unconfirmed(l) {
-            recorded.push(format!("key {k} was handed to the {} when a run stopped, before it was recorded: the command may hold it, so it counts as delivered (and is recorded so); the previous key keeps its grace and is not deactivated while it is in use", rule.sink));
+        if let Some(k) = used_since_made(l) {
+            recorded.push(format!("key {k} was being handed to the {} when a run stopped, and has been used since: the command got it, so it counts as delivered (and is recorded so); the previous key keeps its grace and is not deactivated while it is in use", rule.sink));
             // Before any new key: its own `delivered` record must come last.
             cx.step_before_creates(Op::TagUser {
                 user: user(),

@@ -59,6 +59,10 @@ pub struct LiveKey {
     #[serde(default)]
     pub tagged: bool,
     pub last_used: Option<LastUsed>,
+    /// Made by a run that stopped before the key was known to be in its sink: the record
+    /// that run left on the user names it (`KeyHistory::pending_made`).
+    #[serde(default)]
+    pub pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,17 +171,39 @@ pub fn plan_keys(
             .is_some_and(|u| now - u.when < rule.in_use_hours * HOUR)
     };
 
+    // Made after the sink's key, never used, never handed over: a crash between its
+    // creation and its delivery. Nobody holds its secret, so it goes now, before a new key
+    // needs its slot. Only a dead run's leftover qualifies: one its record names (`pending`:
+    // certain even within IAM's one-second steps), or, without a record, one made after the
+    // sink's key while it held the lock. A key made by hand, or seen through a stale copy of
+    // the sink, is deactivated as before.
+    let orphan = |k: &LiveKey| {
+        let is_current = current.is_some_and(|c| c.id == k.id);
+        k.active
+            && !is_current
+            && k.last_used.is_none()
+            && cx.recovering_since.is_some_and(|t| {
+                k.pending || (k.created >= t && current.is_some_and(|c| k.created > c.created))
+            })
+    };
+    // A command cannot be asked what it received, and only its success is proof: a key whose
+    // delivery was never confirmed may or may not be what it holds. It is replaced by a key
+    // whose delivery is confirmed; the sink's recorded key keeps its grace until then.
+    let command = !rule.sink.readable();
+    let redeliver = command && keys.iter().any(|&k| orphan(k));
+
     // Decide whether a new key is needed.
     let need_new = rule.count > 0
-        && match current {
-            None => true,
-            Some(c) => {
-                cx.rotate_now
-                    || rule
-                        .rotate_after_days
-                        .is_some_and(|n| now - c.created >= n * DAY)
-            }
-        };
+        && (redeliver
+            || match current {
+                None => true,
+                Some(c) => {
+                    cx.rotate_now
+                        || rule
+                            .rotate_after_days
+                            .is_some_and(|n| now - c.created >= n * DAY)
+                }
+            });
     if rule.count > 0 && current.is_none() {
         plan.notes.push(match sink_key {
             Some(id) => format!("the sink holds key {id}, which is not an active key of this user: a new key is issued"),
@@ -247,20 +273,17 @@ pub fn plan_keys(
                 None => now, // newer than the sink's key, or no current key at all: secret lost
             };
             let has_working_alternative = current.is_some() || need_new;
-            // Made after the sink's key, never used, never handed over: a crash between its
-            // creation and its delivery. Nobody holds its secret, so it goes now, before a
-            // new key needs its slot.
-            // (IAM's creation times have one-second steps: a key made in the same second as
-            // the sink's cannot be told from its predecessor, and keeps a predecessor's grace.)
-            // Only a dead run's leftover qualifies (made while it held the lock): a key made by
-            // hand, or seen through a stale copy of the sink, is deactivated as before.
-            let orphan = cx.recovering_since.is_some_and(|t| k.created >= t)
-                && current.is_some_and(|c| k.created > c.created)
-                && k.last_used.is_none();
-            if orphan {
+            if orphan(k) && command {
+                plan.actions.push(KeyAction::Delete { id: k.id.clone() });
+                slots_used -= 1;
+                outlook = "delete now: a run stopped before the command confirmed it got this key, and it was never used; a new key goes to the command, whose success is the proof".into();
+            } else if orphan(k) {
                 plan.actions.push(KeyAction::Delete { id: k.id.clone() });
                 slots_used -= 1;
                 outlook = "delete now: made after the sink's key and never used, so nobody holds its secret (a crash or a lost answer between its creation and its delivery)".into();
+            } else if command && k.pending {
+                // The command may hold it: taking it back without proof could break its users.
+                outlook = "kept: a run stopped before the command confirmed it got this key; the run that takes the stack's lock over replaces it".into();
             } else if !has_working_alternative {
                 outlook = "kept: it is the only key this user has".into();
             } else if now < due {

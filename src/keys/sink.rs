@@ -19,8 +19,18 @@ pub enum Sink {
     Colon { path: PathBuf },
     /// A command that reads the JSON form on standard input (to hand the key to a secret
     /// store). It cannot be read back: the delivered key ID is recorded in a user tag.
-    Command { argv: Vec<String> },
+    Command {
+        argv: Vec<String>,
+        /// Seconds the command may take before it is killed and the delivery fails
+        /// (`timeout_seconds`; `DEFAULT_COMMAND_TIMEOUT` when not given).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_seconds: Option<u64>,
+    },
 }
+
+/// How long a command sink may take by default: a store that hangs must not hold the
+/// stack's lock forever.
+pub const DEFAULT_COMMAND_TIMEOUT: u64 = 60;
 
 impl fmt::Debug for Sink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,7 +46,7 @@ impl fmt::Display for Sink {
                 write!(f, "credentials file {} [{profile}]", path.display())
             }
             Sink::Colon { path } => write!(f, "key:secret file {}", path.display()),
-            Sink::Command { argv } => write!(f, "command `{}`", argv.join(" ")),
+            Sink::Command { argv, .. } => write!(f, "command `{}`", argv.join(" ")),
         }
     }
 }
@@ -78,6 +88,20 @@ pub enum SinkError {
         program: String,
         status: std::process::ExitStatus,
     },
+    #[error(
+        "`{program}` did not finish within {seconds} seconds and was killed (raise `timeout_seconds` in the sink if the store is slow)"
+    )]
+    TimedOut { program: String, seconds: u64 },
+    #[error("`{program}` was killed: apply was interrupted")]
+    Interrupted { program: String },
+    #[error(
+        "`{program}` exited with success without reading its input ({unread} of {total} bytes left unread): the key went nowhere"
+    )]
+    Unread {
+        program: String,
+        unread: usize,
+        total: usize,
+    },
 }
 
 /// A sink file's directory, made (0700: it holds secrets) if it is missing.
@@ -94,6 +118,34 @@ fn make_dir(dir: &Path) -> Result<(), SinkError> {
             path: dir.to_path_buf(),
             source,
         })
+}
+
+/// The file a write to `path` must replace: `path` itself, or, when it is a symbolic link
+/// (a credentials sink pointing at `~/.aws/credentials`), the file the link leads to,
+/// followed link by link. Renaming a new file over the link itself would turn it into a
+/// copy that the real file never sees.
+pub fn link_target(path: &Path) -> Result<PathBuf, SinkError> {
+    let mut p = path.to_path_buf();
+    // As the kernel does (ELOOP): a cycle of links is an error, not a loop.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p).map_err(|source| SinkError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                p = match p.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(SinkError::Read {
+        path: path.to_path_buf(),
+        source: std::io::Error::other("too many levels of symbolic links"),
+    })
 }
 
 /// The executable a command names: a path as given, or the first match on PATH.
@@ -244,7 +296,8 @@ impl Sink {
     pub fn preflight(&self) -> Result<(), SinkError> {
         match self {
             Sink::Json { path } | Sink::Colon { path } | Sink::Credentials { path, .. } => {
-                let dir = path
+                let target = link_target(path)?;
+                let dir = target
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())
                     .unwrap_or(Path::new("."));
@@ -272,7 +325,7 @@ impl Sink {
                 }
                 Ok(())
             }
-            Sink::Command { argv } => {
+            Sink::Command { argv, .. } => {
                 let program = argv.first().ok_or(SinkError::EmptyCommand)?;
                 if find_program(program).is_some() {
                     Ok(())
@@ -300,6 +353,8 @@ impl Sink {
             .to_string()
         };
         let write = |path: &Path, text: String| {
+            let path = link_target(path)?;
+            let path = path.as_path();
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 make_dir(dir)?;
             }
@@ -335,43 +390,215 @@ impl Sink {
                 );
                 write(path, merged)
             }
-            Sink::Command { argv } => {
-                let (prog, args) = argv.split_first().ok_or(SinkError::EmptyCommand)?;
-                let program = || prog.clone();
-                let mut child = Command::new(prog)
-                    .args(args)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::inherit())
-                    .spawn()
-                    .map_err(|source| SinkError::Spawn {
-                        program: program(),
-                        source,
-                    })?;
-                // Spawned with a piped stdin, so it is there.
-                let written = match child.stdin.take() {
-                    Some(mut stdin) => stdin.write_all(json().as_bytes()),
-                    None => Ok(()),
-                };
-                let status = child.wait().map_err(|source| SinkError::Spawn {
-                    program: program(),
-                    source,
-                })?;
-                // A command that failed may have exited before reading: its exit status
-                // says more than the broken pipe.
-                if !status.success() {
-                    return Err(SinkError::CommandFailed {
-                        program: program(),
-                        status,
-                    });
-                }
-                written.map_err(|source| SinkError::Pipe {
-                    program: program(),
-                    source,
-                })
+            Sink::Command {
+                argv,
+                timeout_seconds,
+            } => {
+                remember_secret(&secret.secret_access_key);
+                let timeout = timeout_seconds.unwrap_or(DEFAULT_COMMAND_TIMEOUT);
+                run_command(argv, json().as_bytes(), timeout, &secret.user)
             }
         }
     }
+}
+
+/// Secrets this process has handed to a sink (and the caller's own, from the environment):
+/// a command's standard error is cleaned of all of them before it is shown, whichever
+/// command prints them.
+static KNOWN_SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn remember_secret(secret: &str) {
+    if let Ok(mut known) = KNOWN_SECRETS.lock()
+        && !known.iter().any(|k| k == secret)
+    {
+        known.push(secret.to_string());
+    }
+}
+
+fn known_secrets() -> Vec<String> {
+    let mut all = KNOWN_SECRETS.lock().map(|k| k.clone()).unwrap_or_default();
+    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            all.push(v);
+        }
+    }
+    all
+}
+
+const REDACTED: &str = "<redacted>";
+
+/// `text` with every occurrence of each secret replaced, also as JSON may escape it
+/// (`\/` for `/`), and with a trailing fragment that starts a secret (output cut short)
+/// removed too.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s.as_str(), REDACTED);
+        let escaped = s.replace('/', "\\/");
+        if escaped != *s {
+            out = out.replace(&escaped, REDACTED);
+        }
+    }
+    // Four characters of a secret say little; more at the very end is a secret cut off.
+    for s in secrets.iter().filter(|s| s.len() > 4) {
+        for n in (5..s.len()).rev() {
+            if let Some(prefix) = s.get(..n)
+                && out.ends_with(prefix)
+            {
+                out.truncate(out.len() - n);
+                out.push_str(REDACTED);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Set by the first Ctrl-C or SIGTERM: a command sink still running is killed, so that an
+/// interrupted apply ends (the undelivered key is deleted) and gives back the lock.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Process groups of the command sinks running now.
+static RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills the command sinks running now and any started later in this process.
+pub fn interrupt_commands() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Ok(running) = RUNNING.lock() {
+        for &group in running.iter() {
+            kill_group(group);
+        }
+    }
+}
+
+fn kill_group(group: i32) {
+    // SAFETY: killpg only sends a signal; `group` is a process group this process made.
+    unsafe {
+        libc::killpg(group, libc::SIGKILL);
+    }
+}
+
+/// Runs a command sink: the secret's JSON on its standard input, its standard error
+/// captured (and shown without secrets), at most `timeout` seconds. It succeeds only when
+/// the command exits with success having read its whole input.
+fn run_command(argv: &[String], input: &[u8], timeout: u64, user: &str) -> Result<(), SinkError> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let (prog, args) = argv.split_first().ok_or(SinkError::EmptyCommand)?;
+    let program = || prog.clone();
+    let spawn_err = |source| SinkError::Spawn {
+        program: program(),
+        source,
+    };
+    let (reader, mut writer) = std::io::pipe().map_err(spawn_err)?;
+    // A read end of our own, to look once the command has ended for input it left unread
+    // (holding it does not keep the command from seeing the end of its input).
+    let mut unread = reader.try_clone().map_err(spawn_err)?;
+    let mut command = Command::new(prog);
+    command
+        .args(args)
+        .stdin(Stdio::from(reader))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own process group: a time-out kills what the command started too (a shell's
+        // children), not only the shell.
+        .process_group(0);
+    let mut child = command.spawn().map_err(spawn_err)?;
+    drop(command);
+    let group = child.id() as i32;
+    if let Ok(mut running) = RUNNING.lock() {
+        running.push(group);
+    }
+    let stderr = child.stderr.take().map(|mut err| {
+        std::thread::spawn(move || {
+            // Bounded: a command that floods its standard error is not kept whole.
+            const CAP: usize = 64 * 1024;
+            let mut kept = Vec::new();
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let room = CAP.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+            kept
+        })
+    });
+    // The input is a few hundred bytes, less than any pipe holds: this does not block,
+    // and a command that exits without reading does not make it fail (we hold a read end).
+    let written = writer.write_all(input);
+    drop(writer);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let ended = loop {
+        match child.try_wait() {
+            // Killed by `interrupt_commands` itself: say why.
+            Ok(Some(status))
+                if !status.success() && INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                break Err(SinkError::Interrupted { program: program() });
+            }
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) => {}
+            Err(source) => break Err(spawn_err(source)),
+        }
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            kill_group(group);
+            let _ = child.wait();
+            break Err(SinkError::Interrupted { program: program() });
+        }
+        if std::time::Instant::now() >= deadline {
+            kill_group(group);
+            let _ = child.wait();
+            break Err(SinkError::TimedOut {
+                program: program(),
+                seconds: timeout,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    if let Ok(mut running) = RUNNING.lock() {
+        running.retain(|g| *g != group);
+    }
+    if let Some(reading) = stderr {
+        // A background process the command left may hold its standard error open: what
+        // came within a moment is shown, the rest is not waited for.
+        let waited = std::time::Instant::now();
+        while !reading.is_finished() && waited.elapsed() < std::time::Duration::from_secs(1) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if reading.is_finished()
+            && let Ok(bytes) = reading.join()
+        {
+            let text = redact(&String::from_utf8_lossy(&bytes), &known_secrets());
+            for line in text.lines() {
+                eprintln!("sink `{prog}` of user {user}: {line}");
+            }
+        }
+    }
+    let status = ended?;
+    // A command that failed may have exited before reading: its exit status says more
+    // than the broken pipe.
+    if !status.success() {
+        return Err(SinkError::CommandFailed {
+            program: program(),
+            status,
+        });
+    }
+    written.map_err(|source| SinkError::Pipe {
+        program: program(),
+        source,
+    })?;
+    // The writer is closed, so this read cannot block: 0 means the command read it all.
+    let mut rest = Vec::new();
+    let left = unread.read_to_end(&mut rest).unwrap_or(0);
+    if left > 0 {
+        return Err(SinkError::Unread {
+            program: program(),
+            unread: left,
+            total: input.len(),
+        });
+    }
+    Ok(())
 }
 
 /// The value of `key` in `[section]` of an INI text.
@@ -483,6 +710,62 @@ mod tests {
         );
     }
 
+    /// A credentials sink whose path is a link to the real file (`~/.aws/credentials` from
+    /// the plan directory): the real file gets the profile, the link stays a link.
+    #[test]
+    fn a_linked_sink_is_written_through_to_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("aws");
+        std::fs::create_dir(&real_dir).unwrap();
+        let real = real_dir.join("credentials");
+        std::fs::write(&real, "[default]\naws_access_key_id = A\n").unwrap();
+        let link = dir.path().join("plan").join("credentials");
+        std::fs::create_dir(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("../aws/credentials", &link).unwrap();
+        let sink = Sink::Credentials {
+            path: link.clone(),
+            profile: "robot".into(),
+        };
+        sink.preflight().unwrap();
+        sink.deliver(&secret()).unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        let text = std::fs::read_to_string(&real).unwrap();
+        assert!(
+            text.starts_with("[default]\naws_access_key_id = A\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[robot]\naws_access_key_id = AKIAEXAMPLE"),
+            "{text}"
+        );
+        assert_eq!(
+            std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // Nothing else was left in either directory (the temporary file went to the target's).
+        assert_eq!(std::fs::read_dir(&real_dir).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(link.parent().unwrap()).unwrap().count(),
+            1
+        );
+        // A link to a file not yet written: the file is made where the link points.
+        let dangling = dir.path().join("k.json");
+        std::os::unix::fs::symlink("aws/k.json", &dangling).unwrap();
+        let sink = Sink::Json {
+            path: dangling.clone(),
+        };
+        sink.deliver(&secret()).unwrap();
+        assert!(
+            dangling
+                .symlink_metadata()
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(sink.held_key().unwrap().as_deref(), Some("AKIAEXAMPLE"));
+        assert!(real_dir.join("k.json").is_file());
+    }
+
     #[test]
     fn credentials_new_profile_is_appended() {
         assert_eq!(
@@ -519,6 +802,7 @@ mod tests {
         let out = dir.path().join("got");
         let sink = Sink::Command {
             argv: vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())],
+            timeout_seconds: None,
         };
         sink.deliver(&secret()).unwrap();
         let v: serde_json::Value =
@@ -526,9 +810,71 @@ mod tests {
         assert_eq!(v["SecretAccessKey"], "s3cr3t/+x");
         let failing = Sink::Command {
             argv: vec!["false".into()],
+            timeout_seconds: None,
         };
         let err = failing.deliver(&secret()).unwrap_err();
         assert!(matches!(err, SinkError::CommandFailed { .. }), "{err}");
+    }
+
+    fn command(script: &str, timeout_seconds: Option<u64>) -> Sink {
+        Sink::Command {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            timeout_seconds,
+        }
+    }
+
+    #[test]
+    fn a_command_that_leaves_its_input_unread_fails() {
+        for script in ["true", "head -c 5 > /dev/null"] {
+            let err = command(script, None).deliver(&secret()).unwrap_err();
+            assert!(matches!(err, SinkError::Unread { .. }), "{script}: {err}");
+        }
+        command("cat > /dev/null", None).deliver(&secret()).unwrap();
+    }
+
+    #[test]
+    fn a_command_that_hangs_is_killed_at_its_time_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid = dir.path().join("pid");
+        // The shell's child (sleep) must die too, not only the shell.
+        let script = format!(
+            "cat > /dev/null; sleep 600 & echo $! > {}; wait",
+            pid.display()
+        );
+        let err = command(&script, Some(1)).deliver(&secret()).unwrap_err();
+        assert!(
+            matches!(err, SinkError::TimedOut { seconds: 1, .. }),
+            "{err}"
+        );
+        let sleeper: i32 = std::fs::read_to_string(&pid)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // SIGKILL lands asynchronously and an orphan is reaped by init when it gets to it:
+        // gone or a zombie, both dead (the bound only stops a broken test from hanging).
+        let dead = || {
+            let state =
+                std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap_or_default();
+            state.is_empty() || state.split(' ').nth(2) == Some("Z")
+        };
+        let mut tries = 0;
+        while !dead() && tries < 500 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            tries += 1;
+        }
+        assert!(dead(), "sleep {sleeper} still runs after the time-out");
+    }
+
+    #[test]
+    fn redaction_removes_secrets_also_escaped_and_cut_off() {
+        let secrets = vec!["s3cr3t/+xyz".to_string()];
+        assert_eq!(
+            redact("got {\"S\":\"s3cr3t/+xyz\"} and s3cr3t\\/+xyz", &secrets),
+            "got {\"S\":\"<redacted>\"} and <redacted>"
+        );
+        assert_eq!(redact("cut: s3cr3t/", &secrets), "cut: <redacted>");
+        assert_eq!(redact("plain s3cr", &secrets), "plain s3cr");
     }
 
     #[test]

@@ -22,6 +22,7 @@ fn key(id: &str, active: bool, created_day: i64) -> LiveKey {
         deactivated: None,
         tagged: false,
         last_used: None,
+        pending: false,
     }
 }
 
@@ -273,6 +274,65 @@ fn an_undelivered_never_used_key_is_deleted_at_once_even_when_rotation_is_due() 
         vec![KeyAction::Deactivate {
             id: "ORPHAN".into()
         }],
+        "{p:?}"
+    );
+}
+
+/// The dead run's record names its key: it is its leftover even when IAM gave it the same
+/// second as the sink's key (which the creation times alone cannot tell apart).
+#[test]
+fn a_recorded_key_made_in_the_sink_keys_second_is_the_dead_runs_leftover() {
+    let mut orphan = key("NEW", true, 90);
+    orphan.pending = true;
+    let keys = [key("OLD", true, 90), orphan];
+    let cx = KeyContext {
+        recovering_since: Some(90 * DAY),
+        ..at(90)
+    };
+    let p = plan_keys(&rule(), &keys, Some("OLD"), cx);
+    assert_eq!(
+        p.actions,
+        vec![KeyAction::Delete { id: "NEW".into() }],
+        "{p:?}"
+    );
+    // Without the record, the same second reads as the sink key's predecessor.
+    let keys = [key("OLD", true, 90), key("NEW", true, 90)];
+    let p = plan_keys(&rule(), &keys, Some("OLD"), cx);
+    assert!(p.actions.is_empty(), "{p:?}");
+}
+
+/// A key made for a command sink whose delivery the command never confirmed: the command
+/// holds it or the previous key. It is never counted as delivered, the previous key is not
+/// retired for it, and the run that takes the lock over replaces it with a key whose
+/// delivery it sees succeed.
+#[test]
+fn an_unconfirmed_command_key_is_replaced_and_the_held_key_kept() {
+    let mut command = rule();
+    command.sink = Sink::Command {
+        argv: vec!["store".into()],
+        timeout_seconds: None,
+    };
+    let mut unconfirmed = key("NEW", true, 10);
+    unconfirmed.pending = true;
+    let keys = [key("OLD", true, 0), unconfirmed];
+    // A plan (no lock taken over): nothing happens to either key.
+    let p = plan_keys(&command, &keys, Some("OLD"), at(11));
+    assert!(p.actions.is_empty(), "{p:?}");
+    assert!(
+        p.reports[1]
+            .outlook
+            .starts_with("kept: a run stopped before the command confirmed")
+    );
+    // The run that takes the lock over: the unconfirmed key goes, a new one is handed over,
+    // and the held key is not deactivated now.
+    let cx = KeyContext {
+        recovering_since: Some(10 * DAY),
+        ..at(11)
+    };
+    let p = plan_keys(&command, &keys, Some("OLD"), cx);
+    assert_eq!(
+        p.actions,
+        vec![KeyAction::Delete { id: "NEW".into() }, KeyAction::Create],
         "{p:?}"
     );
 }
