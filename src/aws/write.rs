@@ -2,6 +2,7 @@
 
 use super::limit::Outcome;
 use super::{Account, AwsError, ErrorKind};
+use crate::iam::managed_policy::MAX_POLICY_VERSIONS;
 use crate::keys::Sink;
 use crate::keys::sink::{Secret, SinkError};
 use crate::ops::Op;
@@ -9,6 +10,7 @@ use crate::ownership::{
     OWNER_TAG, created_tag, deactivated_tag, delivered_tag, delivering_tag_key,
     group_marker_document, group_marker_name, issued_tag, key_tag_keys, pending_key_tag,
 };
+use crate::policy::{Json, PolicyDocument};
 use aws_sdk_iam::types::{StatusType, Tag};
 use std::collections::BTreeMap;
 
@@ -54,6 +56,16 @@ pub enum StepError {
     },
     #[error("CreateAccessKey returned no key")]
     NoKeyReturned,
+    #[error("the document of a new version of policy {arn} cannot be read ({reason})")]
+    UnreadableDocument { arn: String, reason: String },
+    #[error(
+        "{what}: {create}, and whether this apply made it (an earlier answer may have been lost) could not be read: {read}. Run apply again: it plans from the live state"
+    )]
+    OwnershipUnknown {
+        what: &'static str,
+        create: AwsError,
+        read: AwsError,
+    },
 }
 
 /// Maps a finished call to `Result<(), AwsError>`, treating "already in the wanted state"
@@ -80,15 +92,45 @@ impl Account {
     /// Runs one operation.
     pub async fn run(&self, op: &Op) -> Result<(), StepError> {
         let result = self.run_once(op).await;
-        match result {
-            // A create whose answer was lost is sent again by the SDK, and IAM then says
-            // the entity exists: its own earlier success, when the entity is this stack's.
-            Err(StepError::Aws(e)) if e.is("EntityAlreadyExists") && self.made_by(op).await => {
-                tracing::info!(
-                    "{}: {e}: made by this apply (an earlier answer was lost)",
-                    op.name()
-                );
-                Ok(())
+        match op {
+            // A group's marker is written after its creation: `run_once` settles who made
+            // it before that, so that the marker is written whichever attempt made it.
+            Op::CreateRole { .. } | Op::CreateUser { .. } | Op::CreatePolicy { .. } => {
+                self.own_if_exists(op, result).await
+            }
+            _ => result,
+        }
+    }
+
+    /// A create's outcome, with "already exists" taken for success when the entity is the
+    /// one this operation made. The SDK-less retry of `call` sends a create again after a
+    /// lost answer, and IAM then says the entity exists: its own earlier success.
+    async fn own_if_exists(
+        &self,
+        op: &Op,
+        created: Result<(), StepError>,
+    ) -> Result<(), StepError> {
+        match created {
+            Err(StepError::Aws(e)) if e.is("EntityAlreadyExists") => {
+                // A failed read proves nothing either way: the step fails with it rather
+                // than taking the entity for someone else's, or for this run's.
+                if self
+                    .made_by(op)
+                    .await
+                    .map_err(|read| StepError::OwnershipUnknown {
+                        what: op.name(),
+                        create: e.clone(),
+                        read,
+                    })?
+                {
+                    tracing::info!(
+                        "{}: {e}: made by this apply (an earlier answer was lost)",
+                        op.name()
+                    );
+                    Ok(())
+                } else {
+                    Err(StepError::Aws(e))
+                }
             }
             other => other,
         }
@@ -96,27 +138,42 @@ impl Account {
 
     /// Whether the entity a create operation names exists as that operation made it (its
     /// ownership marker for this stack; for a group, which cannot carry one until its
-    /// marker policy is written, made moments ago and still empty).
-    async fn made_by(&self, op: &Op) -> bool {
+    /// marker policy is written, made moments ago and still empty). Its reads are retried
+    /// as any other; an error is returned only once they gave up.
+    async fn made_by(&self, op: &Op) -> Result<bool, AwsError> {
         let iam = &self.iam;
         let marked = |tags: &[Tag], want: Option<&String>| {
             want.is_some_and(|w| tags.iter().any(|t| t.key() == OWNER_TAG && t.value() == w))
         };
+        // Gone again (deleted by someone else since): not this run's.
+        let absent = |e: &AwsError| e.is("NoSuchEntity");
         match op {
             Op::CreateRole { name, tags: t, .. } => {
-                match iam.get_role().role_name(name).send().await {
-                    Ok(out) => out
+                match self
+                    .call("GetRole", || iam.get_role().role_name(name).send())
+                    .await
+                {
+                    Ok(out) => Ok(out
                         .role()
-                        .is_some_and(|r| marked(r.tags(), t.get(OWNER_TAG))),
-                    Err(_) => false,
+                        .is_some_and(|r| marked(r.tags(), t.get(OWNER_TAG)))),
+                    Err(e) => match AwsError::from_sdk(&e) {
+                        e if absent(&e) => Ok(false),
+                        e => Err(e),
+                    },
                 }
             }
             Op::CreateUser { name, tags: t, .. } => {
-                match iam.get_user().user_name(name).send().await {
-                    Ok(out) => out
+                match self
+                    .call("GetUser", || iam.get_user().user_name(name).send())
+                    .await
+                {
+                    Ok(out) => Ok(out
                         .user()
-                        .is_some_and(|u| marked(u.tags(), t.get(OWNER_TAG))),
-                    Err(_) => false,
+                        .is_some_and(|u| marked(u.tags(), t.get(OWNER_TAG)))),
+                    Err(e) => match AwsError::from_sdk(&e) {
+                        e if absent(&e) => Ok(false),
+                        e => Err(e),
+                    },
                 }
             }
             Op::CreatePolicy {
@@ -127,37 +184,58 @@ impl Account {
                 ..
             } => {
                 let arn = self.ctx.arn("policy", path, name);
-                match iam.get_policy().policy_arn(&arn).send().await {
-                    Ok(out) => out.policy().is_some_and(|p| {
+                match self
+                    .call("GetPolicy", || iam.get_policy().policy_arn(&arn).send())
+                    .await
+                {
+                    Ok(out) => Ok(out.policy().is_some_and(|p| {
                         p.description() == Some(description.as_str())
                             || marked(p.tags(), t.get(OWNER_TAG))
-                    }),
-                    Err(_) => false,
+                    })),
+                    Err(e) => match AwsError::from_sdk(&e) {
+                        e if absent(&e) => Ok(false),
+                        e => Err(e),
+                    },
                 }
             }
-            Op::CreateGroup { name, .. } => match iam.get_group().group_name(name).send().await {
-                Ok(out) => {
-                    // Another stack's new group has its marker (an inline policy) or policies.
-                    let inline = iam.list_group_policies().group_name(name).send().await;
-                    let attached = iam
-                        .list_attached_group_policies()
-                        .group_name(name)
-                        .send()
-                        .await;
-                    let bare = inline.is_ok_and(|i| i.policy_names().is_empty())
-                        && attached.is_ok_and(|a| a.attached_policies().is_empty());
-                    let recent = out.group().is_some_and(|g| {
-                        let made = g.create_date().secs();
-                        let now = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_secs() as i64);
-                        (now - made).abs() < 15 * 60
-                    });
-                    bare && recent && out.users().is_empty()
-                }
-                Err(_) => false,
-            },
-            _ => false,
+            Op::CreateGroup { name, .. } => {
+                let out = match self
+                    .call("GetGroup", || iam.get_group().group_name(name).send())
+                    .await
+                {
+                    Ok(out) => out,
+                    Err(e) => {
+                        return match AwsError::from_sdk(&e) {
+                            e if absent(&e) => Ok(false),
+                            e => Err(e),
+                        };
+                    }
+                };
+                // Another stack's new group has its marker (an inline policy) or policies.
+                let inline = self
+                    .call("ListGroupPolicies", || {
+                        iam.list_group_policies().group_name(name).send()
+                    })
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&e))?;
+                let attached = self
+                    .call("ListAttachedGroupPolicies", || {
+                        iam.list_attached_group_policies().group_name(name).send()
+                    })
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&e))?;
+                let bare =
+                    inline.policy_names().is_empty() && attached.attached_policies().is_empty();
+                let recent = out.group().is_some_and(|g| {
+                    let made = g.create_date().secs();
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64);
+                    (now - made).abs() < 15 * 60
+                });
+                Ok(bare && recent && out.users().is_empty())
+            }
+            _ => Ok(false),
         }
     }
 
@@ -173,9 +251,9 @@ impl Account {
             } => call!(self, "CreatePolicy",
                 iam.create_policy().policy_name(name).path(path).description(description).policy_document(document.text()).set_tags(tags(t)).send(),
                 ok_if: []),
-            Op::CreatePolicyVersion { arn, document } => call!(self, "CreatePolicyVersion",
-                iam.create_policy_version().policy_arn(arn).policy_document(document.text()).set_as_default(true).send(),
-                ok_if: []),
+            Op::CreatePolicyVersion { arn, document } => {
+                self.create_policy_version(arn, document).await
+            }
             Op::TagPolicy { arn, tags: t } => call!(self, "TagPolicy",
                 iam.tag_policy().policy_arn(arn).set_tags(tags(t)).send(),
                 ok_if: []),
@@ -314,9 +392,24 @@ impl Account {
             Op::AddRoleToInstanceProfile {
                 role,
                 instance_profile,
-            } => call!(self, "AddRoleToInstanceProfile",
-                iam.add_role_to_instance_profile().role_name(role).instance_profile_name(instance_profile).send(),
-                ok_if: []),
+            } => {
+                let added = call!(self, "AddRoleToInstanceProfile",
+                    iam.add_role_to_instance_profile().role_name(role).instance_profile_name(instance_profile).send(),
+                    ok_if: []);
+                match added {
+                    // An instance profile holds one role: sent again after a lost answer,
+                    // IAM says it is full (`LimitExceeded: ... already associated`). Full
+                    // with this role is the wanted state.
+                    Err(StepError::Aws(e))
+                        if (e.is("LimitExceeded") || e.is("EntityAlreadyExists"))
+                            && self.profile_holds(instance_profile, role).await? =>
+                    {
+                        tracing::info!("AddRoleToInstanceProfile: {e} (already done)");
+                        Ok(())
+                    }
+                    other => other,
+                }
+            }
             Op::DeleteInstanceProfile { name } => call!(self, "DeleteInstanceProfile",
                 iam.delete_instance_profile().instance_profile_name(name).send(),
                 ok_if: ["NoSuchEntity"]),
@@ -324,12 +417,9 @@ impl Account {
                 let created = call!(self, "CreateGroup",
                     iam.create_group().group_name(name).path(path).send(),
                     ok_if: []);
-                match created {
-                    // Its own earlier success (see `run`); the marker is still to write.
-                    Err(StepError::Aws(e))
-                        if e.is("EntityAlreadyExists") && self.made_by(op).await => {}
-                    other => other?,
-                }
+                // Its own earlier success (see `own_if_exists`): the marker is still to
+                // write, and is written whichever attempt made the group.
+                self.own_if_exists(op, created).await?;
                 let (marker, document) = (
                     group_marker_name(stack),
                     group_marker_document().to_string(),
@@ -427,6 +517,179 @@ impl Account {
                 }
                 call!(self, "DeleteUser", iam.delete_user().user_name(name).send(), ok_if: ["NoSuchEntity"])
             }
+        }
+    }
+
+    /// Whether the instance profile holds the role.
+    async fn profile_holds(&self, profile: &str, role: &str) -> Result<bool, StepError> {
+        let out = self
+            .call("GetInstanceProfile", || {
+                self.iam
+                    .get_instance_profile()
+                    .instance_profile_name(profile)
+                    .send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(&e))?;
+        Ok(out
+            .instance_profile()
+            .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role)))
+    }
+
+    /// CreatePolicyVersion is not idempotent: sent again after a lost answer it makes a
+    /// second version, or at IAM's five versions fails with LimitExceeded though the
+    /// document took effect. So it is sent without blind retries (throttling, a definite
+    /// "not done", is sent again), and after an ambiguous failure the newest version is
+    /// read: holding the document, it is this step's (made the default if it is not);
+    /// otherwise room is made as the plan's own step does, and it is sent again.
+    async fn create_policy_version(&self, arn: &str, document: &Json) -> Result<(), StepError> {
+        const AMBIGUOUS_ATTEMPTS: u32 = 5;
+        let want = PolicyDocument::parse(document.text(), &self.ctx.partition).map_err(|e| {
+            StepError::UnreadableDocument {
+                arn: arn.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        let mut ambiguous_attempts = 0;
+        loop {
+            let sent = self
+                .send_unretried("CreatePolicyVersion", || {
+                    self.iam
+                        .create_policy_version()
+                        .policy_arn(arn)
+                        .policy_document(document.text())
+                        .set_as_default(true)
+                        .send()
+                })
+                .await;
+            let err = match sent {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            if !matches!(err.kind, ErrorKind::Network | ErrorKind::Service) {
+                return Err(err.into());
+            }
+            ambiguous_attempts += 1;
+            tracing::info!(
+                "CreatePolicyVersion {arn}: {err}; the version may have been made: checking (attempt {ambiguous_attempts})"
+            );
+            let versions = self.policy_versions(arn).await?;
+            if let Some(newest) = versions.last()
+                && self.version_holds(arn, &newest.0, &want).await?
+            {
+                if !newest.1 {
+                    call!(self, "SetDefaultPolicyVersion",
+                        self.iam.set_default_policy_version().policy_arn(arn).version_id(&newest.0).send(),
+                        ok_if: [])?;
+                }
+                tracing::info!(
+                    "CreatePolicyVersion {arn}: version {} holds the document (an earlier answer was lost)",
+                    newest.0
+                );
+                return Ok(());
+            }
+            if ambiguous_attempts == AMBIGUOUS_ATTEMPTS {
+                return Err(err.into());
+            }
+            if versions.len() >= MAX_POLICY_VERSIONS
+                && let Some((oldest, _)) = versions.iter().find(|v| !v.1)
+            {
+                call!(self, "DeletePolicyVersion",
+                    self.iam.delete_policy_version().policy_arn(arn).version_id(oldest).send(),
+                    ok_if: ["NoSuchEntity"])?;
+            }
+        }
+    }
+
+    /// A policy's versions (id, whether default), oldest first.
+    async fn policy_versions(&self, arn: &str) -> Result<Vec<(String, bool)>, StepError> {
+        let out = self
+            .call("ListPolicyVersions", || {
+                self.iam.list_policy_versions().policy_arn(arn).send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(&e))?;
+        let mut versions: Vec<(i64, u64, String, bool)> = out
+            .versions()
+            .iter()
+            .filter_map(|v| {
+                let id = v.version_id()?.to_string();
+                let n = id.trim_start_matches('v').parse().unwrap_or(0);
+                let made = v.create_date().map_or(0, |d| d.secs());
+                Some((made, n, id, v.is_default_version()))
+            })
+            .collect();
+        // Creation times have one-second steps: the version number breaks ties.
+        versions.sort();
+        Ok(versions.into_iter().map(|(_, _, id, d)| (id, d)).collect())
+    }
+
+    /// Whether a version of the policy holds the document (compared as `plan` compares).
+    async fn version_holds(
+        &self,
+        arn: &str,
+        version: &str,
+        want: &PolicyDocument,
+    ) -> Result<bool, StepError> {
+        let out = self
+            .call("GetPolicyVersion", || {
+                self.iam
+                    .get_policy_version()
+                    .policy_arn(arn)
+                    .version_id(version)
+                    .send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(&e))?;
+        let raw = out
+            .policy_version()
+            .and_then(|v| v.document())
+            .unwrap_or_default();
+        Ok(PolicyDocument::from_live(raw, &self.ctx.partition).is_ok_and(|d| d == *want))
+    }
+
+    /// One call without retries on ambiguous failures (those the caller must check first);
+    /// throttling is waited out within the retry budget, as `call` does.
+    async fn send_unretried<T, E, F, Fut>(
+        &self,
+        what: &'static str,
+        mut call: F,
+    ) -> Result<T, AwsError>
+    where
+        E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<
+                Output = Result<
+                    T,
+                    aws_sdk_iam::error::SdkError<
+                        E,
+                        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+                    >,
+                >,
+            >,
+    {
+        let started = std::time::Instant::now();
+        let mut delay = std::time::Duration::from_millis(200);
+        loop {
+            let slot = self.limits.start(what).await;
+            self.stats.count(what);
+            let err = match call().await {
+                Ok(v) => {
+                    slot.finish(Outcome::Succeeded);
+                    return Ok(v);
+                }
+                Err(e) => AwsError::from_sdk(&e),
+            };
+            if err.kind != ErrorKind::Throttled || started.elapsed() + delay > super::RETRY_BUDGET {
+                slot.finish(Outcome::Failed);
+                return Err(err);
+            }
+            self.stats.count_throttle();
+            tracing::info!("retrying {what} in {:.1}s: {err}", delay.as_secs_f64());
+            // As in `retry`: a throttled call keeps its slot while it waits.
+            tokio::time::sleep(super::jitter(delay)).await;
+            slot.finish(Outcome::Throttled);
+            delay = (delay * 2).min(std::time::Duration::from_secs(10));
         }
     }
 
