@@ -94,7 +94,7 @@ fn lint_reports_findings_and_fails_only_when_asked_or_on_errors() {
     let out = iamplan(&["lint", path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("main.toml:4:7: security warning TRUST_WITHOUT_EXTERNAL_ID: role.partner (trust policy, Statement[0]): account 203461409171 may assume this role without an ExternalId"),
+        text(&out).contains("main.toml:7:13: security warning TRUST_WITHOUT_EXTERNAL_ID: role.partner (trust policy, Statement[0]): account 203461409171 may assume this role without an ExternalId"),
         "{}",
         text(&out)
     );
@@ -107,7 +107,7 @@ fn lint_reports_findings_and_fails_only_when_asked_or_on_errors() {
     assert_eq!(v["format_version"], "1");
     assert_eq!(v["findings"][0]["code"], "TRUST_WITHOUT_EXTERNAL_ID");
     assert_eq!(v["findings"][0]["severity"], "security_warning");
-    assert_eq!(v["findings"][0]["line"], 4);
+    assert_eq!(v["findings"][0]["line"], 7);
 
     let unknown = plan_dir(
         "[policy.p]\n\n[[policy.p.statement]]\naction = \"s3:GetObjekt\"\nresource = \"*\"\n",

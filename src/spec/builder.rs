@@ -8,7 +8,9 @@ use super::refs::{RefAttr, Refs};
 use super::schema::*;
 use super::strings;
 use crate::iam::{IamKind, Section};
-use crate::model::{AccountContext, Address, DEFAULT_ACCOUNT, DesiredResource, Kind, Resource};
+use crate::model::{
+    AccountContext, Address, DEFAULT_ACCOUNT, DesiredResource, Kind, Place, Resource,
+};
 use crate::output::{Part, Reference};
 use crate::policy::{self, PolicyDocument};
 use serde_json::{Map, Value, json};
@@ -34,6 +36,8 @@ pub struct Builder<'a> {
     pub plan_files: Vec<std::path::PathBuf>,
     /// Key sink targets claimed so far (file, or file and profile) -> the user.
     pub sink_targets: RefCell<BTreeMap<String, String>>,
+    /// Where the documents of the resource being built are written (taken by `add`).
+    pub places: RefCell<Vec<Place>>,
 }
 
 /// Error helper bound to one file.
@@ -336,6 +340,7 @@ impl Builder<'_> {
             let d = doc.get_ref();
             let document = self.document(
                 at,
+                &format!("inline policy {}", pname.get_ref()),
                 pname.span(),
                 DocumentSource {
                     document: &d.document,
@@ -391,9 +396,11 @@ impl Builder<'_> {
             .with_help(help))
     }
 
+    /// A policy document from its section; `label` names it as lint does.
     pub fn document(
         &self,
         at: &At,
+        label: &str,
         owner_span: Range<usize>,
         src: DocumentSource,
         ctx: &AccountContext,
@@ -425,12 +432,13 @@ impl Builder<'_> {
                     let pos = json_error_offset(&at.file.source, doc.span(), e.line(), e.column());
                     at.err(pos, format!("invalid policy JSON: {e}"))
                 })?;
+                self.place(at, label, None, None, doc.span());
                 (value, doc.span())
             }
             (None, Some(stmts)) => {
                 let mut out = Vec::new();
-                for s in stmts {
-                    let (value, found, about) = self.statement(at, s, ctx);
+                for (i, s) in stmts.iter().enumerate() {
+                    let (value, found, about) = self.statement(at, label, i, s, ctx);
                     out.push(value);
                     errors.extend(found);
                     reported.push(about);
@@ -489,6 +497,8 @@ impl Builder<'_> {
     pub fn statement(
         &self,
         at: &At,
+        label: &str,
+        i: usize,
         s: &Spanned<StatementSpec>,
         ctx: &AccountContext,
     ) -> (Value, Vec<SpecError>, Vec<String>) {
@@ -496,8 +506,12 @@ impl Builder<'_> {
         let mut m = Map::new();
         let errors = RefCell::new(Vec::new());
         let about = RefCell::new(Vec::new());
+        self.place(at, label, Some(i), None, s.span());
         let text = |t: &str, span: Range<usize>| match self.interp_text(t, ctx) {
-            Ok(v) => v,
+            Ok(v) => {
+                self.place(at, label, Some(i), Some(v.clone()), span);
+                v
+            }
             Err((msg, help)) => {
                 errors.borrow_mut().push(at.err(span, msg).with_help(help));
                 about.borrow_mut().push(Value::String(t.into()).to_string());
@@ -556,7 +570,42 @@ impl Builder<'_> {
                 );
             }
         }
+        // Condition keys, where a finding about one points.
+        if let Some(c) = &st.condition
+            && let toml::Value::Table(ops) = c.get_ref()
+        {
+            let span = c.span();
+            for keys in ops.values() {
+                if let toml::Value::Table(keys) = keys {
+                    for k in keys.keys() {
+                        if let Some(j) = at.file.source[span.clone()].find(k.as_str()) {
+                            let start = span.start + j;
+                            self.place(at, label, Some(i), Some(k.clone()), start..start + k.len());
+                        }
+                    }
+                }
+            }
+        }
         (Value::Object(m), errors.into_inner(), about.into_inner())
+    }
+}
+
+impl Builder<'_> {
+    /// Records where part of a document is written (see `Place`).
+    pub fn place(
+        &self,
+        at: &At,
+        document: &str,
+        statement: Option<usize>,
+        text: Option<String>,
+        span: Range<usize>,
+    ) {
+        self.places.borrow_mut().push(Place {
+            document: document.to_string(),
+            statement,
+            text,
+            origin: Self::origin(at, span),
+        });
     }
 }
 
@@ -768,6 +817,7 @@ impl Builder<'_> {
     ) -> Result<(), SpecError> {
         let at = At { file: f };
         let s = section.get_ref();
+        self.places.borrow_mut().clear();
         check_name(&at, name, K::MAX_NAME_LEN, K::KIND.label())?;
         let ctx = self.ctx(s.account()).clone();
         let cx = BuildCx {
@@ -811,6 +861,7 @@ impl Builder<'_> {
                 allow_widening: s.allow_widening(),
                 origin,
                 lint_ignore,
+                places: self.places.take(),
             },
         )
     }
@@ -922,7 +973,12 @@ impl BuildCx<'_> {
     }
     /// The resource's own policy document (`document` or `statement`).
     pub fn document(&self, src: DocumentSource, trust: bool) -> Result<PolicyDocument, SpecError> {
+        let label = if trust {
+            "trust policy"
+        } else {
+            "policy document"
+        };
         self.b
-            .document(self.at, self.name.span(), src, self.ctx, trust)
+            .document(self.at, label, self.name.span(), src, self.ctx, trust)
     }
 }

@@ -464,6 +464,7 @@ impl Spec {
             offline,
             plan_files: self.files.iter().map(|f| f.path.clone()).collect(),
             sink_targets: Default::default(),
+            places: Default::default(),
         };
         b.refs = self.refs(&b);
         let mut push = |r: Result<(), SpecError>| {

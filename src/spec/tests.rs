@@ -576,3 +576,26 @@ fn strings_aws_would_refuse_fail_at_their_place() {
         ]
     );
 }
+
+#[test]
+fn lint_findings_point_at_the_value_at_fault() {
+    let src = "[stack]\nname = \"s\"\n\n[policy.p]\n[[policy.p.statement]]\naction = \"s3:GetObject\"\nresource = \"*\"\n[[policy.p.statement]]\neffect = \"Allow\"\naction = [\"s3:GetObject\", \"s3:GetObjekt\"]\nresource = \"arn:aws:s3:::b/*\"\n\n[role.r]\n[role.r.trust]\naccounts = [\"203461409171\"]\n\n[policy.j]\ndocument = '''{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"s3:GetObjekt\", \"Resource\": \"*\"}]}'''\n";
+    let spec = parse_str(Path::new("t.toml"), src).unwrap();
+    let (desired, found) = spec.check_offline();
+    assert!(found.errors.is_empty(), "{:?}", found.errors);
+    let places: Vec<(usize, usize, &str)> = crate::lint::lint(&desired)
+        .iter()
+        .map(|f| (f.line, f.column, f.code.as_str()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            // The action in the second statement, not [policy.p] (line 4).
+            (10, 27, "UNKNOWN_ACTION"),
+            // The helper's principal, not [role.r].
+            (15, 13, "TRUST_WITHOUT_EXTERNAL_ID"),
+            // A JSON document: its text.
+            (18, 12, "UNKNOWN_ACTION"),
+        ]
+    );
+}
