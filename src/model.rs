@@ -151,6 +151,22 @@ pub struct DesiredResource {
     pub origin: String,
     /// Lint findings not to report for it: code -> the reason given.
     pub lint_ignore: BTreeMap<String, String>,
+    /// Where its documents' statements and values are written, so that a lint finding
+    /// points at the value at fault rather than at the resource's table.
+    pub places: Vec<Place>,
+}
+
+/// Where part of one of a resource's policy documents is written in the plan files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The document, as lint names it (`trust policy`, `policy document`, `inline policy X`).
+    pub document: String,
+    /// The statement (0-based); `None`: the document as a whole.
+    pub statement: Option<usize>,
+    /// A value of the statement (an action, a resource, a condition key), as built.
+    pub text: Option<String>,
+    /// `file:line:col`.
+    pub origin: String,
 }
 
 /// A resource as read from the account. What only the live side knows about one kind

@@ -94,7 +94,7 @@ fn lint_reports_findings_and_fails_only_when_asked_or_on_errors() {
     let out = iamplan(&["lint", path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("main.toml:4:7: security warning TRUST_WITHOUT_EXTERNAL_ID: role.partner (trust policy, Statement[0]): account 203461409171 may assume this role without an ExternalId"),
+        text(&out).contains("main.toml:7:13: security warning TRUST_WITHOUT_EXTERNAL_ID: role.partner (trust policy, Statement[0]): account 203461409171 may assume this role without an ExternalId"),
         "{}",
         text(&out)
     );
@@ -107,7 +107,7 @@ fn lint_reports_findings_and_fails_only_when_asked_or_on_errors() {
     assert_eq!(v["format_version"], "1");
     assert_eq!(v["findings"][0]["code"], "TRUST_WITHOUT_EXTERNAL_ID");
     assert_eq!(v["findings"][0]["severity"], "security_warning");
-    assert_eq!(v["findings"][0]["line"], 4);
+    assert_eq!(v["findings"][0]["line"], 7);
 
     let unknown = plan_dir(
         "[policy.p]\n\n[[policy.p.statement]]\naction = \"s3:GetObjekt\"\nresource = \"*\"\n",
@@ -518,5 +518,55 @@ fn who_can_prints_chains_of_assume_role() {
         text(&out).contains("  possibly arn:aws:iam::111122223333:root:"),
         "{}",
         text(&out)
+    );
+}
+
+#[test]
+fn plan_files_that_are_not_regular_files_are_refused_not_read() {
+    let dir = plan_dir("");
+    let fifo = dir.path().join("fifo.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("sub.toml")).unwrap();
+    // A link to a regular file is read as the file.
+    std::fs::write(dir.path().join("real"), "[variables]\nx = \"1\"\n").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link.toml")).unwrap();
+    for cmd in [&["validate"][..], &["fmt", "--check"]] {
+        let out = iamplan(&[cmd, &[dir.path().to_str().unwrap()]].concat());
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {t}");
+        for (file, what) in [
+            ("fifo.toml", "a FIFO (named pipe)"),
+            ("zero.toml", "a character device"),
+        ] {
+            assert!(
+                t.contains(&format!("{file}: it is {what}, not a regular file")),
+                "{cmd:?}: {t}"
+            );
+        }
+    }
+    let out = iamplan(&["validate", dir.path().to_str().unwrap()]);
+    let t = text(&out);
+    assert!(
+        t.contains("sub.toml: it is a directory, not a regular file"),
+        "{t}"
+    );
+    assert!(!t.contains("link.toml"), "{t}");
+}
+
+#[test]
+fn a_plan_file_over_the_size_limit_is_refused_naming_it() {
+    let dir = plan_dir("");
+    let big = dir.path().join("big.toml");
+    let mut body = String::from("# padding\n");
+    body.push_str(&"#".repeat(4 * 1024 * 1024));
+    std::fs::write(&big, body).unwrap();
+    let out = iamplan(&["validate", dir.path().to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("big.toml: it is larger than 4 MiB, the limit for a plan file"),
+        "{t}"
     );
 }

@@ -8,6 +8,7 @@
 //! `iamplan force-unlock FILES` removes it.
 
 use super::{Account, AwsError};
+use crate::iam::managed_policy::LOCK_PREFIX;
 use anyhow::{Result, anyhow};
 use std::path::Path;
 
@@ -15,12 +16,13 @@ const PATH: &str = "/iamplan/";
 const DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"StackLock","Effect":"Deny","Action":"iamplan:StackLock","Resource":"*"}]}"#;
 
 pub fn name(stack: &str) -> String {
-    format!("iamplan-lock-{stack}")
+    format!("{LOCK_PREFIX}{stack}")
 }
 
-/// Whether a live policy is a stack lock (not a resource of any plan).
+/// Whether a live policy is a stack lock (not a resource of any plan: plans may not use
+/// the prefix).
 pub fn is_lock(policy_name: &str) -> bool {
-    policy_name.starts_with("iamplan-lock-")
+    policy_name.starts_with(LOCK_PREFIX)
 }
 
 /// Every lock this process holds, so that a signal handler can give them back before the

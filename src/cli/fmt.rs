@@ -23,8 +23,14 @@ pub fn run(args: FmtArgs) -> Result<i32> {
     }
     let mut failed = false;
     for path in paths {
-        let source = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let source = match crate::spec::read_source(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}\n");
+                failed = true;
+                continue;
+            }
+        };
         let formatted = match fmtplan::format(&source) {
             Ok(f) => f,
             Err(e) => {

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use toml::Spanned;
 
+/// The names of the stack locks (`aws::lock`): `iamplan-lock-STACK`. IAM compares
+/// policy names without case, so a plan's policy may not start with it in any case.
+pub const LOCK_PREFIX: &str = "iamplan-lock-";
+
 /// IAM's quota on a managed policy document: characters without white space.
 pub const MAX_SIZE: usize = 6144;
 
@@ -68,12 +72,23 @@ impl IamKind for ManagedPolicy {
     type Section = PolicySpec;
 
     fn build(cx: &BuildCx, p: &PolicySpec) -> Result<Self, SpecError> {
+        let name = cx.name.get_ref();
+        if let Some(stack) = name
+            .get(..LOCK_PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(LOCK_PREFIX))
+            .and_then(|_| name.get(LOCK_PREFIX.len()..))
+        {
+            cx.keep::<()>(Err(cx
+                .err(cx.name.span(), format!("the policy name \"{name}\" is reserved: it is the name of stack \"{stack}\"'s lock"))
+                .with_help(format!("while this policy exists, stack \"{stack}\" counts as locked, and `iamplan force-unlock` of that stack deletes it; choose a name that does not start with {LOCK_PREFIX}"))))
+            .ok();
+        }
         let source = DocumentSource {
             document: &p.document,
             statement: &p.statement,
             version: &p.version,
         };
-        let path = cx.keep(cx.path(&p.path));
+        let path = cx.keep(cx.policy_path(&p.path));
         let description = cx.keep(cx.description(&p.description));
         let document = cx.keep(cx.document(source, false));
         let description = description?;

@@ -14,7 +14,7 @@ use crate::ops::Op;
 use crate::ownership::{owner_tags, take_owner_tag, with_owner_tag};
 use crate::plan::{Action, AttrChange, Change, DocChange};
 use crate::policy::PolicyDocument;
-use crate::spec::{BuildCx, DocumentSpec, SpecError, Str};
+use crate::spec::{BuildCx, DocumentSpec, ROLE_DESCRIPTION, SpecError, Str};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
@@ -106,7 +106,12 @@ impl IamKind for Role {
             }
         }));
         let path = cx.keep(cx.path(&r.path));
-        let description = cx.keep(cx.description(&r.description));
+        let description = cx.keep(cx.description(&r.description).and_then(
+            |d| match &r.description {
+                Some(s) => cx.shaped(s.span(), d, &ROLE_DESCRIPTION),
+                None => Ok(d),
+            },
+        ));
         let boundary = cx.keep(cx.opt_policy_ref(&r.permissions_boundary));
         let trust = cx.keep(trust::build(cx.b, cx.at, &r.trust, cx.ctx));
         let inline = cx.keep(cx.inline_within(&r.inline, 10240, "role"));

@@ -77,6 +77,7 @@ fn document(
         }
         return b.document(
             at,
+            "trust policy",
             t.span(),
             DocumentSource {
                 document: &spec.document,
@@ -90,6 +91,17 @@ fn document(
     if !helpers {
         return Err(at.err(t.span(), "the trust policy names no principal")
                 .with_help("add accounts = [\"123456789012\"], roles, users or services = [\"ec2.amazonaws.com\"], or a document"));
+    }
+    // Findings about the helpers' document point at the first principal given.
+    if let Some(first) = spec
+        .accounts
+        .iter()
+        .chain(&spec.roles)
+        .chain(&spec.users)
+        .chain(&spec.services)
+        .next()
+    {
+        b.place(at, "trust policy", None, None, first.span());
     }
     let mut aws = Vec::new();
     for a in &spec.accounts {

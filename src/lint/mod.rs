@@ -6,7 +6,7 @@
 pub mod db;
 mod rules;
 
-use crate::model::{Desired, Resource};
+use crate::model::{Desired, Place, Resource};
 use crate::plan::resource_label;
 use crate::policy::PolicyDocument;
 use serde::Serialize;
@@ -190,10 +190,14 @@ pub fn lint_with(desired: &Desired, db: &db::ActionDb) -> Vec<Finding> {
                 if d.lint_ignore.contains_key(raw.code.as_str()) {
                     continue;
                 }
+                let (file, line, column) = match place(&d.places, &document, &raw) {
+                    Some(origin) => split_origin(origin),
+                    None => (file.clone(), line, column),
+                };
                 out.push(Finding {
                     code: raw.code,
                     severity: raw.code.severity(),
-                    file: file.clone(),
+                    file,
                     line,
                     column,
                     resource: resource.clone(),
@@ -235,6 +239,26 @@ pub fn check_document(
         .into_iter()
         .map(|r| (r.code, r.statement, r.message))
         .collect()
+}
+
+/// Where a finding is written: the value it is about (a finding's message starts with it,
+/// in backticks, when it is about one), else its statement, else its document.
+fn place<'p>(places: &'p [Place], document: &str, raw: &Raw) -> Option<&'p str> {
+    let about = raw
+        .message
+        .strip_prefix('`')
+        .and_then(|m| m.split_once('`'))
+        .map(|(a, _)| a);
+    let of_document = || places.iter().filter(|p| p.document == document);
+    let find = |statement: Option<usize>, text: Option<&str>| {
+        of_document()
+            .find(|p| p.statement == statement && p.text.as_deref() == text)
+            .map(|p| p.origin.as_str())
+    };
+    about
+        .and_then(|a| find(raw.statement, Some(a)))
+        .or_else(|| raw.statement.and_then(|i| find(Some(i), None)))
+        .or_else(|| find(None, None))
 }
 
 /// `file:line:col` -> its parts (a file name may itself contain colons).

@@ -144,6 +144,7 @@ pub fn check(doc: &Value, trust: bool) -> Vec<Problem> {
             continue;
         };
         statement(i, st, trust, &mut sids, &mut out);
+        outside_latin_1(i, s, &mut out);
     }
     if version == "2008-10-17" && uses_policy_variables(doc) {
         out.push(Problem {
@@ -155,6 +156,39 @@ pub fn check(doc: &Value, trust: bool) -> Vec<Problem> {
         });
     }
     out
+}
+
+/// IAM takes a policy document as text of tab, newline, carriage return and U+0020 to
+/// U+00FF (policyDocumentType in the IAM API model, `[\u0009\u000A\u000D\u0020-\u00FF]+`):
+/// a value in another script is refused when applied. Each string once.
+fn outside_latin_1(i: usize, v: &Value, out: &mut Vec<Problem>) {
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}');
+    let mut check = |text: &str| {
+        if let Some(c) = text.chars().find(|c| !allowed(*c)) {
+            out.push(
+                Problem::error(
+                    Some(i),
+                    format!("\"{text}\": IAM does not take U+{:04X} in a policy document", c as u32),
+                )
+                .about(text)
+                .help("a policy document may hold tab, newline, carriage return and U+0020 to U+00FF (Latin-1) only; use * or ? for other characters in a pattern"),
+            );
+        }
+    };
+    fn walk(v: &Value, check: &mut dyn FnMut(&str)) {
+        match v {
+            Value::String(s) => check(s),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, check)),
+            Value::Object(m) => {
+                for (k, x) in m {
+                    check(k);
+                    walk(x, check);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(v, &mut check);
 }
 
 fn statement(
@@ -282,9 +316,11 @@ fn one_of(
 ) {
     match (st.contains_key(a), st.contains_key(b)) {
         (true, true) => out.push(
-            Problem::error(at, format!("the statement has both {a} and {b}")).help(format!(
-                "keep one: {b} means everything except the values listed"
-            )),
+            Problem::error(at, format!("the statement has both {a} and {b}"))
+                .about(b)
+                .help(format!(
+                    "keep one: {b} means everything except the values listed"
+                )),
         ),
         (false, false) if required => out.push(Problem::error(
             at,

@@ -6,8 +6,11 @@ use super::PlanFile;
 use super::error::{Diagnostics, SpecError, nearest};
 use super::refs::{RefAttr, Refs};
 use super::schema::*;
+use super::strings;
 use crate::iam::{IamKind, Section};
-use crate::model::{AccountContext, Address, DEFAULT_ACCOUNT, DesiredResource, Kind, Resource};
+use crate::model::{
+    AccountContext, Address, DEFAULT_ACCOUNT, DesiredResource, Kind, Place, Resource,
+};
 use crate::output::{Part, Reference};
 use crate::policy::{self, PolicyDocument};
 use serde_json::{Map, Value, json};
@@ -33,6 +36,8 @@ pub struct Builder<'a> {
     pub plan_files: Vec<std::path::PathBuf>,
     /// Key sink targets claimed so far (file, or file and profile) -> the user.
     pub sink_targets: RefCell<BTreeMap<String, String>>,
+    /// Where the documents of the resource being built are written (taken by `add`).
+    pub places: RefCell<Vec<Place>>,
 }
 
 /// Error helper bound to one file.
@@ -237,11 +242,14 @@ impl Builder<'_> {
         }
     }
 
+    /// A role's, user's or group's path (`policy`: a managed policy's, which IAM
+    /// restricts to fewer characters).
     pub fn path(
         &self,
         at: &At,
         path: &Option<Str>,
         ctx: &AccountContext,
+        policy: bool,
     ) -> Result<String, SpecError> {
         let Some(p) = path else { return Ok("/".into()) };
         let v = self.interp(at, p, ctx)?;
@@ -250,6 +258,12 @@ impl Builder<'_> {
                 .err(p.span(), format!("invalid path \"{v}\""))
                 .with_help("a path starts and ends with `/`, e.g. \"/integrations/\""));
         }
+        let shape = if policy {
+            &strings::POLICY_PATH
+        } else {
+            &strings::PATH
+        };
+        strings::check_at(at, p.span(), &v, shape)?;
         Ok(v)
     }
 
@@ -260,18 +274,36 @@ impl Builder<'_> {
         ctx: &AccountContext,
     ) -> Result<BTreeMap<String, String>, SpecError> {
         let mut out = BTreeMap::new();
+        // Each tag's problems are independent: all are reported (the first is returned,
+        // the others recorded).
+        let mut errors = Vec::new();
         for (k, v) in tags {
             let lower = k.get_ref().to_ascii_lowercase();
             if lower.starts_with("iamplan:") || lower.starts_with("aws:") {
-                return Err(at
-                    .err(k.span(), format!("tag key \"{}\" is reserved", k.get_ref()))
-                    .with_help(
-                        "`aws:` tags belong to AWS; `iamplan:` tags are set by iamplan itself",
-                    ));
+                errors.push(
+                    at.err(k.span(), format!("tag key \"{}\" is reserved", k.get_ref()))
+                        .with_help(
+                            "`aws:` tags belong to AWS; `iamplan:` tags are set by iamplan itself",
+                        ),
+                );
+            } else if let Err(e) = strings::check_at(at, k.span(), k.get_ref(), &strings::TAG_KEY) {
+                errors.push(e);
             }
-            out.insert(k.get_ref().clone(), self.interp(at, v, ctx)?);
+            match self.interp(at, v, ctx).and_then(|value| {
+                strings::check_at(at, v.span(), &value, &strings::TAG_VALUE).map(|()| value)
+            }) {
+                Ok(value) => {
+                    out.insert(k.get_ref().clone(), value);
+                }
+                Err(e) => errors.push(e),
+            }
         }
-        Ok(out)
+        if errors.is_empty() {
+            return Ok(out);
+        }
+        let first = errors.remove(0);
+        self.found.borrow_mut().errors.extend(errors);
+        Err(first)
     }
 
     pub fn managed_list(
@@ -308,6 +340,7 @@ impl Builder<'_> {
             let d = doc.get_ref();
             let document = self.document(
                 at,
+                &format!("inline policy {}", pname.get_ref()),
                 pname.span(),
                 DocumentSource {
                     document: &d.document,
@@ -363,14 +396,21 @@ impl Builder<'_> {
             .with_help(help))
     }
 
+    /// A policy document from its section; `label` names it as lint does.
     pub fn document(
         &self,
         at: &At,
+        label: &str,
         owner_span: Range<usize>,
         src: DocumentSource,
         ctx: &AccountContext,
         trust: bool,
     ) -> Result<PolicyDocument, SpecError> {
+        // Problems found in the TOML statements themselves, and per statement the values
+        // they are about (as JSON text): the grammar check below runs on the statements
+        // as written and must not report those values a second time.
+        let mut errors = Vec::new();
+        let mut reported: Vec<Vec<String>> = Vec::new();
         let (value, span) = match (src.document, src.statement) {
             (Some(_), Some(_)) => {
                 return Err(at.err(
@@ -392,12 +432,16 @@ impl Builder<'_> {
                     let pos = json_error_offset(&at.file.source, doc.span(), e.line(), e.column());
                     at.err(pos, format!("invalid policy JSON: {e}"))
                 })?;
+                self.place(at, label, None, None, doc.span());
                 (value, doc.span())
             }
             (None, Some(stmts)) => {
                 let mut out = Vec::new();
-                for s in stmts {
-                    out.push(self.statement(at, s, ctx)?);
+                for (i, s) in stmts.iter().enumerate() {
+                    let (value, found, about) = self.statement(at, label, i, s, ctx);
+                    out.push(value);
+                    errors.extend(found);
+                    reported.push(about);
                 }
                 let version = match src.version {
                     Some(v) => v.get_ref().clone(),
@@ -407,15 +451,22 @@ impl Builder<'_> {
             }
         };
         let kind = if trust { "trust policy" } else { "policy" };
-        let mut errors = Vec::new();
         for p in policy::check(&value, trust) {
-            // TOML statements point at their own table; a JSON document at its text.
+            if let (Some(i), Some(needle)) = (p.statement, &p.needle)
+                && reported.get(i).is_some_and(|r| r.contains(needle))
+            {
+                continue;
+            }
+            // TOML statements point at the value at fault in their table; a JSON document
+            // at the text it is about.
             let (span, place) = match (p.statement, src.statement) {
-                (Some(i), Some(stmts)) if i < stmts.len() => (stmts[i].span(), String::new()),
+                (Some(i), Some(stmts)) if i < stmts.len() => (
+                    statement_place(at, &stmts[i], p.needle.as_deref()),
+                    String::new(),
+                ),
                 (Some(i), _) => (span.clone(), format!(" (Statement[{i}])")),
                 (None, _) => (span.clone(), String::new()),
             };
-            // In a JSON document written in the file, point at the text it is about.
             let span = match (&p.needle, src.statement) {
                 (Some(needle), None) => at.file.source[span.clone()]
                     .find(needle.as_str())
@@ -440,32 +491,51 @@ impl Builder<'_> {
         Ok(self.policy_document(value, &ctx.partition))
     }
 
+    /// One TOML statement as JSON, every problem of it, and the values those problems are
+    /// about (JSON text). A value with a problem is kept as written, so that the rest of
+    /// the statement is still checked.
     pub fn statement(
         &self,
         at: &At,
+        label: &str,
+        i: usize,
         s: &Spanned<StatementSpec>,
         ctx: &AccountContext,
-    ) -> Result<Value, SpecError> {
+    ) -> (Value, Vec<SpecError>, Vec<String>) {
         let st = s.get_ref();
         let mut m = Map::new();
-        let text = |t: &str| {
-            self.interp_text(t, ctx)
-                .map_err(|(msg, help)| at.err(s.span(), msg).with_help(help))
+        let errors = RefCell::new(Vec::new());
+        let about = RefCell::new(Vec::new());
+        self.place(at, label, Some(i), None, s.span());
+        let text = |t: &str, span: Range<usize>| match self.interp_text(t, ctx) {
+            Ok(v) => {
+                self.place(at, label, Some(i), Some(v.clone()), span);
+                v
+            }
+            Err((msg, help)) => {
+                errors.borrow_mut().push(at.err(span, msg).with_help(help));
+                about.borrow_mut().push(Value::String(t.into()).to_string());
+                t.to_string()
+            }
         };
         if let Some(sid) = &st.sid {
-            m.insert("Sid".into(), json!(sid));
+            m.insert("Sid".into(), json!(sid.get_ref()));
         }
         let effect = match &st.effect {
             None => "Allow".to_string(),
             Some(e) if e.get_ref() == "Allow" || e.get_ref() == "Deny" => e.get_ref().clone(),
             Some(e) => {
-                return Err(at.err(
+                errors.borrow_mut().push(at.err(
                     e.span(),
                     format!(
                         "effect must be \"Allow\" or \"Deny\", found \"{}\"",
                         e.get_ref()
                     ),
                 ));
+                about
+                    .borrow_mut()
+                    .push(Value::String(e.get_ref().clone()).to_string());
+                e.get_ref().clone()
             }
         };
         m.insert("Effect".into(), json!(effect));
@@ -476,12 +546,12 @@ impl Builder<'_> {
             ("NotResource", &st.not_resource),
         ] {
             if let Some(v) = v {
-                let value = match v {
-                    OneOrMany::One(x) => Value::String(text(x)?),
+                let value = match v.get_ref() {
+                    OneOrMany::One(x) => Value::String(text(x, v.span())),
                     OneOrMany::Many(xs) => Value::Array(
                         xs.iter()
-                            .map(|x| text(x).map(Value::String))
-                            .collect::<Result<_, _>>()?,
+                            .map(|x| Value::String(text(x.get_ref(), x.span())))
+                            .collect(),
                     ),
                 };
                 m.insert(key.into(), value);
@@ -493,41 +563,120 @@ impl Builder<'_> {
             ("Condition", &st.condition),
         ] {
             if let Some(v) = v {
-                m.insert(key.into(), toml_to_json(v, &text)?);
+                let span = v.span();
+                m.insert(
+                    key.into(),
+                    toml_to_json(v.get_ref(), &|t| text(t, span.clone())),
+                );
             }
         }
-        Ok(Value::Object(m))
+        // Condition keys, where a finding about one points.
+        if let Some(c) = &st.condition
+            && let toml::Value::Table(ops) = c.get_ref()
+        {
+            let span = c.span();
+            for keys in ops.values() {
+                if let toml::Value::Table(keys) = keys {
+                    for k in keys.keys() {
+                        if let Some(j) = at.file.source[span.clone()].find(k.as_str()) {
+                            let start = span.start + j;
+                            self.place(at, label, Some(i), Some(k.clone()), start..start + k.len());
+                        }
+                    }
+                }
+            }
+        }
+        (Value::Object(m), errors.into_inner(), about.into_inner())
     }
 }
+
+impl Builder<'_> {
+    /// Records where part of a document is written (see `Place`).
+    pub fn place(
+        &self,
+        at: &At,
+        document: &str,
+        statement: Option<usize>,
+        text: Option<String>,
+        span: Range<usize>,
+    ) {
+        self.places.borrow_mut().push(Place {
+            document: document.to_string(),
+            statement,
+            text,
+            origin: Self::origin(at, span),
+        });
+    }
+}
+
+/// Where a problem of a TOML statement is: the value it is about (`needle`, JSON text:
+/// a quoted value, or a key such as `"NotAction"` or a condition operator), else the
+/// statement's table.
+fn statement_place(at: &At, s: &Spanned<StatementSpec>, needle: Option<&str>) -> Range<usize> {
+    let st = s.get_ref();
+    let one = |v: &Option<Spanned<OneOrMany>>| v.as_ref().map(Spanned::span);
+    let value = |v: &Option<Spanned<toml::Value>>| v.as_ref().map(Spanned::span);
+    let fields = [
+        ("Sid", st.sid.as_ref().map(Spanned::span)),
+        ("Effect", st.effect.as_ref().map(Spanned::span)),
+        ("Action", one(&st.action)),
+        ("NotAction", one(&st.not_action)),
+        ("Resource", one(&st.resource)),
+        ("NotResource", one(&st.not_resource)),
+        ("Principal", value(&st.principal)),
+        ("NotPrincipal", value(&st.not_principal)),
+        ("Condition", value(&st.condition)),
+    ];
+    let Some(needle) = needle else {
+        return s.span();
+    };
+    let bare: String = serde_json::from_str(needle).unwrap_or_else(|_| needle.to_string());
+    // A statement key: its value (the TOML key is spelt in snake case).
+    if let Some((_, Some(span))) = fields.iter().find(|(k, _)| *k == bare) {
+        return span.clone();
+    }
+    // A value, quoted as in TOML's basic strings, else bare (a key of a condition table).
+    let source = &at.file.source;
+    for (_, span) in fields.iter() {
+        let Some(span) = span else { continue };
+        let text = &source[span.clone()];
+        if let Some(i) = text.find(needle) {
+            return span.start + i..span.start + i + needle.len();
+        }
+        if let Some(i) = text.find(&format!("'{bare}'")) {
+            return span.start + i..span.start + i + bare.len() + 2;
+        }
+        if !bare.is_empty()
+            && let Some(i) = text.find(bare.as_str())
+        {
+            return span.start + i..span.start + i + bare.len();
+        }
+    }
+    s.span()
+}
+
 pub struct DocumentSource<'a> {
     pub document: &'a Option<Str>,
     pub statement: &'a Option<Vec<Spanned<StatementSpec>>>,
     pub version: &'a Option<Str>,
 }
 
-pub fn toml_to_json(
-    v: &toml::Value,
-    text: &dyn Fn(&str) -> Result<String, SpecError>,
-) -> Result<Value, SpecError> {
-    Ok(match v {
-        toml::Value::String(s) => Value::String(text(s)?),
+pub fn toml_to_json(v: &toml::Value, text: &dyn Fn(&str) -> String) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(text(s)),
         toml::Value::Integer(i) => json!(i),
         toml::Value::Float(f) => json!(f),
         toml::Value::Boolean(b) => json!(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|x| toml_to_json(x, text))
-                .collect::<Result<_, _>>()?,
-        ),
+        toml::Value::Array(a) => Value::Array(a.iter().map(|x| toml_to_json(x, text)).collect()),
         toml::Value::Table(t) => {
             let mut m = Map::new();
             for (k, x) in t {
-                m.insert(k.clone(), toml_to_json(x, text)?);
+                m.insert(k.clone(), toml_to_json(x, text));
             }
             Value::Object(m)
         }
-    })
+    }
 }
 
 /// Maps a serde_json error position inside a TOML string to a byte offset in the file.
@@ -668,6 +817,7 @@ impl Builder<'_> {
     ) -> Result<(), SpecError> {
         let at = At { file: f };
         let s = section.get_ref();
+        self.places.borrow_mut().clear();
         check_name(&at, name, K::MAX_NAME_LEN, K::KIND.label())?;
         let ctx = self.ctx(s.account()).clone();
         let cx = BuildCx {
@@ -711,6 +861,7 @@ impl Builder<'_> {
                 allow_widening: s.allow_widening(),
                 origin,
                 lint_ignore,
+                places: self.places.take(),
             },
         )
     }
@@ -747,7 +898,21 @@ impl BuildCx<'_> {
         self.b.opt_text(self.at, s, self.ctx)
     }
     pub fn path(&self, p: &Option<Str>) -> Result<String, SpecError> {
-        self.b.path(self.at, p, self.ctx)
+        self.b.path(self.at, p, self.ctx, false)
+    }
+    /// A managed policy's path.
+    pub fn policy_path(&self, p: &Option<Str>) -> Result<String, SpecError> {
+        self.b.path(self.at, p, self.ctx, true)
+    }
+    /// A value as AWS takes it (`shape`: its pattern in the API model), at `span`.
+    pub fn shaped(
+        &self,
+        span: Range<usize>,
+        value: String,
+        shape: &strings::Shape,
+    ) -> Result<String, SpecError> {
+        strings::check_at(self.at, span, &value, shape)?;
+        Ok(value)
     }
     /// A description: empty when absent, at most IAM's 1,000 characters.
     pub fn description(&self, d: &Option<Str>) -> Result<String, SpecError> {
@@ -808,7 +973,12 @@ impl BuildCx<'_> {
     }
     /// The resource's own policy document (`document` or `statement`).
     pub fn document(&self, src: DocumentSource, trust: bool) -> Result<PolicyDocument, SpecError> {
+        let label = if trust {
+            "trust policy"
+        } else {
+            "policy document"
+        };
         self.b
-            .document(self.at, self.name.span(), src, self.ctx, trust)
+            .document(self.at, label, self.name.span(), src, self.ctx, trust)
     }
 }

@@ -7,6 +7,7 @@ mod parse;
 mod refs;
 mod schema;
 mod smoke;
+mod strings;
 
 pub use builder::{
     At, BuildCx, Builder, DocumentSource, arn_parts, one_or_many, valid_external_id, valid_name,
@@ -15,6 +16,7 @@ pub use builder::{
 pub use error::{Diagnostics, SpecError, SpecErrors, line_col, nearest};
 pub use refs::{RefAttr, Refs};
 pub use schema::{AccountSpec, DocumentSpec, StatementSpec, Str};
+pub use strings::{ROLE_DESCRIPTION, Shape};
 
 use crate::iam::{Group, ManagedPolicy, Role, User};
 use crate::model::{AccountContext, DEFAULT_ACCOUNT, Desired, Kind};
@@ -23,6 +25,7 @@ use schema::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use toml::Spanned;
 
 /// One parsed plan file with its source, kept for error excerpts.
 #[derive(Debug)]
@@ -144,9 +147,51 @@ pub fn check(paths: &[PathBuf]) -> (Option<(Spec, Desired)>, Diagnostics) {
     (Some((spec, desired)), found)
 }
 
+/// The largest plan file read: far above any real plan (a thousand roles take about
+/// 300 KiB), and small enough that a wrong path (a log, an image) fails at once.
+pub const MAX_PLAN_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// A plan file's text; bytes that are not UTF-8 are reported at their line and column.
-fn read_source(path: &Path) -> Result<String, SpecError> {
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+/// Only regular files (or links to one) are read: a FIFO would block for ever and a
+/// device such as /dev/zero would be read until memory runs out.
+pub fn read_source(path: &Path) -> Result<String, SpecError> {
+    use std::io::Read;
+    let refuse = |what: String| {
+        SpecError::at(
+            path,
+            "",
+            None,
+            format!("cannot read {}: {what}", path.display()),
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
+    if !meta.is_file() {
+        return Err(
+            refuse(format!("it is {}, not a regular file", file_type(&meta))).with_help(
+                "a plan file is a regular file (or a link to one); remove or rename this one",
+            ),
+        );
+    }
+    let too_big = || {
+        refuse(format!(
+            "it is larger than {} MiB, the limit for a plan file",
+            MAX_PLAN_FILE_BYTES / (1024 * 1024)
+        ))
+        .with_help("split the plan into several files in one directory")
+    };
+    if meta.len() > MAX_PLAN_FILE_BYTES {
+        return Err(too_big());
+    }
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    // The size can change between the look and the read (a file still being written):
+    // the limit holds for what is read, whatever the metadata said.
+    let mut bytes = Vec::new();
+    file.take(MAX_PLAN_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(path, e))?;
+    if bytes.len() as u64 > MAX_PLAN_FILE_BYTES {
+        return Err(too_big());
+    }
     String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
@@ -159,6 +204,25 @@ fn read_source(path: &Path) -> Result<String, SpecError> {
         )
         .with_help("plan files are UTF-8 text; re-save the file as UTF-8")
     })
+}
+
+/// What a file that is not a regular file is, in words.
+fn file_type(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> SpecError {
@@ -265,7 +329,15 @@ impl Spec {
                 out.insert(alias.get_ref().clone(), spec.clone());
             }
         }
-        // Every resource's account must be declared.
+        // Every resource's account must be declared (an [accounts.ALIAS] table that could
+        // not be read is declared, with an error of its own).
+        let unreadable: BTreeSet<&str> = self
+            .files
+            .iter()
+            .flat_map(|f| &f.spec.unreadable)
+            .filter(|(section, _)| section == "accounts")
+            .map(|(_, name)| name.get_ref().as_str())
+            .collect();
         for f in &self.files {
             let s = &f.spec;
             let refs = (s.role.values().map(|r| &r.get_ref().account))
@@ -274,7 +346,7 @@ impl Spec {
                 .chain(s.group.values().map(|g| &g.get_ref().account))
                 .flatten();
             for a in refs {
-                if !out.contains_key(a.get_ref()) {
+                if !out.contains_key(a.get_ref()) && !unreadable.contains(a.get_ref().as_str()) {
                     let known: Vec<&str> = out.keys().map(String::as_str).collect();
                     let e = SpecError::at(
                         &f.path,
@@ -379,10 +451,8 @@ impl Spec {
             }
             String::new()
         });
-        let vars = self.variables().unwrap_or_else(|e| {
-            errors.extend(e.0);
-            BTreeMap::new()
-        });
+        let (vars, found) = self.variables_found();
+        errors.extend(found);
         errors.extend(self.accounts_found().1);
         let mut b = Builder {
             stack: stack.clone(),
@@ -394,6 +464,7 @@ impl Spec {
             offline,
             plan_files: self.files.iter().map(|f| f.path.clone()).collect(),
             sink_targets: Default::default(),
+            places: Default::default(),
         };
         b.refs = self.refs(&b);
         let mut push = |r: Result<(), SpecError>| {
@@ -407,8 +478,23 @@ impl Spec {
                 push(b.add::<ManagedPolicy>(f, name, p));
             }
         }
+        // IAM's quota on roles per account: 1,000 by default, 5,000 at most.
+        let mut roles: BTreeMap<String, usize> = BTreeMap::new();
         for f in &self.files {
             for (name, r) in &f.spec.role {
+                let alias = r
+                    .get_ref()
+                    .account
+                    .as_ref()
+                    .map_or(DEFAULT_ACCOUNT, |a| a.get_ref());
+                let n = roles.entry(alias.to_string()).or_insert(0);
+                *n += 1;
+                if let Some(e) = role_quota(f, name, alias, *n) {
+                    match e {
+                        Ok(warning) => b.found.borrow_mut().warnings.push(warning),
+                        Err(error) => push(Err(error)),
+                    }
+                }
                 push(b.add::<Role>(f, name, r));
             }
             for (name, g) in &f.spec.group {
@@ -423,7 +509,7 @@ impl Spec {
         for f in &self.files {
             for (name, s) in &f.spec.smoke {
                 match b.smoke(f, name, s) {
-                    Ok(check) => smoke.push(check),
+                    Ok(check) => smoke.extend(check),
                     Err(e) => errors.push(e),
                 }
             }
@@ -471,7 +557,8 @@ impl Spec {
         let mut refs = Refs::default();
         for f in &self.files {
             let at = At { file: f };
-            let path = |p: &Option<Str>, ctx| b.path(&at, p, ctx).unwrap_or_else(|_| "/".into());
+            let path =
+                |p: &Option<Str>, ctx| b.path(&at, p, ctx, false).unwrap_or_else(|_| "/".into());
             let s = &f.spec;
             for (name, p) in &s.policy {
                 let p = p.get_ref();
@@ -562,27 +649,57 @@ impl Spec {
     }
 }
 
+/// The quota on roles per account, at the role that goes past it: past IAM's default
+/// (1,000) a warning (`Ok`), past the maximum it can be raised to (5,000) an error.
+fn role_quota(
+    f: &PlanFile,
+    name: &Spanned<String>,
+    alias: &str,
+    n: usize,
+) -> Option<Result<SpecError, SpecError>> {
+    let at = At { file: f };
+    match n {
+        ROLES_DEFAULT_QUOTA_NEXT => Some(Ok(at
+            .err(name.span(), format!("account \"{alias}\" has more than 1,000 roles in this plan: over IAM's default quota of 1,000 roles per account"))
+            .with_help("apply fails unless the account's quota (\"Roles per account\") was raised, up to 5,000; roles outside this plan count too"))),
+        ROLES_MAX_QUOTA_NEXT => Some(Err(at
+            .err(name.span(), format!("account \"{alias}\" has more than 5,000 roles in this plan; IAM allows at most 5,000 roles per account"))
+            .with_help("spread the roles over several accounts ([accounts.ALIAS] and `account` on each role)"))),
+        _ => None,
+    }
+}
+
+/// The first role past IAM's default quota of roles per account, and past its maximum.
+const ROLES_DEFAULT_QUOTA_NEXT: usize = 1_001;
+const ROLES_MAX_QUOTA_NEXT: usize = 5_001;
+
 impl Spec {
-    pub(crate) fn variables(&self) -> Result<BTreeMap<String, String>, SpecErrors> {
-        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    /// The variables (the first definition of each), and one error per variable defined
+    /// again: the build goes on with the first, so that its uses are not errors too.
+    fn variables_found(&self) -> (BTreeMap<String, String>, Vec<SpecError>) {
+        let mut vars: BTreeMap<String, (String, String)> = BTreeMap::new();
         let mut errors = Vec::new();
         for f in &self.files {
+            let at = At { file: f };
             for (k, v) in &f.spec.variables {
-                if vars.insert(k.clone(), v.get_ref().clone()).is_some() {
-                    errors.push(SpecError::at(
-                        &f.path,
-                        &f.source,
-                        Some(v.span()),
-                        format!("variable \"{k}\" is defined twice"),
-                    ));
+                if let Some((_, first)) = vars.get(k) {
+                    errors.push(
+                        at.err(
+                            v.span(),
+                            format!("variable \"{k}\" is defined twice: here and at {first}"),
+                        )
+                        .with_help(
+                            "keep one definition; a variable has one value for the whole plan",
+                        ),
+                    );
+                    continue;
                 }
+                let place = Builder::origin(&at, v.span());
+                vars.insert(k.clone(), (v.get_ref().clone(), place));
             }
         }
-        if errors.is_empty() {
-            Ok(vars)
-        } else {
-            Err(SpecErrors::new(errors))
-        }
+        let vars = vars.into_iter().map(|(k, (v, _))| (k, v)).collect();
+        (vars, errors)
     }
 }
 

@@ -122,22 +122,22 @@ pub struct DocumentSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatementSpec {
-    pub sid: Option<String>,
+    pub sid: Option<Str>,
     pub effect: Option<Str>,
-    pub action: Option<OneOrMany>,
-    pub not_action: Option<OneOrMany>,
-    pub resource: Option<OneOrMany>,
-    pub not_resource: Option<OneOrMany>,
-    pub principal: Option<toml::Value>,
-    pub not_principal: Option<toml::Value>,
-    pub condition: Option<toml::Value>,
+    pub action: Option<Spanned<OneOrMany>>,
+    pub not_action: Option<Spanned<OneOrMany>>,
+    pub resource: Option<Spanned<OneOrMany>>,
+    pub not_resource: Option<Spanned<OneOrMany>>,
+    pub principal: Option<Spanned<toml::Value>>,
+    pub not_principal: Option<Spanned<toml::Value>>,
+    pub condition: Option<Spanned<toml::Value>>,
 }
 
 /// A string or a list of strings (`action = "s3:GetObject"` or `action = ["a", "b"]`).
 #[derive(Debug, Clone)]
 pub enum OneOrMany {
     One(String),
-    Many(Vec<String>),
+    Many(Vec<Str>),
 }
 
 /// By hand rather than `untagged`: serde's message for an untagged enum names the type
@@ -158,7 +158,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
                 mut seq: A,
             ) -> Result<OneOrMany, A::Error> {
                 let mut out = Vec::new();
-                while let Some(s) = seq.next_element::<String>()? {
+                while let Some(s) = seq.next_element::<Str>()? {
                     out.push(s);
                 }
                 Ok(OneOrMany::Many(out))

@@ -3,7 +3,7 @@
 
 use super::builder::{At, Builder};
 use super::schema::SmokeSpec;
-use super::{PlanFile, SpecError, nearest};
+use super::{PlanFile, SpecError, nearest, strings};
 use crate::iam::User;
 use crate::model::{Address, Kind, Resource};
 use crate::smoke::{self, SmokeCheck};
@@ -12,15 +12,20 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 impl Builder<'_> {
+    /// The check, or `None` when it names a role or user of the plan whose own section
+    /// has an error (reported there: the resource is declared, so naming it is no second
+    /// error).
     pub fn smoke(
         &self,
         f: &PlanFile,
         name: &Spanned<String>,
         spec: &Spanned<SmokeSpec>,
-    ) -> Result<SmokeCheck, SpecError> {
+    ) -> Result<Option<SmokeCheck>, SpecError> {
         let at = At { file: f };
         let s = spec.get_ref();
         let ctx = self.ctx(&None).clone();
+        // Names a role or user whose section has an error: the rest is still checked.
+        let mut broken = false;
         let from = match (&s.from_profile, &s.from_user) {
             (Some(_), Some(u)) => {
                 return Err(at.err(
@@ -46,6 +51,10 @@ impl Builder<'_> {
                                 "user \"{user}\" has no access key in a file sink to start from"
                             ),
                         ));
+                    }
+                    _ if self.refs.declared(Kind::User, &ctx.alias, &user).is_some() => {
+                        broken = true;
+                        smoke::From::Caller
                     }
                     _ => {
                         return Err(at.err(
@@ -73,6 +82,10 @@ impl Builder<'_> {
                         ctx.arn("role", &r.path, &r.name),
                         Some(trust_facts(r.trust.value())),
                     ),
+                    _ if let Some(t) = self.refs.declared(Kind::Role, &ctx.alias, &role) => {
+                        broken = true;
+                        (t.arn.clone(), None)
+                    }
                     _ => {
                         let help = match nearest(
                             &role,
@@ -95,7 +108,11 @@ impl Builder<'_> {
             };
             let mut tags = BTreeMap::new();
             for (k, v) in &a.tags {
-                tags.insert(k.clone(), self.interp(&at, v, &ctx)?);
+                // The key is not spanned: its value's place names the line.
+                strings::check_at(&at, v.span(), k, &strings::TAG_KEY)?;
+                let value = self.interp(&at, v, &ctx)?;
+                strings::check_at(&at, v.span(), &value, &strings::TAG_VALUE)?;
+                tags.insert(k.clone(), value);
             }
             assume.push(smoke::Assume {
                 role_arn,
@@ -105,7 +122,11 @@ impl Builder<'_> {
                     .map(|x| self.interp(&at, x, &ctx))
                     .transpose()?,
                 session_name: match &a.session_name {
-                    Some(n) => self.interp(&at, n, &ctx)?,
+                    Some(n) => {
+                        let name = self.interp(&at, n, &ctx)?;
+                        strings::check_at(&at, n.span(), &name, &strings::SESSION_NAME)?;
+                        name
+                    }
                     None => "iamplan-smoke".into(),
                 },
                 duration_seconds: match &a.duration_seconds {
@@ -173,7 +194,10 @@ impl Builder<'_> {
                 }
             },
         };
-        Ok(SmokeCheck {
+        if broken {
+            return Ok(None);
+        }
+        Ok(Some(SmokeCheck {
             name: name.get_ref().clone(),
             description: s.description.clone(),
             account: ctx.alias.clone(),
@@ -192,7 +216,7 @@ impl Builder<'_> {
             },
             retry_seconds: s.retry_seconds.unwrap_or(if allow { 60 } else { 0 }),
             origin: Self::origin(&at, name.span()),
-        })
+        }))
     }
 }
 

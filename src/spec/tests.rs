@@ -400,13 +400,202 @@ fn documents_get_iams_grammar_with_every_problem_at_its_statement() {
         places,
         [
             (
-                4,
+                5,
                 "invalid policy: Action \"lambda InvokeFunction\": no service prefix"
             ),
             (
-                7,
+                10,
                 "invalid policy: unknown condition operator `StringEqualz`"
             ),
+        ]
+    );
+}
+
+/// Every error (and warning) the offline check finds in these files, as `file:line:col
+/// message`, parse errors included.
+fn offline(files: &[(&str, &str)]) -> (Vec<String>, Vec<String>) {
+    let mut parsed = Vec::new();
+    let mut found = Vec::new();
+    for (name, source) in files {
+        let (spec, errors) = parse::parse(Path::new(name), source);
+        found.extend(errors);
+        parsed.push(PlanFile {
+            path: PathBuf::from(name),
+            source: source.to_string(),
+            spec: spec.expect("TOML"),
+            line_starts: line_starts(source),
+        });
+    }
+    let (_, mut d) = Spec { files: parsed }.check_offline();
+    d.errors.extend(found);
+    error::sort(&mut d.errors);
+    let show = |e: &SpecError| format!("{} {}", e.location(), e.message);
+    (
+        d.errors.iter().map(show).collect(),
+        d.warnings.iter().map(show).collect(),
+    )
+}
+
+const SMOKE_ON_ROLE: &str = "[smoke.s]\nfrom_profile = \"p\"\n[[smoke.s.assume]]\nrole = \"r\"\n[smoke.s.expect]\nresult = \"allow\"\n[output.o]\nvalue = \"${role.r.arn}\"\n";
+
+#[test]
+fn a_resource_with_an_error_is_still_declared_for_what_names_it() {
+    // A key typo, and a value of the wrong type: one error each, none for the smoke check
+    // and output naming the role.
+    let typo = format!(
+        "[stack]\nname = \"s\"\n[role.r]\nmanaged_polices = []\n[role.r.trust]\naccounts = [\"203461409171\"]\n{SMOKE_ON_ROLE}"
+    );
+    let (errors, _) = offline(&[("t.toml", &typo)]);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("t.toml:4:1 unknown field `managed_polices`"),
+        "{errors:#?}"
+    );
+    let integer = typo
+        .replace("managed_polices = []\n", "")
+        .replace("[\"203461409171\"]", "[203461409171]");
+    let (errors, _) = offline(&[("t.toml", &integer)]);
+    assert_eq!(
+        errors,
+        ["t.toml:5:13 invalid type: integer `203461409171`, expected a string"]
+    );
+    // A role built with an error of its own (not a schema error) is declared too.
+    let built = typo.replace("managed_polices = []", "path = \"no-slashes\"");
+    let (errors, _) = offline(&[("t.toml", &built)]);
+    assert_eq!(errors, ["t.toml:4:8 invalid path \"no-slashes\""]);
+    // An [accounts.X] table that cannot be read still declares X.
+    let account = "[stack]\nname = \"s\"\n[accounts.prod]\nprofile = 3\n[policy.p]\naccount = \"prod\"\n[[policy.p.statement]]\naction = \"s3:GetObject\"\nresource = \"*\"\n";
+    let (errors, _) = offline(&[("t.toml", account)]);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+}
+
+#[test]
+fn a_variable_defined_in_two_files_is_one_error_naming_both_places() {
+    let a = "[stack]\nname = \"s\"\n[variables]\nfn = \"f\"\n[policy.p]\n[[policy.p.statement]]\naction = \"lambda:InvokeFunction\"\nresource = \"arn:aws:lambda:us-east-1:123456789012:function:${var.fn}\"\n";
+    let b = "[variables]\nother = \"1\"\nfn = \"g\"\n";
+    let (errors, _) = offline(&[("a.toml", a), ("b.toml", b)]);
+    assert_eq!(
+        errors,
+        ["b.toml:3:6 variable \"fn\" is defined twice: here and at a.toml:4:6"]
+    );
+}
+
+#[test]
+fn an_error_in_a_statement_does_not_hide_the_others_in_it() {
+    let src = "[stack]\nname = \"s\"\n[policy.p]\n[[policy.p.statement]]\neffect = \"allow\"\naction = [\"s3:GetObject\", \"lambda InvokeFunction\"]\nresource = \"${var.x}\"\ncondition = { StringEqualz = { \"aws:username\" = \"${var.y}\" } }\n";
+    let (errors, _) = offline(&[("t.toml", src)]);
+    assert_eq!(
+        errors,
+        [
+            "t.toml:5:10 effect must be \"Allow\" or \"Deny\", found \"allow\"",
+            "t.toml:6:27 invalid policy: Action \"lambda InvokeFunction\": no service prefix",
+            "t.toml:7:12 undefined variable `x`",
+            "t.toml:8:13 undefined variable `y`",
+            "t.toml:8:15 invalid policy: unknown condition operator `StringEqualz`",
+        ]
+    );
+}
+
+#[test]
+fn statement_problems_point_at_the_value_at_fault() {
+    let src = "[stack]\nname = \"s\"\n[role.r.trust]\nservices = [\"ec2.amazonaws.com\"]\n[role.r.inline.i]\n[[role.r.inline.i.statement]]\nsid = \"has space\"\naction = \"s3:GetObject\"\nnot_action = \"s3:PutObject\"\nresource = \"*\"\n";
+    let (errors, _) = offline(&[("t.toml", src)]);
+    let lines: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(' ').next().unwrap())
+        .collect();
+    // Sid at its value, NotAction at its value: not the [[...statement]] header (line 6).
+    assert!(
+        !lines.iter().any(|l| l.starts_with("t.toml:6:")),
+        "{errors:#?}"
+    );
+    assert_eq!(lines, ["t.toml:7:7", "t.toml:9:14"], "{errors:#?}");
+}
+
+#[test]
+fn roles_past_iams_quotas_per_account_warn_then_fail() {
+    let roles = |n: usize| {
+        let mut s = String::from("[stack]\nname = \"s\"\n");
+        for i in 0..n {
+            s.push_str(&format!(
+                "[role.r{i:04}.trust]\nservices = [\"ec2.amazonaws.com\"]\n"
+            ));
+        }
+        s
+    };
+    let (errors, warnings) = offline(&[("t.toml", &roles(1000))]);
+    assert!(
+        errors.is_empty() && warnings.is_empty(),
+        "{errors:?} {warnings:?}"
+    );
+    let (errors, warnings) = offline(&[("t.toml", &roles(1001))]);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        warnings,
+        [
+            "t.toml:2003:7 account \"default\" has more than 1,000 roles in this plan: over IAM's default quota of 1,000 roles per account"
+        ]
+    );
+    let (errors, warnings) = offline(&[("t.toml", &roles(5001))]);
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(
+        errors,
+        [
+            "t.toml:10003:7 account \"default\" has more than 5,000 roles in this plan; IAM allows at most 5,000 roles per account"
+        ]
+    );
+}
+
+#[test]
+fn the_lock_prefix_is_reserved_for_policy_names() {
+    let src = "[stack]\nname = \"s\"\n[policy.IAMPLAN-lock-other]\npath = \"/iamplan/\"\n[[policy.IAMPLAN-lock-other.statement]]\naction = \"s3:GetObject\"\nresource = \"*\"\n";
+    let (errors, _) = offline(&[("t.toml", src)]);
+    assert_eq!(
+        errors,
+        [
+            "t.toml:3:9 the policy name \"IAMPLAN-lock-other\" is reserved: it is the name of stack \"other\"'s lock"
+        ]
+    );
+    let fine = src.replace("IAMPLAN-lock-other", "iamplan-locks");
+    assert_eq!(offline(&[("t.toml", &fine)]).0, Vec::<String>::new());
+}
+
+#[test]
+fn strings_aws_would_refuse_fail_at_their_place() {
+    let src = "[stack]\nname = \"s\"\n[role.r]\npath = \"/café/\"\ndescription = \"デプロイ\"\ntags = { team = \"🚀\" }\n[role.r.trust]\nservices = [\"ec2.amazonaws.com\"]\n[role.q]\ndescription = \"abc\\u202E\"\n[role.q.trust]\nservices = [\"ec2.amazonaws.com\"]\n[policy.p]\npath = \"/a!b/\"\n[[policy.p.statement]]\naction = \"s3:GetObject\"\nresource = \"arn:aws:s3:::b/データ\"\n";
+    let (errors, _) = offline(&[("t.toml", src)]);
+    assert_eq!(
+        errors,
+        [
+            "t.toml:4:8 a path may not contain 'é' (U+00E9)",
+            "t.toml:5:15 a role description may not contain 'デ' (U+30C7)",
+            "t.toml:6:17 a tag value may not contain '🚀' (U+1F680)",
+            "t.toml:10:15 a role description may not contain U+202E",
+            "t.toml:14:8 a managed policy's path may not contain '!' (U+0021)",
+            "t.toml:17:12 invalid policy: \"arn:aws:s3:::b/データ\": IAM does not take U+30C7 in a policy document",
+        ]
+    );
+}
+
+#[test]
+fn lint_findings_point_at_the_value_at_fault() {
+    let src = "[stack]\nname = \"s\"\n\n[policy.p]\n[[policy.p.statement]]\naction = \"s3:GetObject\"\nresource = \"*\"\n[[policy.p.statement]]\neffect = \"Allow\"\naction = [\"s3:GetObject\", \"s3:GetObjekt\"]\nresource = \"arn:aws:s3:::b/*\"\n\n[role.r]\n[role.r.trust]\naccounts = [\"203461409171\"]\n\n[policy.j]\ndocument = '''{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"s3:GetObjekt\", \"Resource\": \"*\"}]}'''\n";
+    let spec = parse_str(Path::new("t.toml"), src).unwrap();
+    let (desired, found) = spec.check_offline();
+    assert!(found.errors.is_empty(), "{:?}", found.errors);
+    let places: Vec<(usize, usize, &str)> = crate::lint::lint(&desired)
+        .iter()
+        .map(|f| (f.line, f.column, f.code.as_str()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            // The action in the second statement, not [policy.p] (line 4).
+            (10, 27, "UNKNOWN_ACTION"),
+            // The helper's principal, not [role.r].
+            (15, 13, "TRUST_WITHOUT_EXTERNAL_ID"),
+            // A JSON document: its text.
+            (18, 12, "UNKNOWN_ACTION"),
         ]
     );
 }
