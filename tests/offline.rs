@@ -1,6 +1,8 @@
 //! The offline commands (validate, lint, fmt) through the built binary, with an empty
 //! environment: no credentials, no AWS variables, no network.
 
+mod common;
+
 use std::process::{Command, Output};
 
 fn iamplan(args: &[&str]) -> Output {
@@ -493,4 +495,77 @@ fn who_can_prints_chains_of_assume_role() {
         "{}",
         text(&out)
     );
+}
+
+/// `iamplan ... | head -1`: a reader that has read enough closes the pipe; every command
+/// then ends as it would have, quietly (it used to panic with exit 101).
+#[test]
+fn commands_end_quietly_when_their_output_is_closed() {
+    let plan = "plans/ably-lambda";
+    let runs: &[&[&str]] = &[
+        &["validate", plan],
+        &["lint", plan],
+        &["lint", plan, "--json"],
+        &["fmt", "--check", "plans"],
+        &[
+            "explain",
+            plan,
+            "--principal",
+            "role/ably-integration",
+            "--action",
+            "lambda:InvokeFunction",
+            "--resource",
+            "arn:aws:lambda:us-east-1:000000000000:function:chat",
+        ],
+        &[
+            "who-can",
+            plan,
+            "--action",
+            "lambda:InvokeFunction",
+            "--resource",
+            "arn:aws:lambda:us-east-1:000000000000:function:chat",
+        ],
+        &["show", "plans/ably-lambda/main.toml"],
+        &["--help"],
+        &["--version"],
+    ];
+    for args in runs {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamplan"));
+        cmd.args(*args).env_clear();
+        let read = common::same_with_closed_stdout(cmd, &args.join(" "));
+        // Each run printed something, or the closed pipe was never written to.
+        assert!(
+            !read.stdout.is_empty() || args[0] == "fmt" || args[0] == "show",
+            "{}: {}",
+            args.join(" "),
+            text(&read)
+        );
+    }
+}
+
+/// `--out main.toml` once replaced the plan file with the saved plan's JSON; it is refused
+/// before anything is read (no credentials here), and the file is left as it was.
+#[test]
+fn plan_out_refuses_to_replace_a_plan_file_and_show_does_not_suggest_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("main.toml");
+    let body = "[stack]\nname = \"s\"\n[role.r.trust]\nservices = [\"ec2.amazonaws.com\"]\n";
+    std::fs::write(&file, body).unwrap();
+    let f = file.to_str().unwrap();
+    let out = iamplan(&["plan", f, "--out", f]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("is not a saved plan (a plan file?), and a saved plan would replace it"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), body);
+
+    let shown = iamplan(&["show", f]);
+    assert_eq!(shown.status.code(), Some(1));
+    let said = text(&shown);
+    assert!(!said.contains(&format!("--out {f}")), "{said}");
+    assert!(said.contains("is plan files, not a saved plan"), "{said}");
+    assert!(said.contains("--out plan.json"), "{said}");
 }

@@ -99,7 +99,7 @@ pub async fn run(args: ExportArgs) -> Result<i32> {
     session.timing.render = std::time::Duration::ZERO;
     let partial = !e.unrepresentable.is_empty();
     if args.json {
-        println!("{}", json(&e, &ctx)?);
+        outln!("{}", json(&e, &ctx)?);
     } else {
         report(&e);
     }
@@ -116,7 +116,7 @@ pub async fn run(args: ExportArgs) -> Result<i32> {
             .clone()
             .unwrap_or_else(|| PathBuf::from(&args.stack));
         write(&e, &dir, args.overwrite)?;
-        println!(
+        outln!(
             "\nNext: `iamplan plan {}` shows one adoption per resource and no other change; `iamplan apply` marks them as stack \"{}\"'s.",
             dir.display(),
             args.stack
@@ -134,7 +134,7 @@ fn report(e: &Export) {
         *by_kind.entry(a.kind.label()).or_default() += 1;
     }
     let counts: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    println!(
+    outln!(
         "exported {} resource(s){}",
         e.resources.len(),
         if counts.is_empty() {
@@ -144,7 +144,7 @@ fn report(e: &Export) {
         }
     );
     for g in &e.skipped {
-        println!("skipped {}: {}", g.resource, g.reason);
+        outln!("skipped {}: {}", g.resource, g.reason);
     }
     for g in &e.unrepresentable {
         eprintln!("cannot represent {}: {}", g.resource, g.reason);
@@ -193,7 +193,7 @@ fn write(e: &Export, dir: &std::path::Path, overwrite: bool) -> Result<()> {
     for f in &e.files {
         let path = dir.join(&f.name);
         crate::fsutil::write_atomic(&path, f.text.as_bytes(), 0o644)?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(())
 }

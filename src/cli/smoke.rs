@@ -117,9 +117,9 @@ pub async fn run_for(
     )
     .await;
     if json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        outln!("{}", serde_json::to_string_pretty(&results)?);
     } else {
-        print!("{}", render(&results, Style::detect()));
+        out!("{}", render(&results, Style::detect()));
     }
     Ok(if results.iter().all(|r| r.passed) {
         EXIT_OK
