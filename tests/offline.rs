@@ -121,6 +121,26 @@ fn lint_reports_findings_and_fails_only_when_asked_or_on_errors() {
         "{}",
         text(&out)
     );
+
+    // A prefix near a service's is suggested; a word two letters from a three-letter
+    // prefix is not (it once suggested `sso:Bar` for `foo:Bar`).
+    for (action, said) in [
+        (
+            "lamda:InvokeFunction",
+            Some("did you mean `lambda:InvokeFunction`?"),
+        ),
+        ("foo:Bar", None),
+    ] {
+        let dir = plan_dir(&format!(
+            "[policy.p]\n\n[[policy.p.statement]]\naction = \"{action}\"\nresource = \"*\"\n"
+        ));
+        let out = iamplan(&["lint", dir.path().to_str().unwrap()]);
+        assert!(text(&out).contains("UNKNOWN_SERVICE"), "{}", text(&out));
+        match said {
+            Some(s) => assert!(text(&out).contains(s), "{}", text(&out)),
+            None => assert!(!text(&out).contains("did you mean"), "{}", text(&out)),
+        }
+    }
 }
 
 #[test]
@@ -281,7 +301,10 @@ fn explain_says_allowed_denied_or_unknown_with_the_deciding_statements() {
     let out = iamplan(&args);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
-        text(&out).contains("aws:sourceip is not in the request context"),
+        // As the policy writes the key, not lower-cased.
+        text(&out).contains(
+            "aws:SourceIp is not in the request context (give --context aws:SourceIp=VALUE)"
+        ),
         "{}",
         text(&out)
     );
@@ -427,7 +450,7 @@ fn who_can_lists_a_principal_whose_trust_wants_an_external_id() {
     };
     let open = who(&[]);
     assert!(
-        open.contains("possibly arn:aws:iam::203461409171:root") && open.contains("sts:externalid"),
+        open.contains("possibly arn:aws:iam::203461409171:root") && open.contains("sts:ExternalId"),
         "{open}"
     );
     assert!(

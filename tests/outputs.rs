@@ -202,6 +202,18 @@ value = "${role.app.arn}"
         "{}",
         stale.stderr
     );
+    // A saved plan without changes says so (it used to print nothing at all).
+    emu.iamplan(&["plan", p, "--out", s])
+        .expect(0, "plan --out, nothing to change");
+    let none = emu
+        .iamplan(&["apply", s])
+        .expect(0, "apply a plan without changes");
+    assert!(
+        none.stdout
+            .contains("No changes. Live IAM matches the saved plan for stack \"saved\""),
+        "{}",
+        none.stdout
+    );
 }
 
 /// `${instance_profile.NAME.arn}` is the instance profile's ARN, from live IAM too: it used

@@ -161,6 +161,14 @@ async fn execute(
         }
         code = summarise(&plan, &report, style);
     }
+    if !fresh && !plan.has_changes() {
+        // A saved plan is not shown again: without changes, apply would print nothing.
+        outln!(
+            "No changes. Live IAM matches the saved plan for stack \"{}\" ({}).",
+            plan.stack,
+            written(&plan)
+        );
+    }
     if code == EXIT_OK {
         print_outputs(&plan, &outputs, session, style).await?;
     }

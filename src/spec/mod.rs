@@ -12,7 +12,7 @@ pub use builder::{
     At, BuildCx, Builder, DocumentSource, arn_parts, one_or_many, valid_external_id, valid_name,
     valid_principal_arn,
 };
-pub use error::{Diagnostics, SpecError, SpecErrors, line_col, nearest};
+pub use error::{Diagnostics, SpecError, SpecErrors, levenshtein, line_col, nearest};
 pub use refs::{RefAttr, Refs};
 pub use schema::{AccountSpec, DocumentSpec, StatementSpec, Str};
 
