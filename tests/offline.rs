@@ -592,3 +592,19 @@ fn plan_out_refuses_to_replace_a_plan_file_and_show_does_not_suggest_it() {
     assert!(said.contains("is plan files, not a saved plan"), "{said}");
     assert!(said.contains("--out plan.json"), "{said}");
 }
+
+/// A parent of plan directories is one clear error that names them, not an error cascade.
+#[test]
+fn a_parent_of_plan_directories_is_one_error_naming_them() {
+    for command in ["validate", "lint", "plan"] {
+        let out = iamplan(&[command, "plans"]);
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", text(&out));
+        let said = text(&out);
+        assert_eq!(said.matches("error: ").count(), 1, "{command}: {said}");
+        assert!(
+            said.contains("it holds plan directories (ably-lambda, ably-sqs-kinesis,"),
+            "{command}: {said}"
+        );
+        assert!(said.contains("e.g. plans/ably-lambda"), "{command}: {said}");
+    }
+}
