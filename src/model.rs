@@ -214,7 +214,13 @@ impl Live {
                 let ctx = &desired.accounts[&addr.account];
                 let mut resource = d.resource.clone();
                 let arn = match &mut resource {
-                    Resource::Role(r) => ctx.arn("role", &r.path, &r.name),
+                    Resource::Role(r) => {
+                        if r.instance_profile {
+                            r.instance_profile_arn =
+                                Some(ctx.arn("instance-profile", &r.path, &r.name));
+                        }
+                        ctx.arn("role", &r.path, &r.name)
+                    }
                     Resource::ManagedPolicy(p) => {
                         p.versions = vec![crate::iam::managed_policy::PolicyVersion {
                             id: "v1".into(),

@@ -3,7 +3,7 @@
 //! live IAM where the resource exists (ARNs as IAM reports them, unique IDs), and from the
 //! plan before apply (an ARN is known; a unique ID is not).
 
-use crate::model::{Address, Live};
+use crate::model::{Address, Live, Resource};
 use crate::spec::RefAttr;
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +75,7 @@ impl Output {
             .map(|p| match p {
                 Part::Text(t) => Some(t.clone()),
                 Part::Ref(r) => match r.attr {
-                    RefAttr::Arn => Some(r.plan_arn.clone()),
+                    RefAttr::Arn | RefAttr::InstanceProfileArn => Some(r.plan_arn.clone()),
                     RefAttr::UniqueId => {
                         live.resources.get(&r.address).map(|l| l.unique_id.clone())
                     }
@@ -99,13 +99,21 @@ impl Output {
             match p {
                 Part::Text(t) => out.push_str(t),
                 Part::Ref(r) => {
-                    let l = live.resources.get(&r.address).ok_or_else(|| Missing {
+                    let missing = || Missing {
                         output: self.name.clone(),
                         label: r.label.clone(),
-                    })?;
+                    };
+                    let l = live.resources.get(&r.address).ok_or_else(missing)?;
                     out.push_str(match r.attr {
                         RefAttr::Arn => &l.arn,
                         RefAttr::UniqueId => &l.unique_id,
+                        // The reference's address is the role; the profile is its own
+                        // resource, which may be missing while the role exists.
+                        RefAttr::InstanceProfileArn => match &l.resource {
+                            Resource::Role(role) => role.instance_profile_arn.as_deref(),
+                            _ => None,
+                        }
+                        .ok_or_else(missing)?,
                     });
                 }
             }
@@ -118,7 +126,7 @@ impl Output {
 mod tests {
     use super::*;
     use crate::iam::Group;
-    use crate::model::{Kind, LiveResource, Resource};
+    use crate::model::{Kind, LiveResource};
 
     fn output() -> Output {
         let address = Address::new("default", Kind::Group, "ops");
@@ -174,5 +182,61 @@ mod tests {
         assert_eq!(planned.value.as_deref(), Some(after));
         assert_eq!(planned.before.as_deref(), Some(now));
         assert_eq!(o.live(&live).unwrap(), now);
+    }
+
+    #[test]
+    fn an_instance_profile_reference_is_the_profile_not_its_role() {
+        let address = Address::new("default", Kind::Role, "web");
+        let o = Output {
+            name: "profile".into(),
+            description: None,
+            sensitive: false,
+            parts: vec![Part::Ref(Reference {
+                address: address.clone(),
+                attr: RefAttr::InstanceProfileArn,
+                plan_arn: "arn:aws:iam::000000000000:instance-profile/app/web".into(),
+                label: "instance_profile.web".into(),
+            })],
+        };
+        let mut role = crate::iam::Role {
+            name: "web".into(),
+            path: "/app/".into(),
+            description: String::new(),
+            max_session_duration: 3600,
+            permissions_boundary: None,
+            tags: Default::default(),
+            trust: crate::policy::PolicyDocument::from_live("{}", "aws").unwrap(),
+            inline: Default::default(),
+            managed: Default::default(),
+            instance_profile: false,
+            instance_profiles: vec![],
+            instance_profile_arn: None,
+            broken_principals: vec![],
+        };
+        let live_with = |role: &crate::iam::Role| {
+            let mut live = Live::default();
+            live.resources.insert(
+                address.clone(),
+                LiveResource {
+                    resource: Resource::Role(role.clone()),
+                    arn: "arn:aws:iam::000000000000:role/app/web".into(),
+                    unique_id: "AROAEXAMPLE".into(),
+                    owner: None,
+                },
+            );
+            live
+        };
+        // The role exists, its profile not yet: missing, not the role's ARN.
+        let live = live_with(&role);
+        assert_eq!(o.live(&live).unwrap_err().label, "instance_profile.web");
+        role.instance_profile = true;
+        role.instance_profile_arn =
+            Some("arn:aws:iam::000000000000:instance-profile/app/web".into());
+        let live = live_with(&role);
+        let want = "arn:aws:iam::000000000000:instance-profile/app/web";
+        assert_eq!(o.live(&live).unwrap(), want);
+        let planned = o.planned(&live, true);
+        assert_eq!(planned.before.as_deref(), Some(want));
+        assert_eq!(planned.value.as_deref(), Some(want), "no change to show");
     }
 }

@@ -262,3 +262,60 @@ async fn export_roundtrip_moto() {
 async fn export_roundtrip_localstack() {
     roundtrip("localstack").await;
 }
+
+/// Export says only what happened: into a directory that has the files, it refuses before
+/// reporting anything as exported; with nothing selected, it writes nothing and suggests
+/// no next step.
+#[tokio::test]
+async fn export_reports_only_what_it_writes() {
+    let emu = Emulator::start("ministack");
+    emu.iam()
+        .await
+        .create_role()
+        .role_name("plain")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plain");
+    let o = out.to_str().unwrap();
+    let args = ["export", "--stack", "plain", "--out", o, "--name", "plain"];
+    let first = emu.iamplan(&args).expect(0, "export");
+    assert!(
+        first.stdout.contains("exported 1 resource(s)"),
+        "{}",
+        first.stdout
+    );
+    let again = emu.iamplan(&args).expect(1, "export over the same files");
+    assert!(!again.stdout.contains("exported"), "{}", again.stdout);
+    assert!(
+        again
+            .stderr
+            .contains("already exist(s); nothing was written"),
+        "{}",
+        again.stderr
+    );
+
+    let none = dir.path().join("none");
+    let nothing = emu
+        .iamplan(&[
+            "export",
+            "--stack",
+            "none",
+            "--out",
+            none.to_str().unwrap(),
+            "--name",
+            "no-such-*",
+        ])
+        .expect(0, "export of nothing");
+    assert!(
+        nothing.stdout.contains("Nothing to export"),
+        "{}",
+        nothing.stdout
+    );
+    assert!(!nothing.stdout.contains("Next:"), "{}", nothing.stdout);
+    assert!(!none.exists());
+}

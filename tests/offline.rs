@@ -1,6 +1,8 @@
 //! The offline commands (validate, lint, fmt) through the built binary, with an empty
 //! environment: no credentials, no AWS variables, no network.
 
+mod common;
+
 use std::process::{Command, Output};
 
 fn iamplan(args: &[&str]) -> Output {
@@ -119,6 +121,26 @@ fn lint_reports_findings_and_fails_only_when_asked_or_on_errors() {
         "{}",
         text(&out)
     );
+
+    // A prefix near a service's is suggested; a word two letters from a three-letter
+    // prefix is not (it once suggested `sso:Bar` for `foo:Bar`).
+    for (action, said) in [
+        (
+            "lamda:InvokeFunction",
+            Some("did you mean `lambda:InvokeFunction`?"),
+        ),
+        ("foo:Bar", None),
+    ] {
+        let dir = plan_dir(&format!(
+            "[policy.p]\n\n[[policy.p.statement]]\naction = \"{action}\"\nresource = \"*\"\n"
+        ));
+        let out = iamplan(&["lint", dir.path().to_str().unwrap()]);
+        assert!(text(&out).contains("UNKNOWN_SERVICE"), "{}", text(&out));
+        match said {
+            Some(s) => assert!(text(&out).contains(s), "{}", text(&out)),
+            None => assert!(!text(&out).contains("did you mean"), "{}", text(&out)),
+        }
+    }
 }
 
 #[test]
@@ -305,7 +327,10 @@ fn explain_says_allowed_denied_or_unknown_with_the_deciding_statements() {
     let out = iamplan(&args);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
-        text(&out).contains("aws:sourceip is not in the request context"),
+        // As the policy writes the key, not lower-cased.
+        text(&out).contains(
+            "aws:SourceIp is not in the request context (give --context aws:SourceIp=VALUE)"
+        ),
         "{}",
         text(&out)
     );
@@ -451,7 +476,7 @@ fn who_can_lists_a_principal_whose_trust_wants_an_external_id() {
     };
     let open = who(&[]);
     assert!(
-        open.contains("possibly arn:aws:iam::203461409171:root") && open.contains("sts:externalid"),
+        open.contains("possibly arn:aws:iam::203461409171:root") && open.contains("sts:ExternalId"),
         "{open}"
     );
     assert!(
@@ -569,4 +594,93 @@ fn a_plan_file_over_the_size_limit_is_refused_naming_it() {
         t.contains("big.toml: it is larger than 4 MiB, the limit for a plan file"),
         "{t}"
     );
+}
+
+/// `iamplan ... | head -1`: a reader that has read enough closes the pipe; every command
+/// then ends as it would have, quietly (it used to panic with exit 101).
+#[test]
+fn commands_end_quietly_when_their_output_is_closed() {
+    let plan = "plans/ably-lambda";
+    let runs: &[&[&str]] = &[
+        &["validate", plan],
+        &["lint", plan],
+        &["lint", plan, "--json"],
+        &["fmt", "--check", "plans"],
+        &[
+            "explain",
+            plan,
+            "--principal",
+            "role/ably-integration",
+            "--action",
+            "lambda:InvokeFunction",
+            "--resource",
+            "arn:aws:lambda:us-east-1:000000000000:function:chat",
+        ],
+        &[
+            "who-can",
+            plan,
+            "--action",
+            "lambda:InvokeFunction",
+            "--resource",
+            "arn:aws:lambda:us-east-1:000000000000:function:chat",
+        ],
+        &["show", "plans/ably-lambda/main.toml"],
+        &["--help"],
+        &["--version"],
+    ];
+    for args in runs {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamplan"));
+        cmd.args(*args).env_clear();
+        let read = common::same_with_closed_stdout(cmd, &args.join(" "));
+        // Each run printed something, or the closed pipe was never written to.
+        assert!(
+            !read.stdout.is_empty() || args[0] == "fmt" || args[0] == "show",
+            "{}: {}",
+            args.join(" "),
+            text(&read)
+        );
+    }
+}
+
+/// `--out main.toml` once replaced the plan file with the saved plan's JSON; it is refused
+/// before anything is read (no credentials here), and the file is left as it was.
+#[test]
+fn plan_out_refuses_to_replace_a_plan_file_and_show_does_not_suggest_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("main.toml");
+    let body = "[stack]\nname = \"s\"\n[role.r.trust]\nservices = [\"ec2.amazonaws.com\"]\n";
+    std::fs::write(&file, body).unwrap();
+    let f = file.to_str().unwrap();
+    let out = iamplan(&["plan", f, "--out", f]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("is not a saved plan (a plan file?), and a saved plan would replace it"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), body);
+
+    let shown = iamplan(&["show", f]);
+    assert_eq!(shown.status.code(), Some(1));
+    let said = text(&shown);
+    assert!(!said.contains(&format!("--out {f}")), "{said}");
+    assert!(said.contains("is plan files, not a saved plan"), "{said}");
+    assert!(said.contains("--out plan.json"), "{said}");
+}
+
+/// A parent of plan directories is one clear error that names them, not an error cascade.
+#[test]
+fn a_parent_of_plan_directories_is_one_error_naming_them() {
+    for command in ["validate", "lint", "plan"] {
+        let out = iamplan(&[command, "plans"]);
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", text(&out));
+        let said = text(&out);
+        assert_eq!(said.matches("error: ").count(), 1, "{command}: {said}");
+        assert!(
+            said.contains("it holds plan directories (ably-lambda, ably-sqs-kinesis,"),
+            "{command}: {said}"
+        );
+        assert!(said.contains("e.g. plans/ably-lambda"), "{command}: {said}");
+    }
 }

@@ -202,4 +202,72 @@ value = "${role.app.arn}"
         "{}",
         stale.stderr
     );
+    // A saved plan without changes says so (it used to print nothing at all).
+    emu.iamplan(&["plan", p, "--out", s])
+        .expect(0, "plan --out, nothing to change");
+    let none = emu
+        .iamplan(&["apply", s])
+        .expect(0, "apply a plan without changes");
+    assert!(
+        none.stdout
+            .contains("No changes. Live IAM matches the saved plan for stack \"saved\""),
+        "{}",
+        none.stdout
+    );
+}
+
+/// `${instance_profile.NAME.arn}` is the instance profile's ARN, from live IAM too: it used
+/// to read back the role's, so `output` printed the wrong ARN and every plan of
+/// plans/cross-account showed the same change to its outputs.
+#[test]
+fn an_instance_profile_output_is_the_profile_and_plans_converge() {
+    let emu = Emulator::start("ministack");
+    let plan = copy_example("cross-account");
+    let p = plan.path().to_str().unwrap();
+    emu.iamplan(&["apply", p, "--auto-approve"])
+        .expect(0, "apply");
+    let raw = emu
+        .iamplan(&["output", p, "deployer_instance_profile_arn", "--raw"])
+        .expect(0, "output --raw");
+    assert_eq!(
+        raw.stdout,
+        "arn:aws:iam::000000000000:instance-profile/deployer"
+    );
+    let again = emu
+        .iamplan(&["plan", p, "--detailed-exitcode"])
+        .expect(0, "plan after apply");
+    assert!(
+        !again.stdout.contains("Changes to Outputs"),
+        "{}",
+        again.stdout
+    );
+}
+
+/// Every command that reads the account ends as it would have when its output is closed
+/// (`iamplan plan DIR | head -1`); apply still applies.
+#[test]
+fn account_commands_end_quietly_when_their_output_is_closed() {
+    let emu = Emulator::start("ministack");
+    let plan = copy_example("ably-lambda");
+    let p = plan.path().to_str().unwrap();
+    let apply = emu.command(&["apply", p, "--auto-approve"]);
+    let mut closed = apply;
+    let out = closed
+        .stdout(common::closed_stdout())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for args in [
+        &["plan", p, "--detailed-exitcode"][..],
+        &["plan", p, "--json"],
+        &["list", p],
+        &["output", p],
+        &["output", p, "role_arn", "--raw"],
+    ] {
+        let read = common::same_with_closed_stdout(emu.command(args), &args.join(" "));
+        assert!(!read.stdout.is_empty(), "{}", args.join(" "));
+    }
 }

@@ -214,13 +214,14 @@ impl Context {
     }
 
     pub(crate) fn lookup(&self, key: &str) -> Lookup<'_> {
-        let key = key.to_ascii_lowercase();
-        match self.values.get(&key) {
+        // Keys compare case-insensitively; messages name the key as the policy wrote it.
+        let lower = key.to_ascii_lowercase();
+        match self.values.get(&lower) {
             Some(v) if !v.is_empty() => Lookup::Values(v),
             Some(_) => Lookup::Absent,
             None if self.complete
-                || (!self.unknown.contains(&key)
-                    && ABSENCE_KNOWN.iter().any(|k| key.starts_with(k))) =>
+                || (!self.unknown.contains(&lower)
+                    && ABSENCE_KNOWN.iter().any(|k| lower.starts_with(k))) =>
             {
                 Lookup::Absent
             }

@@ -1276,7 +1276,7 @@ fn unknown_operator_and_unknown_key_give_unknown_never_a_guess() {
         &identity_set(&docs),
     );
     assert!(
-        matches!(&e.decision, Decision::Unknown { reasons } if reasons[0].contains("aws:sourceip")),
+        matches!(&e.decision, Decision::Unknown { reasons } if reasons[0].contains("aws:SourceIp")),
         "{e:?}"
     );
     let mut ctx = Context::new();

@@ -303,25 +303,46 @@ fn https_client_trusting(
 
 /// Why an account could not be reached, with the fix: credentials, certificates and
 /// the network each get their own message.
-fn connect_error(alias: &str, host: &str, e: &AwsError) -> anyhow::Error {
+/// `profile` is the profile in use, if one is named (--profile, the account's, AWS_PROFILE).
+fn connect_error(alias: &str, host: &str, profile: Option<&str>, e: &AwsError) -> anyhow::Error {
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
+    let login = format!("aws sso login --profile {}", profile.unwrap_or("default"));
+    // The SDK's codes for credentials past their expiry (STS, IAM, and a request signed
+    // too long ago).
+    let expired = matches!(
+        e.code.as_deref(),
+        Some("ExpiredToken" | "ExpiredTokenException" | "RequestExpired")
+    ) || [
+        "expiredtoken",
+        "requestexpired",
+        "token has expired",
+        "token is expired",
+    ]
+    .iter()
+    .any(|c| lower.contains(c));
     let help = if lower.contains("certificate") || lower.contains("unknownissuer") {
         format!(
             "the TLS certificate of {host} is not trusted: behind a TLS-inspecting proxy, set AWS_CA_BUNDLE (or ca_bundle in the profile) to its CA certificate (PEM)"
         )
     } else if lower.contains("sso") && lower.contains("token") {
-        "the SSO session has no valid token: run `aws sso login --profile NAME`".to_string()
+        format!("the SSO session has no valid token: run `{login}`")
+    } else if expired {
+        format!(
+            "the credentials have expired: renew them (an SSO profile: `{login}`; session keys in the environment: get new ones, with AWS_SESSION_TOKEN)"
+        )
     } else if e.kind == ErrorKind::Credentials && lower.contains("no credentials") {
         "no usable credentials: set AWS_PROFILE or --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string()
     } else if e.kind == ErrorKind::Credentials && lower.contains("profile") {
         "the profile is missing or incomplete in ~/.aws/config or ~/.aws/credentials (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE): check its name and settings".to_string()
     } else if e.kind == ErrorKind::Credentials {
         "no usable credentials: set AWS_PROFILE or --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; expired session credentials must be renewed".to_string()
-    } else if e.kind == ErrorKind::Network {
+    } else if e.kind == ErrorKind::Network && is_loopback_url(host) {
         format!(
-            "{host} cannot be reached: check the network and HTTPS_PROXY/NO_PROXY; for an emulator, that it runs and AWS_ENDPOINT_URL points at it (eval \"$(localstack/up)\")"
+            "{host} cannot be reached: is the emulator running, and does AWS_ENDPOINT_URL point at it? (eval \"$(localstack/up)\")"
         )
+    } else if e.kind == ErrorKind::Network {
+        format!("{host} cannot be reached: check the network and HTTPS_PROXY/NO_PROXY")
     } else {
         "check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, --profile)".to_string()
     };
@@ -378,7 +399,12 @@ pub async fn connect(
             .or_else(|| std::env::var("AWS_ENDPOINT_URL_STS").ok())
             .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
             .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
-        connect_error(alias, &host, &AwsError::from_sdk(&e))
+        let profile = spec
+            .profile
+            .clone()
+            .or_else(|| target.profile.clone())
+            .or_else(|| std::env::var("AWS_PROFILE").ok());
+        connect_error(alias, &host, profile.as_deref(), &AwsError::from_sdk(&e))
     })?;
     let arn = who.arn().unwrap_or_default().to_string();
     let partition = arn
@@ -525,6 +551,61 @@ mod tests {
         let values: Vec<Duration> = (0..50).map(|_| jitter(d)).collect();
         assert!(values.iter().all(|j| *j <= d && *j >= d.mul_f64(0.75)));
         assert!(values.iter().any(|j| *j != values[0]), "jitter must vary");
+    }
+
+    /// The hints of a failed GetCallerIdentity: the emulator hint only for an endpoint on
+    /// this machine, expired credentials called so, the SSO login naming the profile.
+    #[test]
+    fn connect_errors_hint_at_the_fix_for_this_endpoint_and_profile() {
+        let err = |kind, code: Option<&str>, message: &str| AwsError {
+            kind,
+            code: code.map(str::to_string),
+            message: message.into(),
+        };
+        let net = err(
+            ErrorKind::Network,
+            None,
+            "dispatch failure: connection refused",
+        );
+        let real =
+            connect_error("default", "https://sts.us-east-1.amazonaws.com", None, &net).to_string();
+        assert!(!real.contains("localstack/up"), "{real}");
+        assert!(real.contains("HTTPS_PROXY"), "{real}");
+        let local = connect_error("default", "http://127.0.0.1:4566", None, &net).to_string();
+        assert!(local.contains("(eval \"$(localstack/up)\")"), "{local}");
+
+        for code in ["ExpiredToken", "ExpiredTokenException", "RequestExpired"] {
+            let e = err(
+                ErrorKind::from_code(code),
+                Some(code),
+                "The security token included in the request is expired",
+            );
+            let text =
+                connect_error("default", "https://sts.amazonaws.com", Some("dev"), &e).to_string();
+            assert!(
+                text.contains("help: the credentials have expired"),
+                "{code}: {text}"
+            );
+            assert!(text.contains("aws sso login --profile dev"), "{text}");
+        }
+
+        let sso = err(
+            ErrorKind::Credentials,
+            None,
+            "the SSO token for profile prod-admin is missing or expired; failed to load token",
+        );
+        let text = connect_error(
+            "default",
+            "https://sts.amazonaws.com",
+            Some("prod-admin"),
+            &sso,
+        )
+        .to_string();
+        assert!(
+            text.contains("`aws sso login --profile prod-admin`"),
+            "{text}"
+        );
+        assert!(!text.contains("NAME"), "{text}");
     }
 
     #[test]

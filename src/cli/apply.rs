@@ -7,7 +7,7 @@ use crate::diff;
 use crate::plan::render::render_outputs;
 use crate::plan::{Action, Plan, Style, render};
 use anyhow::{Result, anyhow, bail};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -119,7 +119,7 @@ async fn execute(
     } = prepared;
     if fresh {
         super::lint::warn(&findings);
-        print!("{}", render(&plan, style));
+        out!("{}", render(&plan, style));
         if !plan.conflicts.is_empty() {
             bail!("{} conflict(s): nothing was applied", plan.conflicts.len());
         }
@@ -161,6 +161,14 @@ async fn execute(
         }
         code = summarise(&plan, &report, style);
     }
+    if !fresh && !plan.has_changes() {
+        // A saved plan is not shown again: without changes, apply would print nothing.
+        outln!(
+            "No changes. Live IAM matches the saved plan for stack \"{}\" ({}).",
+            plan.stack,
+            written(&plan)
+        );
+    }
     if code == EXIT_OK {
         print_outputs(&plan, &outputs, session, style).await?;
     }
@@ -168,7 +176,7 @@ async fn execute(
         && code == EXIT_OK
         && let Some(checks) = loaded
     {
-        println!();
+        outln!();
         let out = super::smoke::Outputs::default();
         let run = super::smoke::RunFor {
             live: None,
@@ -252,7 +260,7 @@ async fn print_outputs(
 ) -> Result<()> {
     if !plan.outputs.is_empty() && !outputs.iter().any(|o| o.needs_live()) {
         // The values as planned are the values now (a saved plan has only these).
-        print!("{}", render_outputs(&plan.outputs, style));
+        out!("{}", render_outputs(&plan.outputs, style));
         return Ok(());
     }
     if !outputs.is_empty() {
@@ -265,7 +273,7 @@ async fn print_outputs(
                 v
             })
             .collect();
-        print!("{}", render_outputs(&values, style));
+        out!("{}", render_outputs(&values, style));
         return Ok(());
     }
     let roles: Vec<&crate::plan::Change> = plan
@@ -275,9 +283,9 @@ async fn print_outputs(
         .filter(|c| matches!(c.action, Action::Create | Action::Replace))
         .collect();
     if !roles.is_empty() {
-        println!("\nRoles created or replaced (give the ARN to whoever assumes the role):");
+        outln!("\nRoles created or replaced (give the ARN to whoever assumes the role):");
         for c in roles {
-            println!("  role.{} = {}", c.name, c.arn.as_deref().unwrap_or("?"));
+            outln!("  role.{} = {}", c.name, c.arn.as_deref().unwrap_or("?"));
         }
     }
     Ok(())
@@ -296,11 +304,11 @@ fn confirm(plan: &Plan) -> Result<()> {
             "apply needs confirmation, and standard input is not a terminal: review the plan and pass --auto-approve, or apply a saved plan"
         );
     }
-    print!(
+    out!(
         "\nDo you want to perform these actions in stack \"{stack}\" ({})?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ",
         written(plan)
     );
-    std::io::stdout().flush()?;
+    super::out::flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if answer.trim() != "yes" {
@@ -368,7 +376,7 @@ fn summarise(plan: &Plan, report: &Report, style: Style) -> i32 {
     }
     if report.failed.is_empty() {
         let s = plan.summary();
-        println!(
+        outln!(
             "\n{} Resources: {} added, {} changed, {} destroyed ({} API operations) in {}.",
             style.green(&style.bold("Apply complete!")),
             s.add,

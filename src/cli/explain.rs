@@ -90,14 +90,14 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
             "resource": resource,
             "evaluation": eval,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let verdict = match &eval.decision {
             Decision::Allowed => "allowed",
             Decision::ImplicitlyDenied | Decision::ExplicitlyDenied => "denied",
             Decision::Unknown { .. } => "unknown",
         };
-        println!(
+        outln!(
             "{verdict}: {who} {} {} on {resource}",
             match verdict {
                 "allowed" => "may",
@@ -107,24 +107,24 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
             args.action
         );
         match &eval.decision {
-            Decision::ImplicitlyDenied => println!("  implicitly: no statement allows it"),
-            Decision::ExplicitlyDenied => println!("  explicitly, by a Deny statement"),
+            Decision::ImplicitlyDenied => outln!("  implicitly: no statement allows it"),
+            Decision::ExplicitlyDenied => outln!("  explicitly, by a Deny statement"),
             _ => {}
         }
         if !eval.statements.is_empty() {
-            println!("  decided by:");
+            outln!("  decided by:");
             for s in &eval.statements {
-                println!("    {s}");
+                outln!("    {s}");
             }
         }
         if let Decision::Unknown { reasons } = &eval.decision {
-            println!("  undecided because:");
+            outln!("  undecided because:");
             for r in reasons {
-                println!("    {r}");
+                outln!("    {r}");
             }
         }
         for n in &eval.notes {
-            println!("  note: {n}");
+            outln!("  note: {n}");
         }
     }
     Ok(match eval.decision {

@@ -98,8 +98,22 @@ pub async fn run(args: ExportArgs) -> Result<i32> {
     }
     session.timing.render = std::time::Duration::ZERO;
     let partial = !e.unrepresentable.is_empty();
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.stack));
+    // Refused before the report, which would otherwise say "exported N" first.
+    if !args.json && !args.overwrite && !e.resources.is_empty() {
+        let existing = existing(&e, &dir);
+        if !existing.is_empty() {
+            bail!(
+                "{} already exist(s); nothing was written (choose another --out, or pass --overwrite)",
+                existing.join(", ")
+            );
+        }
+    }
     if args.json {
-        println!("{}", json(&e, &ctx)?);
+        outln!("{}", json(&e, &ctx)?);
     } else {
         report(&e);
     }
@@ -110,13 +124,11 @@ pub async fn run(args: ExportArgs) -> Result<i32> {
         );
         return Ok(EXIT_ERROR);
     }
-    if !args.json {
-        let dir = args
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&args.stack));
-        write(&e, &dir, args.overwrite)?;
-        println!(
+    if !args.json && e.resources.is_empty() {
+        outln!("Nothing was written: no resource to adopt.");
+    } else if !args.json {
+        write(&e, &dir)?;
+        outln!(
             "\nNext: `iamplan plan {}` shows one adoption per resource and no other change; `iamplan apply` marks them as stack \"{}\"'s.",
             dir.display(),
             args.stack
@@ -134,17 +146,21 @@ fn report(e: &Export) {
         *by_kind.entry(a.kind.label()).or_default() += 1;
     }
     let counts: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    println!(
-        "exported {} resource(s){}",
-        e.resources.len(),
-        if counts.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", counts.join(", "))
-        }
-    );
+    if e.resources.is_empty() {
+        outln!("Nothing to export: no IAM resource matches the selection.");
+    } else {
+        outln!(
+            "exported {} resource(s){}",
+            e.resources.len(),
+            if counts.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", counts.join(", "))
+            }
+        );
+    }
     for g in &e.skipped {
-        println!("skipped {}: {}", g.resource, g.reason);
+        outln!("skipped {}: {}", g.resource, g.reason);
     }
     for g in &e.unrepresentable {
         eprintln!("cannot represent {}: {}", g.resource, g.reason);
@@ -174,26 +190,23 @@ fn json(e: &Export, ctx: &crate::model::AccountContext) -> Result<String> {
     }))?)
 }
 
-fn write(e: &Export, dir: &std::path::Path, overwrite: bool) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|err| anyhow!("cannot create {}: {err}", dir.display()))?;
-    let existing: Vec<String> = e
-        .files
+/// The files of the export that exist in `dir` already.
+fn existing(e: &Export, dir: &std::path::Path) -> Vec<String> {
+    e.files
         .iter()
         .map(|f| dir.join(&f.name))
         .filter(|p| p.exists())
         .map(|p| p.display().to_string())
-        .collect();
-    if !existing.is_empty() && !overwrite {
-        bail!(
-            "{} already exist(s); nothing was written (choose another --out, or pass --overwrite)",
-            existing.join(", ")
-        );
-    }
+        .collect()
+}
+
+fn write(e: &Export, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|err| anyhow!("cannot create {}: {err}", dir.display()))?;
     for f in &e.files {
         let path = dir.join(&f.name);
         crate::fsutil::write_atomic(&path, f.text.as_bytes(), 0o644)?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(())
 }

@@ -46,14 +46,14 @@ pub fn run(args: FmtArgs) -> Result<i32> {
             continue;
         }
         if args.check {
-            println!("{} is not formatted", path.display());
+            outln!("{} is not formatted", path.display());
             failed = true;
         } else {
             // The file keeps its permissions.
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path)?.permissions().mode() & 0o7777;
             crate::fsutil::write_atomic(&path, formatted.as_bytes(), mode)?;
-            println!("formatted {}", path.display());
+            outln!("formatted {}", path.display());
         }
     }
     Ok(if failed { EXIT_ERROR } else { EXIT_OK })

@@ -39,12 +39,12 @@ pub fn run(args: LintArgs) -> Result<i32> {
             format_version: "1",
             findings: &findings,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for f in &findings {
-            println!("{}\n  help: {}", f.one_line(), f.help);
+            outln!("{}\n  help: {}", f.one_line(), f.help);
         }
-        println!("{}", summary(&findings));
+        outln!("{}", summary(&findings));
     }
     let fails = findings
         .iter()

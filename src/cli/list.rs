@@ -44,14 +44,14 @@ pub async fn run(args: ListArgs) -> Result<i32> {
         .collect();
     owned.sort_by(|a, b| (a.kind, &a.account, &a.name).cmp(&(b.kind, &b.account, &b.name)));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&owned)?);
+        outln!("{}", serde_json::to_string_pretty(&owned)?);
         return Ok(EXIT_OK);
     }
     if owned.is_empty() {
-        println!("Stack \"{}\" owns nothing in live IAM.", desired.stack);
+        outln!("Stack \"{}\" owns nothing in live IAM.", desired.stack);
         return Ok(EXIT_OK);
     }
-    println!("Stack \"{}\" owns in live IAM:", desired.stack);
+    outln!("Stack \"{}\" owns in live IAM:", desired.stack);
     let w_kind = owned.iter().map(|o| o.kind.len()).max().unwrap_or(0);
     let w_name = owned.iter().map(|o| o.name.len()).max().unwrap_or(0);
     for o in &owned {
@@ -60,7 +60,7 @@ pub async fn run(args: ListArgs) -> Result<i32> {
         } else {
             "  (not in the plan files: the next apply deletes it)"
         };
-        println!("  {:w_kind$}  {:w_name$}  {}{gone}", o.kind, o.name, o.arn);
+        outln!("  {:w_kind$}  {:w_name$}  {}{gone}", o.kind, o.name, o.arn);
     }
     Ok(EXIT_OK)
 }

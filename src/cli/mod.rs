@@ -1,11 +1,29 @@
 //! Commands: each reads plain options (never clap types) and returns an exit code.
 
+/// `println!` for the commands' standard output (see out.rs: a closed pipe is not an error).
+macro_rules! outln {
+    () => {
+        $crate::cli::out::write(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for the commands' standard output.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!($($arg)*))
+    };
+}
+
 pub mod apply;
 pub mod explain;
 pub mod export;
 pub mod fmt;
 pub mod lint;
 pub mod list;
+pub mod out;
 pub mod output;
 pub mod plan;
 pub mod progress;

@@ -63,7 +63,7 @@ pub async fn run(args: OutputArgs) -> Result<i32> {
     }
     if args.raw {
         if let Some((_, v)) = values.first() {
-            print!("{v}");
+            out!("{v}");
         }
         return Ok(EXIT_OK);
     }
@@ -85,7 +85,7 @@ pub async fn run(args: OutputArgs) -> Result<i32> {
                 .unwrap_or_default(),
             None => serde_json::Value::Object(map),
         };
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+        outln!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(EXIT_OK);
     }
     let _ = Style::detect();
@@ -97,8 +97,8 @@ pub async fn run(args: OutputArgs) -> Result<i32> {
             serde_json::Value::from(v).to_string()
         };
         match &args.name {
-            Some(_) => println!("{text}"),
-            None => println!("{} = {text}", o.name),
+            Some(_) => outln!("{text}"),
+            None => outln!("{} = {text}", o.name),
         }
     }
     Ok(EXIT_OK)

@@ -20,6 +20,10 @@ pub struct PlanArgs {
 }
 
 pub async fn run(args: PlanArgs) -> Result<i32> {
+    // Before anything is read: a plan that cannot be saved is not worth the account's time.
+    if let Some(out) = &args.out {
+        crate::plan::saved::check_out(out)?;
+    }
     let wants = super::Wants {
         smoke: false,
         snapshots: args.json || args.out.is_some(),
@@ -35,9 +39,9 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
     let plan = &planned.plan;
     let started = Instant::now();
     if args.json {
-        println!("{}", crate::plan::json::JsonPlan::new(plan).pretty());
+        outln!("{}", crate::plan::json::JsonPlan::new(plan).pretty());
     } else {
-        print!("{}", render(plan, Style::detect()));
+        out!("{}", render(plan, Style::detect()));
     }
     planned.session.timing.render = started.elapsed();
     // After the plan is shown, as Terraform reports a failed policy check: the reader sees
@@ -53,7 +57,7 @@ pub async fn run(args: PlanArgs) -> Result<i32> {
     if let Some(out) = args.out.as_ref().filter(|_| refused.is_none()) {
         crate::plan::saved::save(plan, out)?;
         if !args.json {
-            println!(
+            outln!(
                 "\nSaved the plan to {}. To apply exactly this plan, run:\n    iamplan apply {}",
                 out.display(),
                 out.display()

@@ -14,16 +14,18 @@ pub struct ShowArgs {
 
 pub async fn run(args: ShowArgs) -> Result<i32> {
     let Some(plan) = crate::plan::saved::load(std::slice::from_ref(&args.plan))? else {
+        // Never suggest `--out` of the path given: it is plan files, which would be lost.
         bail!(
-            "{} is not a saved plan: save one with `iamplan plan FILES --out {}`",
+            "{} is plan files, not a saved plan: `iamplan plan {}` shows what they would change; to save a plan for show and apply, `iamplan plan {} --out plan.json`",
+            args.plan.display(),
             args.plan.display(),
             args.plan.display()
         );
     };
     if args.json {
-        println!("{}", JsonPlan::new(&plan).pretty());
+        outln!("{}", JsonPlan::new(&plan).pretty());
     } else {
-        print!("{}", render(&plan, Style::detect()));
+        out!("{}", render(&plan, Style::detect()));
     }
     Ok(EXIT_OK)
 }

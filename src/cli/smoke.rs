@@ -117,9 +117,9 @@ pub async fn run_for(
     )
     .await;
     if json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        outln!("{}", serde_json::to_string_pretty(&results)?);
     } else {
-        print!("{}", render(&results, Style::detect()));
+        out!("{}", render(&results, Style::detect()));
     }
     Ok(if results.iter().all(|r| r.passed) {
         EXIT_OK
@@ -199,10 +199,12 @@ pub fn render(results: &[CheckResult], st: Style) -> String {
         if let Some(f) = &r.finding {
             let _ = writeln!(out, "      {} {f}", st.yellow("finding:"));
         }
+        // An unknown with no deciding call is a caller outside the plan (from_profile):
+        // nothing to act on per check, so the summary says it once.
         if let Some(pr) = r
             .prediction
             .as_ref()
-            .filter(|p| p.outcome == crate::smoke::Predicted::Unknown)
+            .filter(|p| p.outcome == crate::smoke::Predicted::Unknown && p.call.is_some())
         {
             let call = pr
                 .call
@@ -230,6 +232,17 @@ pub fn render(results: &[CheckResult], st: Style) -> String {
         "\nSmoke: {passed} passed, {} failed{findings}",
         results.len() - passed
     );
+    let outside = results
+        .iter()
+        .filter_map(|r| r.prediction.as_ref())
+        .filter(|p| p.outcome == crate::smoke::Predicted::Unknown && p.call.is_none())
+        .count();
+    if outside > 0 {
+        let _ = writeln!(
+            out,
+            "{outside} check(s) not predicted: they run as a principal outside the plan (from_profile), whose policies the plan does not hold"
+        );
+    }
     out
 }
 
@@ -294,7 +307,28 @@ mod tests {
             call: Some("AssumeRole arn:aws:iam::1:role/r".into()),
             reasons: vec!["profile p's principal is outside the plan".into()],
         });
-        let text = render(&[denied, unknown], Style { color: false });
+        let outside = |name: &str| {
+            let mut r = result(name, true, None);
+            r.prediction = Some(Prediction {
+                outcome: Predicted::Unknown,
+                call: None,
+                reasons: vec![format!(
+                    "profile {name}'s principal and its policies are outside the plan"
+                )],
+            });
+            r
+        };
+        let (a, b) = (outside("tooling"), outside("ably"));
+        let text = render(&[denied, unknown, a, b], Style { color: false });
+        // Callers outside the plan: said once, in the summary, not on every check.
+        assert_eq!(text.matches("predicted unknown").count(), 1, "{text}");
+        assert!(!text.contains("profile tooling's"), "{text}");
+        assert!(
+            text.contains(
+                "2 check(s) not predicted: they run as a principal outside the plan (from_profile)"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("EXPECTED            PREDICTED  RESULT"),
             "{text}"

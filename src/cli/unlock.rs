@@ -20,9 +20,9 @@ pub async fn run(args: UnlockArgs) -> Result<i32> {
     for (alias, account) in &session.accounts {
         match crate::aws::lock::force_unlock(account, &stack).await? {
             Some(held_by) => {
-                println!("account {alias}: removed the lock of stack \"{stack}\" ({held_by})")
+                outln!("account {alias}: removed the lock of stack \"{stack}\" ({held_by})")
             }
-            None => println!("account {alias}: stack \"{stack}\" was not locked"),
+            None => outln!("account {alias}: stack \"{stack}\" was not locked"),
         }
     }
     Ok(EXIT_OK)

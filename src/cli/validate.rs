@@ -19,7 +19,7 @@ pub fn run(args: ValidateArgs) -> Result<i32> {
         summary(found.errors.len(), found.warnings.len());
         return Ok(EXIT_ERROR);
     };
-    println!(
+    outln!(
         "valid: {} plan file{}, {} resource{}, {} smoke check{}{}",
         spec.files.len(),
         plural(spec.files.len()),

@@ -60,10 +60,10 @@ pub fn run(args: WhoCanArgs) -> Result<i32> {
             "resource": resource,
             "principals": reach,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(EXIT_OK);
     }
-    println!("who can {} on {resource}:", args.action);
+    outln!("who can {} on {resource}:", args.action);
     for r in &reach {
         let path: Vec<String> = r
             .path
@@ -77,18 +77,18 @@ pub fn run(args: WhoCanArgs) -> Result<i32> {
                 )
             })
             .collect();
-        println!(
+        outln!(
             "  {}{}: {}",
             if r.certain { "" } else { "possibly " },
             r.principal,
             path.join(" -> ")
         );
         for why in &r.reasons {
-            println!("      because {why}");
+            outln!("      because {why}");
         }
     }
     let certain = reach.iter().filter(|r| r.certain).count();
-    println!(
+    outln!(
         "{} principal{} ({certain} certain, {} possible)",
         reach.len(),
         if reach.len() == 1 { "" } else { "s" },

@@ -419,4 +419,43 @@ services = ["ec2.amazonaws.com"]
             "arn:${partition}:s3:::b/${aws:username}/*"
         );
     }
+
+    /// A deleted principal's unique ID in a live trust policy is left out of the exported
+    /// files (plan files refuse it), which still read and plan.
+    #[test]
+    fn a_deleted_principal_is_left_out_of_the_exported_trust() {
+        let src = r#"
+[stack]
+name = "hand-made"
+[role.web.trust]
+accounts = ["203461409171"]
+"#;
+        let contexts = crate::model::test_accounts("us-east-1");
+        let spec = crate::spec::parse_str(std::path::Path::new("t.toml"), src).unwrap();
+        let mut live = Live::from_desired(&spec.build(&contexts).unwrap(), None);
+        for lr in live.resources.values_mut() {
+            if let Resource::Role(r) = &mut lr.resource {
+                r.trust = crate::policy::PolicyDocument::from_value(
+                    serde_json::json!({"Version":"2012-10-17","Statement":[
+                        {"Effect":"Allow","Principal":{"AWS":["AROAEXAMPLEID00000001","arn:aws:iam::203461409171:root"]},"Action":"sts:AssumeRole"},
+                        {"Effect":"Allow","Principal":{"AWS":"AIDAEXAMPLEID00000002"},"Action":"sts:AssumeRole"}]}),
+                    "aws",
+                );
+                r.broken_principals = vec![
+                    "AROAEXAMPLEID00000001".into(),
+                    "AIDAEXAMPLEID00000002".into(),
+                ];
+            }
+        }
+        let ctx = &contexts[DEFAULT_ACCOUNT];
+        let (chosen, skipped) = select(&live, DEFAULT_ACCOUNT, &Selection::default());
+        let e = export("s", ctx, &chosen, skipped, &Forced::default());
+        let text: String = e.files.iter().map(|f| f.text.as_str()).collect();
+        assert!(!text.contains("EXAMPLEID"), "{text}");
+        assert!(text.contains("203461409171"), "{text}");
+        assert_eq!(e.unrepresentable.len(), 2, "{:?}", e.unrepresentable);
+        // The files build; the trust policy differs from live (the plan drops the IDs).
+        let mismatches = verify(&e, &live, ctx).expect("the exported files are valid");
+        assert_eq!(mismatches.len(), 1, "{mismatches:?}");
+    }
 }

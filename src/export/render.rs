@@ -187,16 +187,24 @@ pub fn role(out: &mut Out, names: &Names, r: &Role, trust_document: bool) {
     }
     for id in &r.broken_principals {
         g.add(format!(
-            "the trust policy names {id}, the unique ID IAM shows for a deleted role or user: written as it is, the plan would rewrite it"
+            "the trust policy names {id}, the unique ID IAM shows for a deleted role or user: plan files refuse it (it trusts no one), so the exported trust policy leaves it out"
         ));
     }
+    let stripped;
+    let r_trust = if r.broken_principals.is_empty() {
+        &r.trust
+    } else {
+        stripped =
+            super::trust::without_principals(&r.trust, &r.broken_principals, &names.ctx.partition);
+        &stripped
+    };
     let _ = writeln!(s, "adopt = true");
     let trust_head = format!("{head}.trust");
-    match trust::helpers(&r.trust, names).filter(|_| !trust_document) {
+    match trust::helpers(r_trust, names).filter(|_| !trust_document) {
         Some(h) => {
             let _ = write!(s, "\n[{trust_head}]\n{}", h.render(names, &mut g));
         }
-        None => document(&mut s, &trust_head, false, &r.trust, names, &mut g),
+        None => document(&mut s, &trust_head, false, r_trust, names, &mut g),
     }
     inline_docs(&mut s, &head, &r.inline, names, &mut g);
     out.add("roles.toml", s, g);

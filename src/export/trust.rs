@@ -27,6 +27,43 @@ fn strings(v: &Value) -> Option<Vec<&str>> {
     }
 }
 
+/// The trust policy without the given AWS principals (unique IDs of deleted principals,
+/// which plan files refuse); a statement left with no principal is left out.
+pub fn without_principals(doc: &PolicyDocument, ids: &[String], partition: &str) -> PolicyDocument {
+    let mut value = doc.value().clone();
+    let gone = |v: &Value| v.as_str().is_some_and(|s| ids.iter().any(|id| id == s));
+    let keep = |st: &mut Value| {
+        let Some(principal) = st.get_mut("Principal").and_then(Value::as_object_mut) else {
+            return true;
+        };
+        match principal.get_mut("AWS") {
+            Some(Value::Array(a)) => {
+                a.retain(|v| !gone(v));
+                if a.is_empty() {
+                    principal.remove("AWS");
+                }
+            }
+            Some(v) if gone(v) => {
+                principal.remove("AWS");
+            }
+            _ => {}
+        }
+        !principal.is_empty()
+    };
+    let emptied = match value.get_mut("Statement") {
+        Some(Value::Array(statements)) => {
+            statements.retain_mut(keep);
+            false
+        }
+        Some(st) => !keep(st),
+        None => false,
+    };
+    if emptied {
+        value["Statement"] = Value::Array(vec![]);
+    }
+    PolicyDocument::from_value(value, partition)
+}
+
 /// The helpers that write exactly this trust policy, if there are such.
 pub fn helpers(doc: &PolicyDocument, names: &Names) -> Option<Helpers> {
     let map = doc.value().as_object()?;

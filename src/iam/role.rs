@@ -39,6 +39,10 @@ pub struct Role {
     /// Live only: the instance profiles that hold the role (they block its deletion).
     #[serde(skip)]
     pub instance_profiles: Vec<String>,
+    /// Live only: the ARN of the instance profile named after the role, if one holds it
+    /// (`${instance_profile.NAME.arn}` in outputs).
+    #[serde(skip)]
+    pub instance_profile_arn: Option<String>,
     /// Live only: principals the trust policy names by unique ID, because the role or user
     /// it named was deleted.
     #[serde(skip)]
@@ -128,6 +132,7 @@ impl IamKind for Role {
             managed: managed?,
             instance_profile: r.instance_profile,
             instance_profiles: vec![],
+            instance_profile_arn: None,
             broken_principals: vec![],
         })
     }
@@ -323,6 +328,11 @@ impl Role {
             .iter()
             .map(|p| p.instance_profile_name().to_string())
             .collect();
+        let instance_profile_arn = r
+            .instance_profile_list()
+            .iter()
+            .find(|p| p.instance_profile_name().eq_ignore_ascii_case(&name))
+            .map(|p| p.arn().to_string());
         let role = Role {
             path: r.path().unwrap_or("/").to_string(),
             description,
@@ -335,9 +345,8 @@ impl Role {
             trust,
             inline,
             managed: live::managed(r.attached_managed_policies()),
-            instance_profile: instance_profiles
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(&name)),
+            instance_profile: instance_profile_arn.is_some(),
+            instance_profile_arn,
             instance_profiles,
             name,
         };

@@ -87,7 +87,13 @@ impl<'a> Statement<'a> {
                 continue;
             };
             let Some(service) = db.service(prefix) else {
-                let help = match crate::spec::nearest(prefix, db.prefixes()) {
+                // Prefixes are short: two edits in three letters is another word (`foo` is
+                // no typo of `sso`), so at most a third of the letters may differ.
+                let near = crate::spec::nearest(prefix, db.prefixes()).filter(|n| {
+                    crate::spec::levenshtein(&prefix.to_ascii_lowercase(), n) * 3
+                        <= n.len().max(prefix.len())
+                });
+                let help = match near {
                     Some(n) => format!("did you mean `{n}:{name}`?"),
                     None => {
                         "check the service prefix in the AWS Service Authorization Reference".into()

@@ -36,6 +36,67 @@ pub enum SavedPlanError {
         path: String,
         source: serde_json::Error,
     },
+    #[error(
+        "--out {path}: {path} {what}, and a saved plan would replace it; nothing was read or written: give --out a new file, e.g. --out plan.json (or remove {path} first)"
+    )]
+    WouldReplace { path: String, what: &'static str },
+}
+
+/// Refuses to write a saved plan where it would destroy something else: `--out main.toml`
+/// once replaced a plan file with the saved plan's JSON. Only an earlier saved plan (of
+/// any format version) is replaced; a new `.toml` file is refused too, since the next
+/// `plan` of its directory would read the JSON as a plan file.
+pub fn check_out(path: &Path) -> Result<(), SavedPlanError> {
+    let shown = || path.display().to_string();
+    let refuse = |what| {
+        Err(SavedPlanError::WouldReplace {
+            path: shown(),
+            what,
+        })
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+            {
+                refuse("would be read as a plan file (it ends in .toml)")
+            } else {
+                Ok(())
+            };
+        }
+        Err(source) => {
+            return Err(SavedPlanError::Read {
+                path: shown(),
+                source,
+            });
+        }
+    };
+    if meta.is_dir() {
+        return refuse("is a directory");
+    }
+    if !meta.is_file() {
+        return refuse("is not a regular file");
+    }
+    let text = std::fs::read(path).map_err(|source| SavedPlanError::Read {
+        path: shown(),
+        source,
+    })?;
+    let saved = serde_json::from_slice::<serde_json::Value>(&text)
+        .ok()
+        .is_some_and(|v| v.get("format_version").is_some() && v.get("iamplan_version").is_none());
+    if saved {
+        Ok(())
+    } else if text.is_empty() {
+        // An empty file holds nothing to lose (`mktemp`, or a plan saved by a run killed
+        // before writing).
+        Ok(())
+    } else if serde_json::from_slice::<serde_json::Value>(&text).is_ok() {
+        refuse("is JSON but not a saved plan")
+    } else {
+        refuse("is not a saved plan (a plan file?)")
+    }
 }
 
 /// Whether `files` is one saved plan (JSON) rather than plan files (TOML), and if so the
@@ -87,4 +148,48 @@ pub fn save(plan: &Plan, path: &Path) -> Result<(), SavedPlanError> {
             source,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(path: &Path) -> String {
+        match check_out(path) {
+            Err(e @ SavedPlanError::WouldReplace { .. }) => e.to_string(),
+            other => panic!("{} was not refused: {other:?}", path.display()),
+        }
+    }
+
+    #[test]
+    fn out_replaces_only_a_saved_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("main.toml");
+        std::fs::write(&toml, "[stack]\nname = \"s\"\n").unwrap();
+        let e = refused(&toml);
+        assert!(e.contains("is not a saved plan (a plan file?)"), "{e}");
+        assert!(e.contains("--out plan.json"), "{e}");
+        // The same TOML under a name that does not say so.
+        let other = dir.path().join("plan");
+        std::fs::copy(&toml, &other).unwrap();
+        refused(&other);
+
+        let json_plan = dir.path().join("plan-view.json");
+        std::fs::write(
+            &json_plan,
+            r#"{"format_version":"1.0","iamplan_version":"0.1"}"#,
+        )
+        .unwrap();
+        assert!(refused(&json_plan).contains("is JSON but not a saved plan"));
+        assert!(refused(dir.path()).contains("is a directory"));
+        assert!(refused(&dir.path().join("new.toml")).contains("ends in .toml"));
+
+        let saved = dir.path().join("plan.json");
+        std::fs::write(&saved, r#"{"format_version": 1, "stack": "s"}"#).unwrap();
+        check_out(&saved).unwrap();
+        check_out(&dir.path().join("new.json")).unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "").unwrap();
+        check_out(&empty).unwrap();
+    }
 }

@@ -413,6 +413,17 @@ fn principal(p: &Value, at: Option<usize>, out: &mut Vec<Problem>) {
             }
         };
         for id in strings(ids, at, &format!("Principal.{kind}"), out) {
+            if kind == "AWS" && unique_id(id) {
+                // IAM accepts it, but it can only name a principal that was deleted (unique
+                // IDs are never reused): the statement trusts no one, and IAM's read-back
+                // cannot be told from a live principal's, so the plan could never converge.
+                out.push(
+                    Problem::error(at, format!("AWS principal \"{id}\" is a unique ID, which IAM shows in place of a role or user that was deleted: it matches no principal, and recreating that name does not restore it"))
+                        .about(id)
+                        .help("name the principal by its ARN, e.g. arn:aws:iam::123456789012:role/NAME (IAM trusts the principal of that name now), or remove it"),
+                );
+                continue;
+            }
             if !ok(id) {
                 out.push(Problem::error(at, format!("{kind} principal \"{id}\" is not valid")).about(id).help(match kind.as_str() {
                     "AWS" => "an AWS principal is \"*\", a 12-digit account ID, or an IAM/STS ARN such as arn:aws:iam::123456789012:role/NAME",
@@ -429,19 +440,19 @@ fn aws_principal(s: &str) -> bool {
     if s == "*" || super::is_account_id(s) {
         return true;
     }
-    // Unique IDs: IAM shows them for deleted principals and accepts them.
-    if (s.starts_with("AROA") || s.starts_with("AIDA"))
-        && s.len() > 12
-        && s.chars().all(|c| c.is_ascii_alphanumeric())
-    {
-        return true;
-    }
     let Some((_, service, account, resource)) = crate::spec::arn_parts(s) else {
         return false;
     };
     matches!(service, "iam" | "sts")
         && (super::is_account_id(account) || account.contains("${"))
         && !resource.is_empty()
+}
+
+/// A role's (`AROA`) or user's (`AIDA`) unique ID, as IAM shows a deleted principal.
+fn unique_id(s: &str) -> bool {
+    (s.starts_with("AROA") || s.starts_with("AIDA"))
+        && s.len() > 12
+        && s.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 fn service_principal(s: &str) -> bool {
@@ -709,6 +720,12 @@ mod tests {
             ),
             ["unknown principal type `Robot`"]
         );
+        // A deleted principal's unique ID trusts no one: refused, not planned forever.
+        let unique = trust(
+            json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": ["AROAABCDEFGHIJKLMNOP", "123456789012"]}}),
+        );
+        assert_eq!(unique.len(), 1, "{unique:?}");
+        assert!(unique[0].starts_with("AWS principal \"AROAABCDEFGHIJKLMNOP\" is a unique ID"));
         assert_eq!(
             trust(json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": "everyone"})),
             ["Principal must be \"*\" or an object, found \"everyone\""]

@@ -92,7 +92,7 @@ impl Builder<'_> {
         for part in self.interp_parts(text, ctx)? {
             match part {
                 Part::Text(t) => out.push_str(&t),
-                Part::Ref(r) if r.attr == RefAttr::Arn => out.push_str(&r.plan_arn),
+                Part::Ref(r) if r.attr != RefAttr::UniqueId => out.push_str(&r.plan_arn),
                 Part::Ref(r) => {
                     return Err((
                         format!("`${{{}.unique_id}}` is known only once IAM has made the {}", r.label, r.address.kind.label()),

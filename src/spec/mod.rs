@@ -13,7 +13,7 @@ pub use builder::{
     At, BuildCx, Builder, DocumentSource, arn_parts, one_or_many, valid_external_id, valid_name,
     valid_principal_arn,
 };
-pub use error::{Diagnostics, SpecError, SpecErrors, line_col, nearest};
+pub use error::{Diagnostics, SpecError, SpecErrors, levenshtein, line_col, nearest};
 pub use refs::{RefAttr, Refs};
 pub use schema::{AccountSpec, DocumentSpec, StatementSpec, Str};
 pub use strings::{ROLE_DESCRIPTION, Shape};
@@ -60,6 +60,24 @@ pub fn load(paths: &[PathBuf]) -> Result<Spec, SpecErrors> {
     }
 }
 
+/// The subdirectories of `dir` that hold plan files (`*.toml`), sorted.
+fn plan_directories(dir: &Path) -> Vec<PathBuf> {
+    let has_toml = |d: &Path| {
+        std::fs::read_dir(d).is_ok_and(|mut it| {
+            it.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "toml")))
+        })
+    };
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir() && has_toml(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
 /// The files as far as they can be read, and every error found reading them. `None`: a
 /// file is not TOML at all, so the plan as a whole cannot be checked further.
 pub fn load_all(paths: &[PathBuf]) -> (Option<Spec>, Vec<SpecError>) {
@@ -79,12 +97,23 @@ pub fn load_all(paths: &[PathBuf]) -> (Option<Spec>, Vec<SpecError>) {
             };
             entries.sort();
             if entries.is_empty() {
-                errors.push(SpecError::at(
-                    path,
-                    "",
-                    None,
-                    "no plan files (*.toml) in this directory",
-                ));
+                let err = SpecError::at(path, "", None, "no plan files (*.toml) in this directory");
+                // A parent of plan directories (`plans/`): each of them is a stack of its
+                // own, and files of several stacks never form one plan.
+                let stacks = plan_directories(path);
+                errors.push(match stacks.first() {
+                    Some(first) => err.with_help(format!(
+                        "it holds plan directories ({}), each one stack: give one of them, e.g. {}",
+                        stacks
+                            .iter()
+                            .filter_map(|d| d.file_name())
+                            .map(|n| n.to_string_lossy())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        first.display()
+                    )),
+                    None => err,
+                });
             }
             files.extend(entries);
         } else {

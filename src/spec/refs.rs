@@ -15,6 +15,8 @@ pub const REF_KINDS: [&str; 5] = ["role", "policy", "user", "group", "instance_p
 pub enum RefAttr {
     Arn,
     UniqueId,
+    /// `${instance_profile.NAME.arn}`: its target is the role, whose own ARN it is not.
+    InstanceProfileArn,
 }
 
 /// A declared resource a reference can point at.
@@ -100,6 +102,7 @@ impl Refs {
         let kind = REF_KINDS.iter().find(|k| **k == kind)?;
         let (name, attr) = rest.rsplit_once('.')?;
         let attr = match attr {
+            "arn" if *kind == "instance_profile" => RefAttr::InstanceProfileArn,
             "arn" => RefAttr::Arn,
             "unique_id" if *kind != "instance_profile" => RefAttr::UniqueId,
             other => {

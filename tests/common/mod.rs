@@ -212,3 +212,36 @@ pub fn api_calls(stderr: &str) -> std::collections::BTreeMap<String, u64> {
         .map(|(k, v)| (k.to_string(), v.parse().expect("a count")))
         .collect()
 }
+
+/// A standard output whose reader is already gone, as `| head -1` leaves it once `head`
+/// has read its line: every write gets EPIPE, at once and every time.
+pub fn closed_stdout() -> std::process::Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe()");
+    unsafe { libc::close(fds[0]) };
+    std::process::Stdio::from(unsafe { OwnedFd::from_raw_fd(fds[1]) })
+}
+
+/// Runs `cmd` twice, with its standard output read and with it closed, and checks that
+/// a closed output changes nothing but the output: the same exit code, no panic, no
+/// complaint about the pipe.
+pub fn same_with_closed_stdout(mut cmd: Command, what: &str) -> Output {
+    let read = cmd.output().expect("run iamplan");
+    let closed = cmd
+        .stdout(closed_stdout())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run iamplan");
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert_eq!(
+        closed.status.code(),
+        read.status.code(),
+        "{what} with its output closed: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.to_lowercase().contains("broken pipe"),
+        "{what} with its output closed: {stderr}"
+    );
+    read
+}
