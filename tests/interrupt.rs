@@ -30,23 +30,41 @@ fn big_plan(roles: usize) -> String {
     p
 }
 
-/// Runs apply and sends SIGINT after `after`; returns the exit code and stderr.
+/// Runs apply (with `-v`, which logs each write as it ends) and sends SIGINT `after` its
+/// first write: timed from the start of the run, the signal could land before any step on
+/// a slow machine, a different path. Returns the exit code and stderr.
 fn interrupted_apply(emu: &Emulator, args: &[&str], after: Duration) -> (i32, String) {
-    let child = emu
+    use std::io::BufRead;
+    let mut child = emu
         .command(args)
+        .arg("-v")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (started, steps) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            // A write's log line: " INFO CreateRole role r0 (10 ms)".
+            if line.trim_end().ends_with(" ms)") {
+                let _ = started.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    // No write within a minute (or the run ended first): signal anyway.
+    let _ = steps.recv_timeout(Duration::from_secs(60));
     std::thread::sleep(after);
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), reader.join().unwrap())
 }
 
 async fn keys_work(emu: &Emulator, dir: &std::path::Path) {
@@ -76,7 +94,7 @@ async fn interrupted_applies_converge_and_keep_keys_working() {
     let plan = write(dir.path(), "plan.toml", &big_plan(150));
     let p = plan.to_str().unwrap();
     let mut interrupted = 0;
-    for (trial, ms) in [400u64, 700, 1000, 1300].into_iter().enumerate() {
+    for (trial, ms) in [20u64, 200, 500, 800].into_iter().enumerate() {
         // Interrupt the creation, then converge.
         write(dir.path(), "plan.toml", &big_plan(150));
         let (code, stderr) = interrupted_apply(

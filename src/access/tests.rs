@@ -890,7 +890,7 @@ fn trust_changes_name_the_principals_and_conditions() {
 
 /// The plan benchmark's share: 500 changed documents must classify in well under 100 ms.
 #[test]
-fn classifying_500_changes_is_fast() {
+fn classifies_500_widening_changes() {
     let db = db();
     let docs: Vec<(Value, Value)> = (0..500)
         .map(|i| {
@@ -910,14 +910,11 @@ fn classifying_500_changes_is_fast() {
             )
         })
         .collect();
-    let start = std::time::Instant::now();
+    // Its speed is the benchmark's to measure (BENCHMARKS.md), never a test's: a timed
+    // assertion fails on a loaded machine.
     for (o, n) in &docs {
         assert_eq!(classify(o, n, db).classification, Widens);
     }
-    let took = start.elapsed();
-    eprintln!("classified 500 changes in {took:?}");
-    // Debug builds are ~10x slower than the release binary the benchmark runs.
-    assert!(took.as_millis() < 2000, "{took:?}");
 }
 
 // --- The evaluator ---
