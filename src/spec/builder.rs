@@ -411,6 +411,7 @@ impl Builder<'_> {
         // as written and must not report those values a second time.
         let mut errors = Vec::new();
         let mut reported: Vec<Vec<String>> = Vec::new();
+        let mut unresolved = false;
         let (value, span) = match (src.document, src.statement) {
             (Some(_), Some(_)) => {
                 return Err(at.err(
@@ -426,12 +427,29 @@ impl Builder<'_> {
                 if src.version.is_some() {
                     return Err(at.err(owner_span, "`version` goes with `statement` tables; a JSON document carries its own Version"));
                 }
-                let text = self.interp(at, doc, ctx)?;
-                let value: Value = serde_json::from_str(&text).map_err(|e| {
-                    // Point into the JSON text when it is a literal string in the file.
-                    let pos = json_error_offset(&at.file.source, doc.span(), e.line(), e.column());
-                    at.err(pos, format!("invalid policy JSON: {e}"))
-                })?;
+                // An undefined variable must not hide the document's other problems: the
+                // document is checked as written, and what the grammar says of a value
+                // holding a `${...}` is left out (the variable's error is about it).
+                let text = match self.interp(at, doc, ctx) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        errors.push(e);
+                        unresolved = true;
+                        doc.get_ref().clone()
+                    }
+                };
+                let value: Value = match serde_json::from_str(&text) {
+                    Ok(value) => value,
+                    Err(e) => {
+                        // Point into the JSON text when it is a literal string in the file.
+                        let pos =
+                            json_error_offset(&at.file.source, doc.span(), e.line(), e.column());
+                        errors.push(at.err(pos, format!("invalid policy JSON: {e}")));
+                        let first = errors.remove(0);
+                        self.found.borrow_mut().errors.extend(errors);
+                        return Err(first);
+                    }
+                };
                 self.place(at, label, None, None, doc.span());
                 (value, doc.span())
             }
@@ -455,6 +473,9 @@ impl Builder<'_> {
             if let (Some(i), Some(needle)) = (p.statement, &p.needle)
                 && reported.get(i).is_some_and(|r| r.contains(needle))
             {
+                continue;
+            }
+            if unresolved && p.needle.as_deref().is_some_and(|n| n.contains("${")) {
                 continue;
             }
             // TOML statements point at the value at fault in their table; a JSON document

@@ -496,6 +496,21 @@ fn an_error_in_a_statement_does_not_hide_the_others_in_it() {
     );
 }
 
+/// The same for a JSON document: an undefined variable in it does not hide its grammar
+/// errors, and the value holding the variable is not reported a second time.
+#[test]
+fn an_undefined_variable_does_not_hide_the_other_errors_of_a_json_document() {
+    let src = "[stack]\nname = \"s\"\n[policy.p]\ndocument = '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"allow\", \"Action\": \"lambda InvokeFunction\", \"Resource\": \"${var.x}\"}]}'\n";
+    let (errors, _) = offline(&[("t.toml", src)]);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].contains("undefined variable `x`"), "{errors:#?}");
+    assert!(errors.iter().any(|e| e.contains("Effect")), "{errors:#?}");
+    assert!(
+        errors.iter().any(|e| e.contains("no service prefix")),
+        "{errors:#?}"
+    );
+}
+
 #[test]
 fn statement_problems_point_at_the_value_at_fault() {
     let src = "[stack]\nname = \"s\"\n[role.r.trust]\nservices = [\"ec2.amazonaws.com\"]\n[role.r.inline.i]\n[[role.r.inline.i.statement]]\nsid = \"has space\"\naction = \"s3:GetObject\"\nnot_action = \"s3:PutObject\"\nresource = \"*\"\n";
