@@ -68,6 +68,23 @@ pub enum StepError {
     },
 }
 
+/// A read of the entity a create names: `None` when it is gone (deleted since: not this
+/// run's); any other failure is the caller's error, never an answer.
+fn found<T, E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static>(
+    read: Result<
+        T,
+        aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    >,
+) -> Result<Option<T>, AwsError> {
+    match read {
+        Ok(out) => Ok(Some(out)),
+        Err(e) => match AwsError::from_sdk(&e) {
+            e if e.is("NoSuchEntity") => Ok(None),
+            e => Err(e),
+        },
+    }
+}
+
 /// Maps a finished call to `Result<(), AwsError>`, treating "already in the wanted state"
 /// answers as success so that a re-run after a half-finished apply converges.
 macro_rules! call {
@@ -145,36 +162,24 @@ impl Account {
         let marked = |tags: &[Tag], want: Option<&String>| {
             want.is_some_and(|w| tags.iter().any(|t| t.key() == OWNER_TAG && t.value() == w))
         };
-        // Gone again (deleted by someone else since): not this run's.
-        let absent = |e: &AwsError| e.is("NoSuchEntity");
         match op {
             Op::CreateRole { name, tags: t, .. } => {
-                match self
+                let read = self
                     .call("GetRole", || iam.get_role().role_name(name).send())
-                    .await
-                {
-                    Ok(out) => Ok(out
-                        .role()
-                        .is_some_and(|r| marked(r.tags(), t.get(OWNER_TAG)))),
-                    Err(e) => match AwsError::from_sdk(&e) {
-                        e if absent(&e) => Ok(false),
-                        e => Err(e),
-                    },
-                }
+                    .await;
+                Ok(found(read)?
+                    .as_ref()
+                    .and_then(|out| out.role())
+                    .is_some_and(|r| marked(r.tags(), t.get(OWNER_TAG))))
             }
             Op::CreateUser { name, tags: t, .. } => {
-                match self
+                let read = self
                     .call("GetUser", || iam.get_user().user_name(name).send())
-                    .await
-                {
-                    Ok(out) => Ok(out
-                        .user()
-                        .is_some_and(|u| marked(u.tags(), t.get(OWNER_TAG)))),
-                    Err(e) => match AwsError::from_sdk(&e) {
-                        e if absent(&e) => Ok(false),
-                        e => Err(e),
-                    },
-                }
+                    .await;
+                Ok(found(read)?
+                    .as_ref()
+                    .and_then(|out| out.user())
+                    .is_some_and(|u| marked(u.tags(), t.get(OWNER_TAG))))
             }
             Op::CreatePolicy {
                 name,
@@ -184,32 +189,23 @@ impl Account {
                 ..
             } => {
                 let arn = self.ctx.arn("policy", path, name);
-                match self
+                let read = self
                     .call("GetPolicy", || iam.get_policy().policy_arn(&arn).send())
-                    .await
-                {
-                    Ok(out) => Ok(out.policy().is_some_and(|p| {
+                    .await;
+                Ok(found(read)?
+                    .as_ref()
+                    .and_then(|out| out.policy())
+                    .is_some_and(|p| {
                         p.description() == Some(description.as_str())
                             || marked(p.tags(), t.get(OWNER_TAG))
-                    })),
-                    Err(e) => match AwsError::from_sdk(&e) {
-                        e if absent(&e) => Ok(false),
-                        e => Err(e),
-                    },
-                }
+                    }))
             }
             Op::CreateGroup { name, .. } => {
-                let out = match self
+                let read = self
                     .call("GetGroup", || iam.get_group().group_name(name).send())
-                    .await
-                {
-                    Ok(out) => out,
-                    Err(e) => {
-                        return match AwsError::from_sdk(&e) {
-                            e if absent(&e) => Ok(false),
-                            e => Err(e),
-                        };
-                    }
+                    .await;
+                let Some(out) = found(read)? else {
+                    return Ok(false);
                 };
                 // Another stack's new group has its marker (an inline policy) or policies.
                 let inline = self
